@@ -1,0 +1,142 @@
+"""Profiles and paths: the only home of sizes in the repository.
+
+Three named profiles size every notebook:
+
+- ``smoke``: seconds per notebook, for the test suite;
+- ``cpu``: a laptop, minutes per notebook, results worth reading;
+- ``paper``: the papers' sizes, for a GPU.
+
+Image sizes, data-set sizes, epochs, batch sizes and model lists live here and nowhere else;
+notebooks read them through :func:`get_profile`.
+
+Example:
+    >>> from ralib.config import get_profile
+    >>> get_profile("smoke").train.epochs
+    1
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROFILE_NAMES = ("smoke", "cpu", "paper")
+
+#: The real image-level data set's patient-level split (train / validation / test images).
+REAL_SPLIT = (2700, 760, 358)
+
+
+@dataclass(frozen=True)
+class DataSizes:
+    """How much synthetic data a profile generates, and at which resolution."""
+
+    n_images: int  # dual-hand radiographs, split in the proportions of REAL_SPLIT
+    image_size: int  # long side of a rendered dual-hand radiograph, pixels
+    n_children: int  # single children's hands for the bone-age pretraining task
+    child_image_size: int  # long side of a rendered child's hand, pixels
+
+
+@dataclass(frozen=True)
+class TrainSizes:
+    """How long and how large models train."""
+
+    epochs: int
+    batch_size: int
+    image_size: int  # model input for whole-image models (long side), pixels
+    hand_size: int  # model input for single-hand models, pixels
+    models: tuple[str, ...]  # whole-image backbones the profile runs
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named set of sizes; see the module docstring."""
+
+    name: str
+    description: str
+    data: DataSizes
+    train: TrainSizes
+
+
+_PROFILES = {
+    "smoke": Profile(
+        name="smoke",
+        description="seconds per notebook: tiny data and models, for the test suite",
+        data=DataSizes(n_images=24, image_size=256, n_children=16, child_image_size=128),
+        train=TrainSizes(epochs=1, batch_size=4, image_size=64, hand_size=64, models=("resnet34",)),
+    ),
+    "cpu": Profile(
+        name="cpu",
+        description="a 2-core laptop: minutes per notebook, a documented subset of the papers' grid",
+        data=DataSizes(n_images=600, image_size=1024, n_children=400, child_image_size=256),
+        train=TrainSizes(
+            epochs=8, batch_size=16, image_size=256, hand_size=128, models=("resnet34", "mobilenetv2_100")
+        ),
+    ),
+    "paper": Profile(
+        name="paper",
+        description="the papers' sizes, for a GPU",
+        data=DataSizes(n_images=3818, image_size=2048, n_children=12611, child_image_size=512),
+        train=TrainSizes(
+            epochs=100,
+            batch_size=16,
+            image_size=1024,
+            hand_size=224,
+            models=("resnet50", "resnet34", "mobilenetv2_100"),
+        ),
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """Return the profile called ``name`` (``smoke``, ``cpu`` or ``paper``).
+
+    Example:
+        >>> get_profile("cpu").data.image_size
+        1024
+    """
+    try:
+        return _PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}") from None
+
+
+def split_sizes(n_images: int, proportions: tuple[int, ...] = REAL_SPLIT) -> tuple[int, ...]:
+    """Split ``n_images`` in the given proportions, rounding so that the parts add up.
+
+    Example:
+        >>> split_sizes(3818)
+        (2700, 760, 358)
+    """
+    total = sum(proportions)
+    parts = [n_images * p // total for p in proportions]
+    # hand the remainder to the largest fractional parts, in order
+    remainders = sorted(range(len(parts)), key=lambda i: -(n_images * proportions[i] % total))
+    for i in remainders[: n_images - sum(parts)]:
+        parts[i] += 1
+    return tuple(parts)
+
+
+def project_root() -> Path:
+    """The repository folder when ralib runs from a checkout, else the current folder."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def data_dir() -> Path:
+    """Cache folder for generated and downloaded data: ``$RALIB_DATA``, default ``<root>/data``."""
+    return Path(os.environ.get("RALIB_DATA") or project_root() / "data")
+
+
+def runs_dir(profile: str) -> Path:
+    """Executed notebooks, metrics and checkpoints of a profile: ``$RALIB_RUNS/<profile>``.
+
+    ``RALIB_RUNS`` defaults to ``<root>/runs``.
+    """
+    get_profile(profile)  # validate the name
+    return Path(os.environ.get("RALIB_RUNS") or project_root() / "runs") / profile
+
+
+def notebooks_dir() -> Path:
+    """The folder of numbered notebooks in the checkout."""
+    return project_root() / "notebooks"

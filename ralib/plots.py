@@ -1,0 +1,101 @@
+"""Figures the notebooks show. Each function draws on an ``ax`` (made if not given) and returns it.
+
+Example:
+    >>> ax = hand_schematic()
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ralib import anatomy
+
+
+def _ax(ax, figsize=(5, 6)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def hand_schematic(
+    ax=None,
+    hand: str = "LH",
+    joint_values: dict[str, float] | None = None,
+    label: str = "joints",
+    cmap: str = "magma_r",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    colorbar_label: str = "",
+):
+    """Draw the schematic hand (bones, carpals, joint boxes) and colour joints by a value.
+
+    Args:
+        hand: ``"LH"`` or ``"RH"`` (mirrored), as they appear on a posteroanterior film.
+        joint_values: optional value per joint box or patch name (e.g. damage prevalence).
+        label: ``"joints"`` names the 21 boxes, ``"landmarks"`` numbers the 37 landmarks,
+            ``"patches"`` names the 25 patches, ``"none"`` draws the skeleton only.
+    """
+    ax = _ax(ax)
+    xy = anatomy.template_landmarks(hand)
+    at = dict(zip(anatomy.LANDMARKS, xy))
+    for a, b in anatomy.BONES.values():
+        ax.plot(*np.transpose([at[a], at[b]]), color="0.65", lw=7, solid_capstyle="round", zorder=1)
+    for c in anatomy.CARPALS:
+        ax.add_patch(plt.Circle(at[c], 4.5, color="0.75", zorder=1))
+    radius_x = (at["radial_styloid"][0] + at["radius_center"][0]) / 2
+    ax.plot([radius_x, radius_x * 0.6], [at["radius_center"][1], at["forearm"][1]], color="0.72", lw=14, zorder=0)
+    ulna_x = at["ulnar_head"][0]
+    ax.plot([ulna_x, ulna_x * 0.8], [at["ulnar_head"][1], at["forearm"][1]], color="0.72", lw=8, zorder=0)
+
+    if label == "landmarks":
+        ax.scatter(*xy.T, s=12, color="tab:blue", zorder=3)
+        for i, (x, y) in enumerate(xy):
+            ax.annotate(str(i), (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    elif label in ("joints", "patches"):
+        groups = anatomy.JOINT_CENTRES if label == "joints" else anatomy.PATCHES
+        centres = anatomy.centres_from_landmarks(xy, groups)
+        names = list(centres)
+        pts = np.array([centres[n] for n in names])
+        if joint_values is None:
+            ax.scatter(*pts.T, s=60, facecolor="none", edgecolor="tab:red", zorder=3)
+        else:
+            vals = np.array([joint_values.get(n, np.nan) for n in names], dtype=float)
+            sc = ax.scatter(*pts.T, c=vals, s=110, cmap=cmap, vmin=vmin, vmax=vmax, edgecolor="k", zorder=3)
+            plt.colorbar(sc, ax=ax, shrink=0.6, label=colorbar_label)
+        for n, (x, y) in zip(names, pts):
+            ax.annotate(n, (x, y), fontsize=6, xytext=(5, -2), textcoords="offset points", zorder=4)
+    ax.set_aspect("equal")
+    ax.invert_yaxis()
+    ax.set_xlabel("mm")
+    ax.set_ylabel("mm (fingers up)")
+    ax.set_title(f"{hand}, posteroanterior view")
+    return ax
+
+
+def severity_classes(ax=None):
+    """The 10 SvdH severity classes as intervals on the 0-280 score axis (square-root scale)."""
+    ax = _ax(ax, figsize=(8, 2.2))
+    bounds = anatomy.SEVERITY_BOUNDS
+    colours = plt.get_cmap("viridis")(np.linspace(0, 1, len(bounds) - 1))
+    for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+        ax.barh(0, np.sqrt(hi) - np.sqrt(lo), left=np.sqrt(lo), color=colours[i], edgecolor="white")
+        ax.text((np.sqrt(lo) + np.sqrt(hi)) / 2, 0, str(i), ha="center", va="center", color="white", fontsize=9)
+    ax.set_xticks(np.sqrt(bounds), [str(b) for b in bounds], fontsize=8)
+    ax.set_yticks([])
+    ax.set_xlabel("total SvdH score (square-root axis); numbers are class indices")
+    ax.grid(False)
+    return ax
+
+
+def stage_rule(ax=None):
+    """The repository's joint staging rule as an erosion x JSN grid of stages."""
+    import seaborn as sns
+
+    ax = _ax(ax, figsize=(4.5, 3.6))
+    grid = anatomy.joint_stage(np.arange(anatomy.EROSION_MAX + 1)[:, None], np.arange(anatomy.JSN_MAX + 1)[None, :])
+    sns.heatmap(grid, annot=True, cmap="Reds", cbar=False, ax=ax, vmin=0, vmax=5)
+    ax.set_xlabel("JSN grade")
+    ax.set_ylabel("erosion grade")
+    ax.set_title("joint stage; a hand takes its worst joint's")
+    return ax

@@ -1,0 +1,95 @@
+"""Where a notebook's results go: one folder per notebook and profile.
+
+``runs/<profile>/<notebook>/`` holds the executed notebook (written by :mod:`ralib.run`),
+``metrics.json`` (what the tests and the README's results table read), ``figures/`` and any
+checkpoints.
+
+Example:
+    >>> import tempfile
+    >>> run = start_run("00_example", profile="smoke", out_dir=tempfile.mkdtemp())
+    >>> run.log(n_sites=62, pcc=0.97)
+    >>> path = run.finish()
+    >>> path.name
+    'metrics.json'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ralib.config import get_profile, runs_dir
+
+
+class Run:
+    """Collects the metrics and figures of one notebook run."""
+
+    def __init__(self, notebook: str, profile: str, out_dir: str | Path | None = None, seed: int | None = None):
+        get_profile(profile)  # fail early on a misspelt profile
+        self.notebook = notebook
+        self.profile = profile
+        self.seed = seed
+        self.dir = Path(out_dir) if out_dir else runs_dir(profile) / notebook
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.metrics: dict[str, Any] = {}
+        self.figures: list[str] = []
+        self._started = time.time()
+
+    @property
+    def figures_dir(self) -> Path:
+        path = self.dir / "figures"
+        path.mkdir(exist_ok=True)
+        return path
+
+    def log(self, **metrics: Any) -> None:
+        """Record metrics (numbers, strings, nested dicts or lists of them)."""
+        self.metrics.update({key: _plain(value) for key, value in metrics.items()})
+
+    def savefig(self, fig, name: str) -> Path:
+        """Save a matplotlib figure as ``figures/<name>.png`` and return the path."""
+        path = self.figures_dir / f"{name}.png"
+        fig.savefig(path)
+        if path.name not in self.figures:
+            self.figures.append(path.name)
+        return path
+
+    def finish(self) -> Path:
+        """Write ``metrics.json`` and return its path."""
+        record = {
+            "notebook": self.notebook,
+            "profile": self.profile,
+            "seed": self.seed,
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(time.time() - self._started, 1),
+            "figures": self.figures,
+            "metrics": self.metrics,
+        }
+        path = self.dir / "metrics.json"
+        path.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
+        return path
+
+
+def start_run(notebook: str, profile: str, out_dir: str | Path | None = None, seed: int | None = None) -> Run:
+    """Open the output folder of ``notebook`` under ``profile``; see :class:`Run`."""
+    return Run(notebook, profile, out_dir, seed)
+
+
+def _plain(value: Any) -> Any:
+    """Turn NumPy and torch scalars and arrays into JSON values; NaN becomes None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy / torch scalars and arrays
+        return _plain(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

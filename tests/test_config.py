@@ -1,0 +1,53 @@
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from ralib import config
+
+
+def test_three_profiles_exist_and_grow_from_smoke_to_paper():
+    smoke, cpu, paper = (config.get_profile(n) for n in ("smoke", "cpu", "paper"))
+    for section in ("data", "train"):
+        for f in fields(getattr(smoke, section)):
+            values = [getattr(getattr(p, section), f.name) for p in (smoke, cpu, paper)]
+            if isinstance(values[0], int):
+                assert values[0] <= values[1] <= values[2], f"{section}.{f.name} does not grow: {values}"
+
+
+def test_unknown_profile_names_the_choices():
+    with pytest.raises(ValueError, match="smoke, cpu, paper"):
+        config.get_profile("laptop")
+
+
+@pytest.mark.parametrize("n", [1, 2, 24, 600, 3818, 1001])
+def test_split_sizes_add_up_and_follow_the_real_proportions(n):
+    parts = config.split_sizes(n)
+    assert sum(parts) == n
+    if n >= 100:
+        real = [p / sum(config.REAL_SPLIT) for p in config.REAL_SPLIT]
+        assert all(abs(part / n - r) < 0.01 for part, r in zip(parts, real))
+
+
+def test_real_split_is_reproduced_exactly():
+    assert config.split_sizes(3818) == config.REAL_SPLIT
+
+
+def test_paths_follow_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("RALIB_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("RALIB_RUNS", str(tmp_path / "out"))
+    assert config.data_dir() == tmp_path / "cache"
+    assert config.runs_dir("smoke") == tmp_path / "out" / "smoke"
+
+
+def test_default_paths_sit_in_the_checkout(monkeypatch):
+    monkeypatch.delenv("RALIB_DATA")
+    monkeypatch.delenv("RALIB_RUNS")
+    root = Path(config.__file__).resolve().parent.parent
+    assert config.data_dir() == root / "data"
+    assert config.runs_dir("cpu") == root / "runs" / "cpu"
+
+
+def test_runs_dir_rejects_unknown_profile():
+    with pytest.raises(ValueError):
+        config.runs_dir("gpu")

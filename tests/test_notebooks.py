@@ -1,0 +1,100 @@
+"""Every notebook of notebooks/: clean when committed, and runs end to end with the smoke profile."""
+
+import json
+
+import nbformat
+import pytest
+
+from ralib.config import notebooks_dir, project_root
+from ralib.notebook_checks import notebook_problems
+from ralib.run import discover, run_notebook
+
+NOTEBOOKS = discover()
+README = (project_root() / "README.md").read_text()
+
+#: Metrics each notebook must report, with the value where the catalogue fixes it.
+EXPECTED = {
+    "00_svdh_primer": {
+        "n_erosion_sites": 32,
+        "n_jsn_sites": 30,
+        "max_total_score": 280,
+        "n_severity_classes": 10,
+        "n_joint_boxes_per_hand": 21,
+        "n_erosion_boxes_per_hand": 17,
+        "n_jsn_boxes_per_hand": 19,
+        "n_landmarks_per_hand": 37,
+        "n_patches_per_hand": 25,
+        "example_hand_stage": 2,
+    },
+}
+
+
+def test_notebooks_exist():
+    assert NOTEBOOKS, "no numbered notebooks found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_clean(path):
+    assert notebook_problems(path, README) == []
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_with_smoke_profile(path, tmp_path):
+    result = run_notebook(path, "smoke", out_root=tmp_path)
+    assert result.ok, result.error
+    record = json.loads(result.metrics_path.read_text())
+    assert record["profile"] == "smoke" and record["notebook"] == path.stem
+    assert record["metrics"], "the notebook logged no metrics"
+    for key, value in EXPECTED.get(path.stem, {}).items():
+        assert record["metrics"][key] == value, key
+    for figure in record["figures"]:
+        assert (result.metrics_path.parent / "figures" / figure).stat().st_size > 1000
+
+
+# --- the hygiene check itself must catch what it promises to catch ---------------------------
+
+
+@pytest.fixture
+def clean_copy(tmp_path):
+    src = notebooks_dir() / "00_svdh_primer.ipynb"
+    dst = tmp_path / src.name
+    dst.write_text(src.read_text())
+    return dst
+
+
+def _edit(path, change):
+    nb = nbformat.read(path, as_version=4)
+    change(nb)
+    nbformat.write(nb, path)
+
+
+def test_hygiene_passes_a_clean_copy(clean_copy):
+    assert notebook_problems(clean_copy, README) == []
+
+
+def test_hygiene_catches_outputs(clean_copy):
+    def add_output(nb):
+        code = next(c for c in nb.cells if c.cell_type == "code")
+        code.outputs = [nbformat.v4.new_output("stream", text="hi")]
+        code.execution_count = 1
+
+    _edit(clean_copy, add_output)
+    assert any("outputs" in p for p in notebook_problems(clean_copy, README))
+
+
+def test_hygiene_catches_missing_parameters_tag(clean_copy):
+    def untag(nb):
+        for c in nb.cells:
+            c.metadata.pop("tags", None)
+
+    _edit(clean_copy, untag)
+    assert any("parameters" in p for p in notebook_problems(clean_copy, README))
+
+
+def test_hygiene_catches_wrong_kernel_and_unlisted_name(clean_copy, tmp_path):
+    _edit(clean_copy, lambda nb: nb.metadata.kernelspec.update(name="conda-env-ra"))
+    renamed = clean_copy.rename(tmp_path / "42_unlisted.ipynb")
+    problems = notebook_problems(renamed, README)
+    assert any("kernelspec" in p for p in problems)
+    assert any("README" in p for p in problems)

@@ -1,0 +1,99 @@
+"""The papermill runner on tiny notebooks written by the tests themselves."""
+
+import json
+
+import nbformat
+import pytest
+
+from ralib import run as runner
+
+OK_SOURCE = """
+import ralib
+r = ralib.start_run("01_ok", PROFILE, OUT_DIR)
+r.log(answer=ANSWER * 2, profile_seen=PROFILE)
+r.finish()
+"""
+
+
+def _notebook(path, body, params='PROFILE = "cpu"\nOUT_DIR = None\nANSWER = 1'):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = nbformat.v4.new_code_cell(params)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "01_ok.ipynb", OK_SOURCE)
+    _notebook(nbs / "02_boom.ipynb", "x = 1\nraise ValueError('synthetic failure')")
+    (nbs / "notes.ipynb").write_text("{}")  # not numbered: ignored
+    return nbs
+
+
+def test_discover_only_numbered_and_filter(folder):
+    assert [p.stem for p in runner.discover(folder)] == ["01_ok", "02_boom"]
+    assert [p.stem for p in runner.discover(folder, only=["02"])] == ["02_boom"]
+    with pytest.raises(SystemExit, match="07"):
+        runner.discover(folder, only=["07"])
+
+
+def test_parse_parameters():
+    assert runner.parse_parameters(["A=1", "B=x", "C=None", "D=[1,2]", "E=a=b"]) == {
+        "A": 1, "B": "x", "C": None, "D": [1, 2], "E": "a=b"
+    }
+    with pytest.raises(SystemExit):
+        runner.parse_parameters(["novalue"])
+
+
+def test_main_runs_injects_parameters_writes_summary_and_names_the_failure(folder, tmp_path, capsys):
+    code = runner.main(["--profile", "smoke", "--notebooks", str(folder), "-p", "ANSWER=21"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "FAILED 02_boom" in err and "ValueError: synthetic failure" in err
+    # the cell is named by its index in the executed notebook (papermill adds one) and its last line
+    assert "cell 2 of the executed notebook (`raise ValueError('synthetic failure')`)" in err
+
+    out = tmp_path / "runs" / "smoke"
+    record = json.loads((out / "01_ok" / "metrics.json").read_text())
+    assert record["metrics"] == {"answer": 42, "profile_seen": "smoke"}
+    assert (out / "01_ok" / "01_ok.ipynb").exists()
+    summary = (out / "summary.md").read_text()
+    assert "| 01_ok | ok |" in summary and "| answer | 42 |" in summary
+    assert "02_boom | FAILED" in summary
+
+
+def test_main_exits_zero_when_all_pass(folder):
+    assert runner.main(["--profile", "smoke", "--notebooks", str(folder), "--only", "01"]) == 0
+
+
+def test_a_notebook_that_writes_no_metrics_fails(folder, tmp_path):
+    path = _notebook(folder / "03_silent.ipynb", "y = 2")
+    result = runner.run_notebook(path, "smoke", out_root=tmp_path / "o")
+    assert not result.ok and "metrics.json" in result.error
+
+
+def test_stale_metrics_are_removed_before_a_run(folder, tmp_path):
+    stale = tmp_path / "o" / "02_boom" / "metrics.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    result = runner.run_notebook(folder / "02_boom.ipynb", "smoke", out_root=tmp_path / "o")
+    assert not result.ok and not stale.exists()
+
+
+def test_publish_figures_copies_what_the_readme_shows(tmp_path):
+    fig_dir = tmp_path / "runs" / "cpu" / "05_x" / "figures"
+    fig_dir.mkdir(parents=True)
+    (fig_dir / "roc.png").write_bytes(b"png")
+    (fig_dir / "unused.png").write_bytes(b"png")
+    (tmp_path / "README.md").write_text("![roc](figures/05_x__roc.png)")
+    copied = runner.publish_figures("cpu", tmp_path)
+    assert [p.name for p in copied] == ["05_x__roc.png"]
+    assert (tmp_path / "figures" / "05_x__roc.png").read_bytes() == b"png"
+    (tmp_path / "README.md").write_text("![gone](figures/05_x__gone.png)")
+    with pytest.raises(FileNotFoundError, match="05_x/figures/gone.png"):
+        runner.publish_figures("cpu", tmp_path)
