@@ -279,20 +279,22 @@ JOINT_CENTRES: dict[str, tuple[str, ...]] = {
 
 #: A schematic adult LEFT hand as it appears on a posteroanterior film (thumb on the image's
 #: right, x to the right, y down, millimetres, origin at the middle of the distal radius).
-#: The MCP, PIP, thumb IP and styloid points are the mean of 360 real RA2-DREAM hands
+#: The MCP, PIP and thumb IP points are the mean of 360 real RA2-DREAM hands
 #: (../shared/data/real_hand_landmarks.csv, right hands mirrored, rotated so that MCP3 lies
-#: straight above the origin and scaled to a 50 mm styloid-to-styloid wrist width); the other
-#: points follow typical adult proportions. For drawing and as the synthetic skeleton's mean.
+#: straight above the origin and scaled to a 50 mm wrist width between the annotated radial and
+#: ulnar wrist points); the styloids keep that width but sit 7-10 mm more proximally to leave the
+#: carpus its adult height; the other points follow typical adult proportions. For drawing and as
+#: the synthetic skeleton's mean.
 TEMPLATE_LEFT_HAND_MM: dict[str, tuple[float, float]] = {
     "tip2": (40.0, -186.0), "dip2": (36.0, -163.0), "pip2": (30.0, -135.0), "mcp2": (25.0, -93.0), "mcb2": (14.0, -36.0),
     "tip3": (-1.5, -195.0), "dip3": (-1.2, -171.0), "pip3": (-1.0, -141.0), "mcp3": (0.0, -94.0), "mcb3": (0.0, -33.0),
     "tip4": (-39.5, -175.0), "dip4": (-34.0, -155.0), "pip4": (-28.0, -129.0), "mcp4": (-20.0, -86.0), "mcb4": (-11.0, -33.0),
     "tip5": (-69.0, -135.0), "dip5": (-62.0, -122.0), "pip5": (-53.0, -106.0), "mcp5": (-38.0, -75.0), "mcb5": (-20.0, -32.0),
-    "tip1": (80.0, -103.0), "ip1": (69.0, -83.0), "mcp1": (55.0, -54.0), "cmc1": (30.0, -38.0),
-    "trapezium": (24.0, -30.0), "trapezoid": (13.0, -31.0), "scaphoid": (15.0, -19.0), "lunate": (0.0, -14.0),
-    "triquetrum": (-14.0, -17.0), "pisiform": (-17.0, -21.0), "hamate": (-12.0, -27.0), "capitate": (0.0, -25.0),
-    "radial_styloid": (26.0, -16.0), "radius_center": (6.0, -8.0), "ulnar_styloid": (-24.0, -16.0),
-    "ulnar_head": (-18.0, -9.0), "forearm": (0.0, 60.0),
+    "tip1": (80.0, -103.0), "ip1": (69.0, -83.0), "mcp1": (55.0, -54.0), "cmc1": (34.0, -33.0),
+    "trapezium": (25.0, -26.0), "trapezoid": (13.0, -28.0), "scaphoid": (16.0, -16.0), "lunate": (1.0, -13.0),
+    "triquetrum": (-13.0, -15.0), "pisiform": (-15.0, -19.0), "hamate": (-12.0, -25.0), "capitate": (0.0, -23.0),
+    "radial_styloid": (26.0, -9.0), "radius_center": (6.0, -2.0), "ulnar_styloid": (-24.0, -6.0),
+    "ulnar_head": (-18.0, 1.0), "forearm": (0.0, 60.0),
 }  # fmt: skip
 
 

@@ -1,0 +1,19 @@
+"""SynthRA: the synthetic world of dual-hand radiographs with exact joint-level ground truth.
+
+- :mod:`~ralib.synth.skeleton`: bones, joints and landmarks of a posed hand (mm);
+- :mod:`~ralib.synth.disease`: patients, severity and per-site damage, calibrated on real labels;
+- :mod:`~ralib.synth.render`: X-ray-like attenuation and acquisition;
+- :mod:`~ralib.synth.world`: one radiograph with every label;
+- :mod:`~ralib.synth.readers`: simulated image-level readers and joint-level experts;
+- :mod:`~ralib.synth.dataset`: the data set on disk (``make_dataset``).
+
+Example:
+    >>> from ralib.synth import radiograph
+    >>> radiograph(seed=1, image_size=128).image.shape[1]
+    128
+"""
+
+from ralib.synth.dataset import SynthConfig, load_tables, make_dataset, read_image
+from ralib.synth.world import Sample, radiograph
+
+__all__ = ["SynthConfig", "make_dataset", "load_tables", "read_image", "radiograph", "Sample"]

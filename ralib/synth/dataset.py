@@ -1,0 +1,275 @@
+"""SynthRA on disk: deterministic, parallel, cached, written atomically.
+
+``make_dataset(config)`` renders ``config.n_images`` dual-hand radiographs (one per patient), labels
+them with the simulated readers and experts, splits the patients into train / validation / test in
+the real data set's proportions (2700 / 760 / 358, stratified by severity class) and writes the
+canonical format below under ``$RALIB_DATA/synthra/<name>-<hash>/``. The same config gives the same
+bytes; a second call returns the cached folder at once. Generation happens in a temporary folder that
+is renamed into place only when complete, so an interrupted run never leaves a cache that a later
+run trusts.
+
+Canonical format (all coordinates in pixels of the stored image, x right, y down)::
+
+    config.json        the config and the generator version that made the folder
+    images/<id>.png    16-bit grey PNG; values < 2**bits; MONOCHROME1 films are stored inverted
+    masks/<id>.png     8-bit foreground mask (hands and forearms) 0 / 255
+    radiographs.csv    one row per image: ids, split, file names, size, spacing_mm, bits, photometric,
+                       flipped, left_hand_side, marker, age, sex, healthy, latent severity, truth and
+                       reader totals, score_avg (the label: mean of the two readers), severity classes,
+                       per-hand stage and RA flag, hand boxes, and the 62 true SvdH site grades
+                       (RA2-DREAM column names)
+    sites.csv          one row per image x SvdH site: true grade and both readers' grades
+    joints.csv         one row per image x hand x joint box (21 per hand): box, true erosion / JSN
+                       (empty where the box is not scored) and the three experts' grades
+    landmarks.csv      one row per image x hand x landmark (37 per hand): x, y
+    COMPLETE           written last
+
+Example:
+    >>> import tempfile, os
+    >>> os.environ["RALIB_DATA"] = tempfile.mkdtemp()
+    >>> path = make_dataset(SynthConfig(n_images=3, image_size=128), progress=False, workers=1)
+    >>> sorted(p.name for p in path.iterdir())[:3]
+    ['COMPLETE', 'config.json', 'images']
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ralib import anatomy
+from ralib.config import REAL_SPLIT, data_dir, get_profile, split_sizes
+from ralib.synth import readers as rd
+from ralib.synth.world import Sample, box_truth, radiograph
+
+#: bump when the generator's output changes, so that old caches are not reused
+GENERATOR_VERSION = "synthra-1"
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Everything that determines a SynthRA data set (and so its cache folder)."""
+
+    n_images: int = 24
+    image_size: int = 1024
+    seed: int = 0
+    healthy_fraction: float = 0.08
+    p_flip: float = 0.12
+    split: tuple[int, int, int] = REAL_SPLIT
+
+    @classmethod
+    def from_profile(cls, profile: str, **overrides) -> "SynthConfig":
+        """The profile's data-set size and image size, e.g. ``SynthConfig.from_profile("cpu")``."""
+        sizes = get_profile(profile).data
+        return cls(**({"n_images": sizes.n_images, "image_size": sizes.image_size} | overrides))
+
+    def key(self) -> str:
+        text = json.dumps(asdict(self) | {"version": GENERATOR_VERSION}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def folder_name(self) -> str:
+        return f"n{self.n_images}-px{self.image_size}-seed{self.seed}-{self.key()}"
+
+
+def image_seed(config: SynthConfig, index: int, stream: int = 0) -> np.random.SeedSequence:
+    """Independent random stream per image (0: the film, 1: its readers)."""
+    return np.random.SeedSequence(config.seed, spawn_key=(index, stream))
+
+
+def make_dataset(config: SynthConfig, root: Path | None = None, progress: bool = True, workers: int | None = None) -> Path:
+    """Render, label and write a SynthRA data set (or return the cached one); returns its folder."""
+    root = Path(root or data_dir()) / "synthra"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / config.folder_name()
+    with open(root / f".{config.folder_name()}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time; others wait, then find the cache
+        if is_complete(final, config):
+            return final
+        if final.exists():  # a folder without its COMPLETE marker is never trusted
+            shutil.rmtree(final)
+        for stale in root.glob(f"{config.folder_name()}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = root / f"{config.folder_name()}.partial-{uuid.uuid4().hex[:8]}"
+        try:
+            _write(config, tmp, progress, workers)
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def is_complete(folder: Path, config: SynthConfig) -> bool:
+    """Whether ``folder`` holds a finished data set made from ``config``."""
+    marker = folder / "COMPLETE"
+    if not marker.exists():
+        return False
+    try:
+        return json.loads(marker.read_text()).get("key") == config.key()
+    except json.JSONDecodeError:
+        return False
+
+
+def _write(config: SynthConfig, folder: Path, progress: bool, workers: int | None) -> None:
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    (folder / "config.json").write_text(json.dumps(asdict(config) | {"version": GENERATOR_VERSION}, indent=2))
+    workers = workers or min(os.cpu_count() or 1, 8)
+    jobs = [(config, i, str(folder)) for i in range(config.n_images)]
+    results: list[dict] = [None] * config.n_images  # type: ignore[list-item]
+    bar = tqdm(total=config.n_images, desc="SynthRA", unit="img", disable=not progress)
+    if workers == 1:
+        for job in jobs:
+            out = _render_one(job)
+            results[out["index"]] = out
+            bar.update()
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for out in pool.map(_render_one, jobs, chunksize=max(1, min(16, config.n_images // (4 * workers)))):
+                results[out["index"]] = out
+                bar.update()
+    bar.close()
+
+    images = pd.DataFrame([r["image"] for r in results])
+    images.insert(2, "split", _stratified_split(images, config))
+    images.to_csv(folder / "radiographs.csv", index=False, float_format="%.4f")
+    for table in ("sites", "joints", "landmarks"):
+        frame = pd.DataFrame([row for r in results for row in r[table]])
+        grades = [c for c in frame.columns if c.startswith(("erosion_", "jsn_"))]
+        frame[grades] = frame[grades].astype("Int64")  # integers with gaps where a box is not scored
+        frame.to_csv(folder / f"{table}.csv", index=False, float_format="%.3f")
+    (folder / "COMPLETE").write_text(json.dumps({"key": config.key(), "n_images": config.n_images}))
+
+
+def _stratified_split(images: pd.DataFrame, config: SynthConfig) -> list[str]:
+    """Patient-level split in the configured proportions, stratified by the label's severity class."""
+    rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(2**31,)))
+    names = ("train", "val", "test")
+    split = pd.Series("", index=images.index)
+    order = []
+    for _, group in images.groupby("severity_class", sort=True):  # interleave classes, then cut
+        order.extend(rng.permutation(group.index.to_numpy()).tolist())
+    # deal the patients into the three splits so every class is spread in proportion
+    sizes = split_sizes(len(images), config.split)
+    quotas = np.array(sizes, dtype=float) / max(len(images), 1)
+    assigned = np.zeros(3)
+    for idx in order:
+        k = int(np.argmax(quotas * (assigned.sum() + 1) - assigned))
+        split[idx] = names[k]
+        assigned[k] += 1
+    return split.tolist()
+
+
+def _render_one(job: tuple[SynthConfig, int, str]) -> dict:
+    config, index, folder = job
+    cv2.setNumThreads(1)
+    sample = radiograph(image_seed(config, index), config.image_size, config.healthy_fraction, config.p_flip)
+    image_id = f"SYN{index:05d}"
+    folder = Path(folder)
+    cv2.imwrite(str(folder / "images" / f"{image_id}.png"), sample.image)
+    cv2.imwrite(str(folder / "masks" / f"{image_id}.png"), sample.mask * 255)
+    rng = np.random.default_rng(image_seed(config, index, stream=1))
+    return {"index": index, **_label_rows(sample, image_id, f"P{index:05d}", rng)}
+
+
+def _label_rows(sample: Sample, image_id: str, patient_id: str, rng: np.random.Generator) -> dict:
+    """The rows of all four tables for one rendered radiograph."""
+    sites = anatomy.svdh_sites()
+    truth = np.array([sample.truth[s.id] for s in sites])
+    max_grade = np.array([s.max_grade for s in sites])
+    reads = [rd.read_sites(truth, max_grade, reader, rng) for reader in rd.READERS]
+    totals = [int(r.sum()) for r in reads]
+    score_avg = float(np.mean(totals))
+    is_erosion = np.array([s.kind == "E" for s in sites])
+    p = sample.patient
+    image = {
+        "image_id": image_id,
+        "patient_id": patient_id,
+        "file": f"images/{image_id}.png",
+        "mask_file": f"masks/{image_id}.png",
+        "width": sample.image.shape[1],
+        "height": sample.image.shape[0],
+        "spacing_mm": sample.spacing_mm,
+        "bits": sample.bits,
+        "photometric": "MONOCHROME1" if sample.inverted else "MONOCHROME2",
+        "flipped": sample.flipped,
+        "left_hand_side": "image_left" if sample.left_hand_on_image_left else "image_right",
+        "marker": sample.marker,
+        "age": round(p.age),
+        "sex": p.sex,
+        "healthy": p.healthy,
+        "severity_latent": np.nan if p.theta is None else p.theta,
+        "truth_total": int(truth.sum()),
+        "truth_erosion": int(truth[is_erosion].sum()),
+        "truth_jsn": int(truth[~is_erosion].sum()),
+        "reader_1_total": totals[0],
+        "reader_2_total": totals[1],
+        "score_avg": score_avg,
+        "severity_class": int(anatomy.severity_class(score_avg)),
+        "severity_class_truth": int(anatomy.severity_class(truth.sum())),
+        "artefacts": ";".join(sample.meta["artefacts"]),
+        "osteoarthritis_joints": len(p.oa),
+        "deformity": p.deformity,
+        "osteopenia": p.osteopenia,
+    }
+    site_rows, joint_rows, landmark_rows = [], [], []
+    for hand in anatomy.HANDS:
+        hand_sites = [i for i, s in enumerate(sites) if s.hand == hand]
+        erosion = [truth[i] for i in hand_sites if sites[i].kind == "E"]
+        jsn = [truth[i] for i in hand_sites if sites[i].kind == "J"]
+        stage = anatomy.hand_stage(erosion, jsn)
+        image[f"{hand}_stage"] = stage
+        image[f"{hand}_ra"] = stage > 0
+        for name, value in zip(("x0", "y0", "x1", "y1"), sample.hand_boxes[hand]):
+            image[f"{hand}_box_{name}"] = float(value)
+        boxes = box_truth(sample.truth, hand)
+        experts = {
+            kind: {j: [rd.read_joints(v, top, e, rng).item() if v is not None else None for e in panel]
+                   for j, v in ((j, boxes[j][kind]) for j in anatomy.JOINT_NAMES)}
+            for kind, top, panel in (("erosion", 5, rd.EROSION_EXPERTS), ("jsn", 4, rd.JSN_EXPERTS))
+        }  # fmt: skip
+        for j, name in enumerate(anatomy.JOINT_NAMES):
+            x0, y0, x1, y1 = sample.joint_boxes[hand][j]
+            row = {"image_id": image_id, "hand": hand, "joint": name, "x0": x0, "y0": y0, "x1": x1, "y1": y1}
+            row |= {"erosion_truth": boxes[name]["erosion"], "jsn_truth": boxes[name]["jsn"]}
+            for kind in ("erosion", "jsn"):
+                row |= {f"{kind}_expert_{e + 1}": g for e, g in enumerate(experts[kind][name])}
+            joint_rows.append(row)
+        for name, (x, y) in zip(anatomy.LANDMARKS, sample.landmarks[hand]):
+            landmark_rows.append({"image_id": image_id, "hand": hand, "landmark": name, "x": x, "y": y})
+    for i, s in enumerate(sites):
+        site_rows.append(
+            {"image_id": image_id, "hand": s.hand, "site": s.site, "kind": s.kind, "truth": int(truth[i]),
+             "reader_1": int(reads[0][i]), "reader_2": int(reads[1][i])}
+        )  # fmt: skip
+    image |= {s.id: int(truth[i]) for i, s in enumerate(sites)}
+    return {"image": image, "sites": site_rows, "joints": joint_rows, "landmarks": landmark_rows}
+
+
+def load_tables(folder: Path) -> dict[str, pd.DataFrame]:
+    """Read the four tables of a SynthRA folder (``radiographs``, ``sites``, ``joints``, ``landmarks``)."""
+    folder = Path(folder)
+    if not (folder / "COMPLETE").exists():
+        raise FileNotFoundError(f"{folder} is not a complete SynthRA data set (no COMPLETE marker)")
+    return {name: pd.read_csv(folder / f"{name}.csv") for name in ("radiographs", "sites", "joints", "landmarks")}
+
+
+def read_image(folder: Path, row: pd.Series | dict) -> np.ndarray:
+    """A stored film as float32 in 0-1 with bone bright (MONOCHROME1 films are inverted back)."""
+    raw = cv2.imread(str(Path(folder) / row["file"]), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise FileNotFoundError(f"cannot read {Path(folder) / row['file']}")
+    film = raw.astype(np.float32) / (2 ** int(row["bits"]) - 1)
+    return 1 - film if row["photometric"] == "MONOCHROME1" else film

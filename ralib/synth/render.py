@@ -1,0 +1,278 @@
+"""X-ray-like rendering of synthetic hands: attenuation, then acquisition.
+
+Bones are rasterised as path lengths through tubes (long bones) and flattened ellipsoids (carpals)
+with a dense cortex and a lighter, textured medulla; soft tissue is a finger/palm/forearm envelope.
+The sum is the log attenuation ``mu * t`` of every pixel. Acquisition turns it into a processed film:
+quantum noise that grows with attenuation, blur, a contrast curve with edge enhancement, uneven
+background, collimation, an "L"/"R" marker, artefacts, 12-16 bit quantisation and sometimes the
+inverted (MONOCHROME1) look.
+
+Every function works in pixel coordinates; the caller converts millimetres with the known spacing.
+
+Example:
+    >>> import numpy as np
+    >>> img = np.zeros((64, 64), np.float32)
+    >>> draw_tube(img, np.array([10., 32.]), np.array([54., 32.]), (6, 4, 6), 1.5)
+    >>> bool(img[32, 32] > img[10, 5])
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MU_CORTEX = 0.22  # per mm of path, dense cortical bone
+MU_MEDULLA = 0.085  # per mm, trabecular bone with marrow
+MU_SOFT = 0.032  # per mm, soft tissue
+MU_METAL = 2.5  # per mm, rings and markers
+
+
+@dataclass
+class Bite:
+    """A lytic defect (erosion) in a bone: centre and radius in pixels, depth 0-1 of density lost."""
+
+    centre: np.ndarray
+    radius: float
+    depth: float = 0.9
+
+
+def _bbox(points: np.ndarray, pad: float, shape: tuple[int, int]) -> tuple[slice, slice] | None:
+    x0, y0 = np.floor(points.min(axis=0) - pad).astype(int)
+    x1, y1 = np.ceil(points.max(axis=0) + pad).astype(int) + 1
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, shape[1]), min(y1, shape[0])
+    if x0 >= x1 or y0 >= y1:
+        return None
+    return slice(y0, y1), slice(x0, x1)
+
+
+def _grid(sl: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.mgrid[sl[0], sl[1]].astype(np.float32)
+    return xs, ys
+
+
+def _chord(r, d2):
+    """Path length through a disc of radius ``r`` at squared distance ``d2`` from its centre."""
+    return 2 * np.sqrt(np.clip(r * r - d2, 0, None))
+
+
+def _apply_bites(density: np.ndarray, xs, ys, bites: list[Bite]) -> np.ndarray:
+    for b in bites:
+        dist = np.hypot(xs - b.centre[0], ys - b.centre[1])
+        inside = np.clip((b.radius + 0.5 - dist), 0, 1)  # 1 inside, 1-px soft edge
+        density = density * (1 - b.depth * inside)
+    return density
+
+
+def draw_tube(
+    img: np.ndarray,
+    p0: np.ndarray,
+    p1: np.ndarray,
+    half_widths: tuple[float, float, float],
+    cortex: float,
+    head: tuple[np.ndarray, float] | None = None,
+    socket: tuple[np.ndarray, float] | None = None,
+    texture: np.ndarray | None = None,
+    bites: list[Bite] | None = None,
+    osteopenia: float = 0.0,
+    plate: float = 0.5,
+    lip: float = 0.0,
+) -> None:
+    """Add the log attenuation of a long bone from ``p0`` (base) to ``p1`` (head) to ``img``.
+
+    Half-widths (base, shaft, head), cortex and plate thickness in pixels. ``head``: convex distal end,
+    a circle the bone must stay inside beyond its centre; ``socket``: a circle the bone's base is
+    carved out of (the concave side of a joint); ``lip``: how far the base extends proximally of
+    ``p0`` to cup the neighbouring head.
+    """
+    axis = p1 - p0
+    length = float(np.linalg.norm(axis))
+    if length < 1e-3:
+        return
+    a = axis / length
+    hb, hs, hh = half_widths
+    start = p0 - a * lip
+    sl = _bbox(np.stack([start, p1]), max(hb, hh) + 2, img.shape)
+    if sl is None:
+        return
+    xs, ys = _grid(sl)
+    dx, dy = xs - p0[0], ys - p0[1]
+    u = (dx * a[0] + dy * a[1]) / length  # 0 at the base, 1 at the head
+    v2 = (dx * a[1] - dy * a[0]) ** 2
+    base_w = np.clip(1 - (u + lip / length) / 0.24, 0, 1) ** 2
+    head_w = np.clip(1 - (1 - u) / 0.24, 0, 1) ** 2
+    h = hs + (hb - hs) * base_w + (hh - hs) * head_w
+    c = cortex * (1 - 0.65 * np.maximum(base_w, head_w)) * (1 - 0.35 * osteopenia)
+    outer = _chord(h, v2)
+    inner = _chord(np.maximum(h - c, 0), v2)
+    medulla = MU_MEDULLA * (1 - osteopenia * (0.25 + 0.35 * np.maximum(base_w, head_w)))
+    tex = texture[sl] if texture is not None else 1.0
+    density = MU_CORTEX * (outer - inner) + medulla * inner * tex
+    # ends: soft 1-px transitions
+    inside = np.clip((u * length + lip) + 0.5, 0, 1) * np.clip((1 - u) * length + 0.5, 0, 1)
+    if head is not None:
+        (cx, cy), r = head
+        dist = np.hypot(xs - cx, ys - cy)
+        beyond = ((xs - cx) * a[0] + (ys - cy) * a[1]) > 0
+        inside = inside * np.where(beyond, np.clip(r - dist + 0.5, 0, 1), 1.0)
+        density = density + np.where(beyond & (dist > r - plate), MU_CORTEX * 0.8 * np.sqrt(np.clip(h * h - v2, 0, None)) * 0.35, 0)
+    if socket is not None:
+        (cx, cy), r = socket
+        dist = np.hypot(xs - cx, ys - cy)
+        inside = inside * np.clip(dist - r + 0.5, 0, 1)
+        density = density + np.where(dist < r + plate, MU_CORTEX * 0.8 * np.sqrt(np.clip(h * h - v2, 0, None)) * 0.35, 0)
+    density = density * inside
+    if bites:
+        density = _apply_bites(density, xs, ys, bites)
+    img[sl] += density.astype(img.dtype)
+
+
+def draw_ellipsoid(
+    img: np.ndarray,
+    centre: np.ndarray,
+    axes: tuple[float, float],
+    angle_deg: float,
+    depth: float,
+    cortex: float,
+    texture: np.ndarray | None = None,
+    bites: list[Bite] | None = None,
+    osteopenia: float = 0.0,
+    mu_cortex: float = MU_CORTEX,
+    mu_medulla: float = MU_MEDULLA,
+) -> None:
+    """Add a flattened ellipsoid (a carpal, a fusion mass) with a cortical shell; sizes in pixels."""
+    ax, ay = axes
+    sl = _bbox(centre[None], max(ax, ay) + 2, img.shape)
+    if sl is None:
+        return
+    xs, ys = _grid(sl)
+    t = np.deg2rad(angle_deg)
+    dx, dy = xs - centre[0], ys - centre[1]
+    x = dx * np.cos(t) + dy * np.sin(t)
+    y = -dx * np.sin(t) + dy * np.cos(t)
+    r2 = (x / ax) ** 2 + (y / ay) ** 2
+    shrink = max(1 - cortex / min(ax, ay), 0.05)
+    outer = depth * np.sqrt(np.clip(1 - r2, 0, None))
+    inner = depth * shrink * np.sqrt(np.clip(1 - r2 / shrink**2, 0, None))
+    tex = texture[sl] if texture is not None else 1.0
+    density = mu_cortex * (outer - inner) + mu_medulla * (1 - 0.45 * osteopenia) * inner * tex
+    if bites:
+        density = _apply_bites(density, xs, ys, bites)
+    img[sl] += density.astype(img.dtype)
+
+
+def draw_capsule_thickness(out: np.ndarray, p0, p1, r0: float, r1: float) -> None:
+    """Soft tissue: keep the larger path length through a tapered cylinder from ``p0`` to ``p1``."""
+    axis = p1 - p0
+    length = float(np.linalg.norm(axis)) + 1e-6
+    a = axis / length
+    sl = _bbox(np.stack([p0, p1]), max(r0, r1) + 2, out.shape)
+    if sl is None:
+        return
+    xs, ys = _grid(sl)
+    dx, dy = xs - p0[0], ys - p0[1]
+    u = np.clip((dx * a[0] + dy * a[1]) / length, 0, 1)
+    r = r0 + (r1 - r0) * u
+    px, py = dx - u * length * a[0], dy - u * length * a[1]
+    t = _chord(r, px * px + py * py)
+    np.maximum(out[sl], t.astype(out.dtype), out=out[sl])
+
+
+def band_noise(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator) -> np.ndarray:
+    """Zero-mean, unit-variance Gaussian noise with a blob size of about ``sigma_px``."""
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    if sigma_px >= 0.5:
+        noise = cv2.GaussianBlur(noise, (0, 0), sigma_px)
+    std = float(noise.std()) or 1.0
+    return noise / std
+
+
+@dataclass
+class Acquisition:
+    """How a film was taken and processed."""
+
+    photons_per_mm2: float = 6000.0
+    blur_mm: float = 0.15
+    contrast: float = 0.9
+    gamma: float = 1.0
+    edge_enhance: float = 0.4
+    background: float = 0.08
+    background_tilt: float = 0.05
+    bits: int = 12
+    inverted: bool = False  # MONOCHROME1 look
+    collimation_mm: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # left, top, right, bottom
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator) -> "Acquisition":
+        collimated = rng.random() < 0.6
+        return cls(
+            photons_per_mm2=float(np.exp(rng.uniform(np.log(2500), np.log(20000)))),
+            blur_mm=float(rng.uniform(0.05, 0.3)),
+            contrast=float(rng.uniform(0.7, 1.25)),
+            gamma=float(rng.uniform(0.8, 1.25)),
+            edge_enhance=float(rng.uniform(0.0, 1.0)),
+            background=float(rng.uniform(0.02, 0.16)),
+            background_tilt=float(rng.uniform(0.0, 0.1)),
+            bits=int(rng.choice([12, 14, 16], p=[0.45, 0.2, 0.35])),
+            inverted=bool(rng.random() < 0.08),
+            collimation_mm=tuple(float(x) for x in (rng.uniform(2, 18, 4) if collimated else np.zeros(4))),
+        )
+
+
+def expose(
+    attenuation: np.ndarray, spacing_mm: float, acq: Acquisition, rng: np.random.Generator
+) -> np.ndarray:
+    """Turn log attenuation into a processed film with values in 0-1 (bone bright)."""
+    n0 = acq.photons_per_mm2 * spacing_mm**2
+    transmitted = np.exp(-attenuation)
+    noisy = attenuation + rng.standard_normal(attenuation.shape, dtype=np.float32) / np.sqrt(n0 * transmitted)
+    noisy = np.clip(noisy, 0, None)
+    blur_px = acq.blur_mm / spacing_mm
+    if blur_px >= 0.3:
+        noisy = cv2.GaussianBlur(noisy, (0, 0), blur_px)
+    film = 1 - np.exp(-acq.contrast * noisy / 1.6)
+    if acq.edge_enhance > 0:
+        smooth = cv2.GaussianBlur(film, (0, 0), 2.5 / spacing_mm)
+        film = film + acq.edge_enhance * (film - smooth)
+    h, w = film.shape
+    ramp = np.linspace(-1, 1, w, dtype=np.float32)[None, :] * rng.choice([-1, 1]) + np.linspace(
+        -1, 1, h, dtype=np.float32
+    )[:, None] * rng.uniform(-1, 1)
+    film = acq.background * (1 + acq.background_tilt * ramp) + (1 - acq.background) * np.clip(film, 0, None)
+    film = np.clip(film, 0, 1) ** acq.gamma
+    left, top, right, bottom = (int(round(c / spacing_mm)) for c in acq.collimation_mm)
+    film[:top, :] = 0
+    film[h - bottom :, :] = 0
+    film[:, :left] = 0
+    film[:, w - right :] = 0
+    return film.astype(np.float32)
+
+
+def quantise(film: np.ndarray, bits: int, inverted: bool) -> np.ndarray:
+    """Store a 0-1 film as ``bits``-deep integers in uint16; inverted films are MONOCHROME1."""
+    top = 2**bits - 1
+    values = np.round(np.clip(film, 0, 1) * top).astype(np.uint16)
+    return (top - values).astype(np.uint16) if inverted else values
+
+
+def draw_marker(img: np.ndarray, letter: str, centre: tuple[int, int], height_px: float, circled: bool) -> None:
+    """Burn a lead marker letter (optionally on a bright disc with a ring) into a 0-1 film."""
+    scale = height_px / 22.0
+    thickness = max(1, int(round(height_px / 9)))
+    (tw, th), _ = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    org = (int(centre[0] - tw / 2), int(centre[1] + th / 2))
+    text = np.zeros(img.shape, np.uint8)  # OpenCV draws text on 8-bit images only
+    cv2.putText(text, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
+    alpha = text.astype(np.float32) / 255
+    if circled:
+        radius = int(height_px * 0.95)
+        disc = np.zeros(img.shape, np.uint8)
+        cv2.circle(disc, centre, radius, 255, -1, cv2.LINE_AA)
+        d = disc.astype(np.float32) / 255
+        img[:] = img * (1 - d) + 0.95 * d
+        img[:] = img * (1 - alpha) + 0.15 * alpha
+    else:
+        img[:] = img * (1 - alpha) + 0.98 * alpha

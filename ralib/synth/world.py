@@ -1,0 +1,367 @@
+"""One synthetic dual-hand radiograph with its exact labels.
+
+:func:`radiograph` draws a patient, their damage, two posed hands, places them on a film with a
+known pixel spacing, renders and exposes it, and returns the image with every label: SvdH truth per
+site, box-level truth per joint, 37 landmarks and 21 joint boxes per hand, hand boxes, which hand is
+on which side, a foreground mask and the acquisition settings.
+
+Example:
+    >>> sample = radiograph(seed=0, image_size=256)
+    >>> sample.image.dtype, sample.image.shape[1]
+    (dtype('uint16'), 256)
+    >>> sample.landmarks["LH"].shape
+    (37, 2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ralib import anatomy
+from ralib.synth import render
+from ralib.synth.disease import Patient, sample_grades, sample_patient
+from ralib.synth.skeleton import JSN_SPACE_LEFT, Damage, Hand, Pose, build_hand
+
+#: which bone ends an erosion at a site attacks (bone name, end), the first one most
+EROSION_TARGETS: dict[str, list[tuple[str, str]]] = {
+    "mcp_E__ip": [("pp1", "head"), ("dp1", "base")],
+    **{f"pip_E__{f}": [(f"pp{f}", "head"), (f"mp{f}", "base")] for f in (2, 3, 4, 5)},
+    "mcp_E__1": [("mc1", "head"), ("pp1", "base")],
+    **{f"mcp_E__{f}": [(f"mc{f}", "head"), (f"pp{f}", "base")] for f in (2, 3, 4, 5)},
+    "wrist_E__mc1": [("mc1", "base")],
+    "wrist_E__mul": [("trapezium", "carpal"), ("trapezoid", "carpal")],
+    "wrist_E__nav": [("scaphoid", "carpal")],
+    "wrist_E__lunate": [("lunate", "carpal")],
+    "wrist_E__radius": [("radius", "head")],
+    "wrist_E__ulna": [("ulna", "head")],
+    **{f"dip_E__{f}": [(f"mp{f}", "head"), (f"dp{f}", "base")] for f in (2, 3, 4, 5)},
+}
+# bite radius (fraction of the bone's half-width) and number of bites per erosion grade
+_BITE_SIZE = (0.0, 0.24, 0.34, 0.42, 0.5, 0.58)
+_BITE_COUNT = (0, 1, 1, 2, 3, 4)
+
+FILM_WIDTH_MM = (340.0, 430.0)
+LANDMARK_INDEX = {name: i for i, name in enumerate(anatomy.LANDMARKS)}
+FILM_ASPECT = (0.75, 0.9)  # height / width
+
+
+@dataclass
+class Sample:
+    """One rendered radiograph and its labels (pixel coordinates, x right, y down)."""
+
+    image: np.ndarray  # uint16, values < 2**bits
+    mask: np.ndarray  # uint8 foreground (hands and forearms)
+    spacing_mm: float
+    bits: int
+    inverted: bool
+    flipped: bool
+    left_hand_on_image_left: bool
+    marker: str
+    patient: Patient
+    truth: dict[str, int]  # <hand>_<site> for SvdH and extra box-level sites
+    landmarks: dict[str, np.ndarray]  # hand -> (37, 2) px
+    joint_boxes: dict[str, np.ndarray]  # hand -> (21, 4) x0, y0, x1, y1 px in anatomy.JOINT_NAMES order
+    hand_boxes: dict[str, np.ndarray]  # hand -> (4,)
+    meta: dict = field(default_factory=dict)
+
+    def box_truth(self, hand: str) -> dict[str, dict[str, int | None]]:
+        """Erosion / JSN truth of the 21 boxes of ``hand`` (None where the box is not scored)."""
+        return box_truth(self.truth, hand)
+
+
+def box_truth(truth: dict[str, int], hand: str) -> dict[str, dict[str, int | None]]:
+    """Pool SvdH truth into the 21 boxes and add the DIP and thumb-IP scores SvdH lacks."""
+    per_hand = {site.split("_", 1)[1]: g for site, g in truth.items() if site.startswith(hand + "_")}
+    pooled = anatomy.pool_to_joints(per_hand)
+    for f in (2, 3, 4, 5):
+        pooled[f"dip{f}"] = {"erosion": per_hand[f"dip_E__{f}"], "jsn": per_hand[f"dip_J__{f}"]}
+    pooled["ip"]["jsn"] = per_hand["mcp_J__ip"]
+    for j in anatomy.JOINTS:  # keep only what the joint-level data set scores
+        pooled[j.name] = {"erosion": pooled[j.name]["erosion"] if j.erosion else None,
+                          "jsn": pooled[j.name]["jsn"] if j.jsn else None}  # fmt: skip
+    return pooled
+
+
+def hand_damage(patient: Patient, truth: dict[str, int], hand: str, rng: np.random.Generator) -> Damage:
+    """Geometry-changing damage of one hand from its grades (and the truth the geometry implies)."""
+    g = {site.split("_", 1)[1]: v for site, v in truth.items() if site.startswith(hand + "_")}
+    jsn = {f"mcp{f}": g[f"mcp_J__{f}"] for f in (1, 2, 3, 4, 5)}
+    jsn |= {f"pip{f}": g[f"pip_J__{f}"] for f in (2, 3, 4, 5)}
+    jsn |= {f"dip{f}": g[f"dip_J__{f}"] for f in (2, 3, 4, 5)}
+    jsn["ip"] = g["mcp_J__ip"]
+    jsn |= {s: g[s] for s in anatomy.JSN_SITES if s.startswith("wrist")}
+    luxation = {j for j, v in jsn.items() if v == 4 and not j.startswith("wrist") and rng.random() < (0.45 if j.startswith("mcp") else 0.25)}
+    subluxation = {j for j, v in jsn.items() if v == 3 and not j.startswith("wrist") and rng.random() < 0.35}
+    oa = {k.split("_", 1)[1]: v for k, v in patient.oa.items() if k.startswith(hand + "_")}
+    return Damage(jsn=jsn, luxation=luxation, subluxation=subluxation, osteoarthritis=oa, osteopenia=patient.osteopenia)
+
+
+def _seen_narrowing(ra_grade: int, oa: float) -> int:
+    """JSN grade a reader sees when RA narrowing and osteoarthritis combine at one joint."""
+    left = JSN_SPACE_LEFT[ra_grade] * (1 - 0.7 * oa)
+    return int(np.argmin([abs(left - s) for s in JSN_SPACE_LEFT]))
+
+
+class _Placement:
+    """Hand frame (mm) -> image pixels: mirror for the right hand, rotate, scale, translate."""
+
+    def __init__(self, origin_px: np.ndarray, angle_deg: float, mirror: bool, spacing: float):
+        a = np.deg2rad(angle_deg)
+        self.rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        self.mirror = mirror
+        self.angle = angle_deg
+        self.origin = origin_px
+        self.k = 1.0 / spacing
+
+    def __call__(self, pts: np.ndarray) -> np.ndarray:
+        pts = np.asarray(pts, dtype=float)
+        if self.mirror:
+            pts = pts * np.array([-1.0, 1.0])
+        return self.origin + (pts @ self.rot.T) * self.k
+
+    def angle_of(self, angle_deg: float) -> float:
+        return (-angle_deg if self.mirror else angle_deg) + self.angle
+
+
+def _bites(target_bone, end: str, grade: int, hw_key: int, place: _Placement, rng, radial_bias=0.5) -> list[render.Bite]:
+    """Erosion defects on a long bone end, in pixels."""
+    p0, p1 = target_bone.p0, target_bone.p1
+    a = (p1 - p0) / (np.linalg.norm(p1 - p0) + 1e-9)
+    n = np.array([a[1], -a[0]])
+    n = n if n[0] > 0 else -n  # radial side of a left hand is +x
+    hw = target_bone.half_widths[hw_key]
+    tip = p1 if end == "head" else p0
+    inward = -a if end == "head" else a
+    bites = []
+    for i in range(_BITE_COUNT[grade] + int(rng.random() < 0.3 and grade > 0)):
+        side = 1 if rng.random() < radial_bias else -1
+        if grade >= 3 and i >= 2:  # larger grades reach the articular surface
+            centre = tip + inward * hw * rng.uniform(0.05, 0.3) + n * hw * rng.uniform(-0.5, 0.5)
+        else:
+            centre = tip + inward * hw * rng.uniform(0.25, 0.7) + n * side * hw * rng.uniform(0.75, 1.0)
+        r = hw * _BITE_SIZE[grade] * rng.uniform(0.85, 1.15)
+        bites.append(render.Bite(place(centre[None])[0], r * place.k, depth=rng.uniform(0.75, 0.95)))
+    if grade == 5:  # collapse of the articular surface
+        bites.append(render.Bite(place((tip + inward * hw * 0.15)[None])[0], 0.75 * hw * place.k, depth=0.95))
+    return bites
+
+
+def _carpal_bites(ellipse, grade: int, place: _Placement, rng) -> list[render.Bite]:
+    bites = []
+    t = np.deg2rad(ellipse.angle)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    for _ in range(_BITE_COUNT[grade] + int(rng.random() < 0.3)):
+        phi = rng.uniform(0, 2 * np.pi)
+        edge = ellipse.centre + rot @ (np.array([ellipse.axes[0] * np.cos(phi), ellipse.axes[1] * np.sin(phi)]) * 0.85)
+        r = min(ellipse.axes) * _BITE_SIZE[grade] * 1.1
+        bites.append(render.Bite(place(edge[None])[0], r * place.k, depth=rng.uniform(0.75, 0.95)))
+    if grade == 5:
+        bites.append(render.Bite(place(ellipse.centre[None])[0], min(ellipse.axes) * 0.7 * place.k, 0.9))
+    return bites
+
+
+def _draw_hand(att, soft, hand: Hand, damage: Damage, truth_hand: dict[str, int], place: _Placement, texture, rng):
+    """Render one hand's bones into ``att`` and its soft tissue thickness into ``soft`` (mm)."""
+    k = place.k
+    bites: dict[str, list[render.Bite]] = {}
+    bones = {b.name: b for b in hand.long_bones}
+    carpals = {c.name: c for c in hand.carpals}
+    for site, targets in EROSION_TARGETS.items():
+        grade = truth_hand.get(site, 0)
+        if grade <= 0:
+            continue
+        radial = 0.7 if site in ("mcp_E__2", "mcp_E__3", "wrist_E__radius") else 0.5
+        for j, (name, end) in enumerate(targets):
+            # the second bone of a joint is hit less often and less badly
+            g = grade if j == 0 else max(0, grade - int(rng.integers(1, 3)))
+            if g == 0 and j > 0:
+                continue
+            if end == "carpal":
+                bites.setdefault(name, []).extend(_carpal_bites(carpals[name], grade, place, rng))
+            else:
+                hw_key = 2 if end == "head" else 0
+                bites.setdefault(name, []).extend(_bites(bones[name], end, max(g, 1), hw_key, place, rng, radial))
+
+    for bone in hand.long_bones:
+        p0, p1 = place(np.stack([bone.p0, bone.p1]))
+        head = (place(bone.head[0][None])[0], bone.head[1] * k) if bone.head else None
+        socket = (place(bone.socket[0][None])[0], bone.socket[1] * k) if bone.socket else None
+        lip = 0.35 * bone.half_widths[0] * k if bone.socket is not None else 0.0
+        render.draw_tube(
+            att, p0, p1, tuple(w * k for w in bone.half_widths), bone.cortex * k, head=head, socket=socket,
+            texture=texture, bites=bites.get(bone.name), osteopenia=damage.osteopenia, plate=0.5 * k, lip=lip,
+        )  # fmt: skip
+    for c in hand.carpals:
+        render.draw_ellipsoid(
+            att, place(c.centre[None])[0], tuple(a * k for a in c.axes), place.angle_of(c.angle), c.depth * k,
+            1.0 * k, texture=texture, bites=bites.get(c.name), osteopenia=damage.osteopenia,
+        )  # fmt: skip
+    for a, b, w in hand.fusions:
+        pa, pb = place(np.stack([a, b]))
+        render.draw_tube(att, pa, pb, (w * k, w * k, w * k), 0.6 * k, texture=texture)
+    # osteoarthritis: osteophytes at the joint margins
+    lm = dict(zip(anatomy.LANDMARKS, hand.landmarks))
+    for joint, level in damage.osteoarthritis.items():
+        centre = lm["ip1" if joint == "ip" else joint]
+        width = hand.joint_width.get(joint, 12.0) / 2
+        for side in (-1, 1):
+            spur = centre + np.array([side * (width - 0.3 + 0.6 * level), rng.uniform(-1.0, 1.0)])
+            size = (0.5 + 1.1 * level) * k
+            render.draw_ellipsoid(att, place(spur[None])[0], (size * 0.7, size), 0, 2 * size, 0.4 * size, texture=None)
+    # soft tissue thickness (mm)
+    for a, b, r0, r1 in hand.soft_capsules:
+        pa, pb = place(np.stack([a, b]))
+        render.draw_capsule_thickness(soft, pa, pb, r0 * k, r1 * k)
+    forearm_top = (lm["radius_center"] + lm["ulnar_head"]) / 2
+    pa, pb = place(np.stack([forearm_top, forearm_top + np.array([0, 400.0])]))
+    render.draw_capsule_thickness(soft, pa, pb, hand.forearm_half_width * k, hand.forearm_half_width * 1.1 * k)
+    return place(hand.palm)
+
+
+def radiograph(
+    seed: int | np.random.SeedSequence,
+    image_size: int = 1024,
+    healthy_fraction: float | None = None,
+    p_flip: float = 0.12,
+    p_ring: float = 0.08,
+) -> Sample:
+    """Render one dual-hand radiograph (long side ``image_size`` px) with its labels; deterministic per seed."""
+    rng = np.random.default_rng(seed)
+    patient = sample_patient(rng) if healthy_fraction is None else sample_patient(rng, healthy_fraction)
+    truth = sample_grades(patient, rng)
+    for hand in anatomy.HANDS:  # osteoarthritis narrows DIPs and the thumb IP as seen by a reader
+        for f in (2, 3, 4, 5):
+            key = f"{hand}_dip_J__{f}"
+            truth[key] = _seen_narrowing(truth[key], patient.oa.get(f"{hand}_dip{f}", 0.0))
+        truth[f"{hand}_mcp_J__ip"] = _seen_narrowing(truth[f"{hand}_mcp_J__ip"], patient.oa.get(f"{hand}_ip", 0.0))
+
+    # two posed hands in millimetres, placed side by side; the film is sized to hold them
+    scale = float(np.clip(rng.normal(1.07 if patient.sex == "M" else 1.0, 0.055), 0.85, 1.25))
+    gap_mm = rng.uniform(0, 50)  # between the two hands' innermost points (thumbs)
+    top_mm = rng.uniform(8, 40)  # from the film's top edge to the highest fingertip
+    tilt = rng.normal(3, 6)  # hands lean outwards
+    hands = {}
+    for hand in anatomy.HANDS:
+        side = -1 if hand == "LH" else 1
+        damage = hand_damage(patient, truth, hand, rng)
+        geom = build_hand(Pose.sample(rng, scale=scale, deformity=patient.deformity), damage)
+        draft = _Placement(np.zeros(2), side * (tilt + rng.normal(0, 3)), hand == "RH", 1.0)
+        pts = draft(np.delete(geom.landmarks, LANDMARK_INDEX["forearm"], axis=0))
+        pad = 12 * scale  # soft tissue around the outermost landmarks
+        inner_x = pts[:, 0].max() + pad if hand == "LH" else pts[:, 0].min() - pad
+        outer_x = pts[:, 0].min() - pad if hand == "LH" else pts[:, 0].max() + pad
+        shift = np.array([side * gap_mm / 2 - inner_x + rng.normal(0, 3), top_mm - (pts[:, 1].min() - pad)])
+        hands[hand] = (geom, damage, draft.angle, shift, outer_x + shift[0], pts[:, 1].max() + shift[1])
+    half_span = max(abs(hands["LH"][4]), abs(hands["RH"][4]))
+    film_w = max(rng.uniform(*FILM_WIDTH_MM), 2 * half_span + rng.uniform(10, 40))
+    film_h = max(film_w * rng.uniform(*FILM_ASPECT), max(h[5] for h in hands.values()) + rng.uniform(30, 80))
+    width = image_size
+    height = int(round(image_size * film_h / film_w))
+    spacing = film_w / width
+
+    att = np.zeros((height, width), np.float32)
+    soft = np.zeros((height, width), np.float32)
+    texture = 1 + 0.3 * render.band_noise((height, width), 0.45 / spacing, rng)
+    palms = []
+    landmarks, hand_geoms = {}, {}
+    for hand, (geom, damage, angle, shift, _, _) in hands.items():
+        origin = (shift + np.array([film_w / 2, 0.0])) / spacing
+        place = _Placement(origin, angle, hand == "RH", spacing)
+        truth_hand = {site.split("_", 1)[1]: v for site, v in truth.items() if site.startswith(hand + "_")}
+        palms.append(_draw_hand(att, soft, geom, damage, truth_hand, place, texture, rng))
+        landmarks[hand] = place(geom.landmarks)
+        hand_geoms[hand] = (geom, place)
+
+    att *= spacing  # bones were drawn with path lengths in pixels
+    palm_mask = np.zeros((height, width), np.uint8)
+    for poly in palms:
+        cv2.fillPoly(palm_mask, [np.round(poly).astype(np.int32)], 1)
+    palm = cv2.GaussianBlur(palm_mask.astype(np.float32), (0, 0), 4.0 / spacing) * 26.0
+    soft_mm = np.maximum(soft * spacing, palm)
+    att += render.MU_SOFT * soft_mm
+    mask = (soft_mm > 1.0).astype(np.uint8)
+
+    artefacts = []
+    if rng.random() < p_ring:  # a ring on a proximal phalanx
+        hand = str(rng.choice(anatomy.HANDS))
+        geom, place = hand_geoms[hand]
+        finger = f"pp{int(rng.integers(2, 6))}"
+        bone = next(b for b in geom.long_bones if b.name == finger)
+        mid = place(((bone.p0 + bone.p1) / 2)[None])[0]
+        d = place(bone.p1[None])[0] - place(bone.p0[None])[0]
+        angle = np.degrees(np.arctan2(d[1], d[0]))
+        axes = (int(1.6 / spacing), int((bone.half_widths[1] + 5) / spacing))
+        ring = np.zeros_like(att)
+        cv2.ellipse(ring, (int(mid[0]), int(mid[1])), axes, angle, 0, 360, render.MU_METAL * 2, -1, cv2.LINE_AA)
+        att += ring
+        artefacts.append(f"ring {hand} pp")
+
+    from ralib.synth.render import Acquisition
+
+    acq = Acquisition.sample(rng)
+    film = render.expose(att, spacing, acq, rng)
+    # marker: usually an "R" beside the right hand, sometimes an "L" beside the left
+    letter = "R" if rng.random() < 0.85 else "L"
+    mx = width * (rng.uniform(0.83, 0.95) if letter == "R" else rng.uniform(0.05, 0.17))
+    my = height * rng.uniform(0.3, 0.75)
+    render.draw_marker(film, letter, (int(mx), int(my)), 11.0 / spacing, circled=bool(rng.random() < 0.5))
+    if rng.random() < 0.04:  # a scratch or stray line
+        p, q = rng.uniform([0, 0], [width, height], (2, 2)).astype(int)
+        cv2.line(film, tuple(map(int, p)), tuple(map(int, q)), 0.9, 1, cv2.LINE_AA)
+        artefacts.append("line")
+
+    flipped = bool(rng.random() < p_flip)
+    if flipped:  # archives hold mirrored films: the marker letter is mirrored too
+        film = film[:, ::-1].copy()
+        mask = mask[:, ::-1].copy()
+        landmarks = {h: np.column_stack([width - 1 - xy[:, 0], xy[:, 1]]) for h, xy in landmarks.items()}
+    image = render.quantise(film, acq.bits, acq.inverted)
+
+    joint_boxes = {h: _joint_boxes(landmarks[h], hand_geoms[h][0], spacing) for h in anatomy.HANDS}
+    hand_boxes = {h: _hand_box(landmarks[h], spacing, (width, height)) for h in anatomy.HANDS}
+    meta = {
+        "film_width_mm": film_w,
+        "scale": scale,
+        "acquisition": acq.__dict__ | {"collimation_mm": list(acq.collimation_mm)},
+        "artefacts": artefacts,
+        "marker_xy": [float(width - 1 - mx) if flipped else float(mx), float(my)],
+    }
+    return Sample(
+        image=image, mask=mask, spacing_mm=spacing, bits=acq.bits, inverted=acq.inverted, flipped=flipped,
+        left_hand_on_image_left=not flipped, marker=letter, patient=patient, truth=truth, landmarks=landmarks,
+        joint_boxes=joint_boxes, hand_boxes=hand_boxes, meta=meta,
+    )  # fmt: skip
+
+
+def _joint_boxes(landmarks: np.ndarray, geom: Hand, spacing: float) -> np.ndarray:
+    centres = anatomy.centres_from_landmarks(landmarks, anatomy.JOINT_CENTRES)
+    index = {n: i for i, n in enumerate(anatomy.LANDMARKS)}
+    boxes = []
+    for name in anatomy.JOINT_NAMES:
+        if name == "wrist":
+            pts = landmarks[[index[c] for c in ("scaphoid", "lunate", "capitate", "trapezoid", "hamate", "triquetrum")]]
+            x0, y0 = pts.min(axis=0) - 4 / spacing
+            x1, y1 = pts.max(axis=0) + 4 / spacing
+            boxes.append([x0, y0, x1, y1])
+            continue
+        if name == "radiocarpal":
+            w, h = 30 / spacing, 14 / spacing
+        elif name == "ulna":
+            w = h = 16 / spacing
+        else:
+            w = h = 1.5 * geom.joint_width.get(name, 12.0) / spacing
+        cx, cy = centres[name]
+        boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+    return np.array(boxes)
+
+
+def _hand_box(landmarks: np.ndarray, spacing: float, size: tuple[int, int]) -> np.ndarray:
+    index = {n: i for i, n in enumerate(anatomy.LANDMARKS)}
+    pts = np.delete(landmarks, index["forearm"], axis=0)
+    x0, y0 = pts.min(axis=0) - 14 / spacing
+    x1, y1 = pts.max(axis=0) + 14 / spacing
+    y1 = max(y1, landmarks[index["radius_center"], 1] + 30 / spacing)
+    return np.array([max(x0, 0), max(y0, 0), min(x1, size[0] - 1), min(y1, size[1] - 1)])
