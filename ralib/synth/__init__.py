@@ -4,6 +4,7 @@
 - :mod:`~ralib.synth.disease`: patients, severity and per-site damage, calibrated on real labels;
 - :mod:`~ralib.synth.render`: X-ray-like attenuation and acquisition;
 - :mod:`~ralib.synth.world`: one radiograph with every label;
+- :mod:`~ralib.synth.children`: children's hands with a bone age, for pretraining;
 - :mod:`~ralib.synth.readers`: simulated image-level readers and joint-level experts;
 - :mod:`~ralib.synth.dataset`: the data set on disk (``make_dataset``).
 
@@ -13,7 +14,8 @@ Example:
     128
 """
 
-from ralib.synth.dataset import SynthConfig, load_tables, make_dataset, read_image
+from ralib.synth.children import child_radiograph
+from ralib.synth.dataset import ChildConfig, SynthConfig, load_tables, make_dataset, read_image
 from ralib.synth.world import Sample, radiograph
 
-__all__ = ["SynthConfig", "make_dataset", "load_tables", "read_image", "radiograph", "Sample"]
+__all__ = ["SynthConfig", "ChildConfig", "child_radiograph", "make_dataset", "load_tables", "read_image", "radiograph", "Sample"]

@@ -52,6 +52,7 @@ from tqdm.auto import tqdm
 from ralib import anatomy
 from ralib.config import REAL_SPLIT, data_dir, get_profile, split_sizes
 from ralib.synth import readers as rd
+from ralib.synth.children import child_radiograph
 from ralib.synth.world import Sample, box_truth, radiograph
 
 #: bump when the generator's output changes, so that old caches are not reused
@@ -83,13 +84,39 @@ class SynthConfig:
         return f"n{self.n_images}-px{self.image_size}-seed{self.seed}-{self.key()}"
 
 
-def image_seed(config: SynthConfig, index: int, stream: int = 0) -> np.random.SeedSequence:
+@dataclass(frozen=True)
+class ChildConfig:
+    """A data set of children's single left hands labelled with bone age (RSNA-like)."""
+
+    n_images: int = 16
+    image_size: int = 256
+    seed: int = 0
+
+    @classmethod
+    def from_profile(cls, profile: str, **overrides) -> "ChildConfig":
+        sizes = get_profile(profile).data
+        return cls(**({"n_images": sizes.n_children, "image_size": sizes.child_image_size} | overrides))
+
+    def key(self) -> str:
+        text = json.dumps(asdict(self) | {"version": GENERATOR_VERSION, "kind": "children"}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def folder_name(self) -> str:
+        return f"children-n{self.n_images}-px{self.image_size}-seed{self.seed}-{self.key()}"
+
+
+def image_seed(config: SynthConfig | ChildConfig, index: int, stream: int = 0) -> np.random.SeedSequence:
     """Independent random stream per image (0: the film, 1: its readers)."""
     return np.random.SeedSequence(config.seed, spawn_key=(index, stream))
 
 
-def make_dataset(config: SynthConfig, root: Path | None = None, progress: bool = True, workers: int | None = None) -> Path:
-    """Render, label and write a SynthRA data set (or return the cached one); returns its folder."""
+def make_dataset(
+    config: SynthConfig | ChildConfig, root: Path | None = None, progress: bool = True, workers: int | None = None
+) -> Path:
+    """Render, label and write a SynthRA data set (or return the cached one); returns its folder.
+
+    A :class:`SynthConfig` makes dual-hand radiographs, a :class:`ChildConfig` children's hands.
+    """
     root = Path(root or data_dir()) / "synthra"
     root.mkdir(parents=True, exist_ok=True)
     final = root / config.folder_name()
@@ -111,7 +138,7 @@ def make_dataset(config: SynthConfig, root: Path | None = None, progress: bool =
     return final
 
 
-def is_complete(folder: Path, config: SynthConfig) -> bool:
+def is_complete(folder: Path, config: SynthConfig | ChildConfig) -> bool:
     """Whether ``folder`` holds a finished data set made from ``config``."""
     marker = folder / "COMPLETE"
     if not marker.exists():
@@ -122,25 +149,49 @@ def is_complete(folder: Path, config: SynthConfig) -> bool:
         return False
 
 
-def _write(config: SynthConfig, folder: Path, progress: bool, workers: int | None) -> None:
-    (folder / "images").mkdir(parents=True)
-    (folder / "masks").mkdir()
-    (folder / "config.json").write_text(json.dumps(asdict(config) | {"version": GENERATOR_VERSION}, indent=2))
+def _render_all(render_one, config, folder: Path, progress: bool, workers: int | None, desc: str) -> list[dict]:
+    """Run ``render_one`` over every image index, in parallel, in index order, with a progress bar."""
     workers = workers or min(os.cpu_count() or 1, 8)
     jobs = [(config, i, str(folder)) for i in range(config.n_images)]
-    results: list[dict] = [None] * config.n_images  # type: ignore[list-item]
-    bar = tqdm(total=config.n_images, desc="SynthRA", unit="img", disable=not progress)
-    if workers == 1:
-        for job in jobs:
-            out = _render_one(job)
-            results[out["index"]] = out
-            bar.update()
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            for out in pool.map(_render_one, jobs, chunksize=max(1, min(16, config.n_images // (4 * workers)))):
-                results[out["index"]] = out
+    results: list[dict] = []
+    with tqdm(total=config.n_images, desc=desc, unit="img", disable=not progress) as bar:
+        if workers == 1:
+            for job in jobs:
+                results.append(render_one(job))
                 bar.update()
-    bar.close()
+        else:
+            chunk = max(1, min(16, config.n_images // (4 * workers)))
+            with ProcessPoolExecutor(workers) as pool:
+                for out in pool.map(render_one, jobs, chunksize=chunk):
+                    results.append(out)
+                    bar.update()
+    return results
+
+
+def _write(config: SynthConfig | ChildConfig, folder: Path, progress: bool, workers: int | None) -> None:
+    (folder / "images").mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(asdict(config) | {"version": GENERATOR_VERSION}, indent=2))
+    if isinstance(config, ChildConfig):
+        rows = _render_all(_render_child, config, folder, progress, workers, "children")
+        pd.DataFrame(rows).to_csv(folder / "children.csv", index=False, float_format="%.4f")
+    else:
+        (folder / "masks").mkdir()
+        results = _render_all(_render_one, config, folder, progress, workers, "SynthRA")
+        _write_tables(config, folder, results)
+    (folder / "COMPLETE").write_text(json.dumps({"key": config.key(), "n_images": config.n_images}))
+
+
+def _render_child(job: tuple[ChildConfig, int, str]) -> dict:
+    config, index, folder = job
+    cv2.setNumThreads(1)
+    child = child_radiograph(image_seed(config, index), config.image_size)
+    image_id = 10000 + index
+    cv2.imwrite(str(Path(folder) / "images" / f"{image_id}.png"), child.image)
+    return {"id": image_id, "boneage": round(child.bone_age_months, 1), "male": child.male,
+            "spacing_mm": child.spacing_mm, "file": f"images/{image_id}.png"}  # fmt: skip
+
+
+def _write_tables(config: SynthConfig, folder: Path, results: list[dict]) -> None:
 
     images = pd.DataFrame([r["image"] for r in results])
     images.insert(2, "split", _stratified_split(images, config))
@@ -150,7 +201,6 @@ def _write(config: SynthConfig, folder: Path, progress: bool, workers: int | Non
         grades = [c for c in frame.columns if c.startswith(("erosion_", "jsn_"))]
         frame[grades] = frame[grades].astype("Int64")  # integers with gaps where a box is not scored
         frame.to_csv(folder / f"{table}.csv", index=False, float_format="%.3f")
-    (folder / "COMPLETE").write_text(json.dumps({"key": config.key(), "n_images": config.n_images}))
 
 
 def _stratified_split(images: pd.DataFrame, config: SynthConfig) -> list[str]:
@@ -181,7 +231,7 @@ def _render_one(job: tuple[SynthConfig, int, str]) -> dict:
     cv2.imwrite(str(folder / "images" / f"{image_id}.png"), sample.image)
     cv2.imwrite(str(folder / "masks" / f"{image_id}.png"), sample.mask * 255)
     rng = np.random.default_rng(image_seed(config, index, stream=1))
-    return {"index": index, **_label_rows(sample, image_id, f"P{index:05d}", rng)}
+    return _label_rows(sample, image_id, f"P{index:05d}", rng)
 
 
 def _label_rows(sample: Sample, image_id: str, patient_id: str, rng: np.random.Generator) -> dict:

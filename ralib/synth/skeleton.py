@@ -200,7 +200,8 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
         template_dirs = [_unit(t[b] - t[a]) for a, b in zip(names[:-1], names[1:])]
         lengths = [np.linalg.norm(t[b] - t[a]) for a, b in zip(names[:-1], names[1:])]
         # abduction relative to the middle finger, scaled by the spread
-        spread_angle = np.degrees(np.arctan2(np.cross(axis3, template_dirs[1]), np.dot(axis3, template_dirs[1])))
+        d1 = template_dirs[1]
+        spread_angle = np.degrees(np.arctan2(axis3[0] * d1[1] - axis3[1] * d1[0], np.dot(axis3, d1)))
         extra = (pose.spread - 1) * spread_angle + pose.spread_jitter[f - 1]
         if f == 1:  # the thumb spreads less with the fingers
             extra = 0.3 * (pose.spread - 1) * spread_angle + pose.spread_jitter[0]

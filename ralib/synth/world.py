@@ -105,7 +105,7 @@ def _seen_narrowing(ra_grade: int, oa: float) -> int:
     return int(np.argmin([abs(left - s) for s in JSN_SPACE_LEFT]))
 
 
-class _Placement:
+class Placement:
     """Hand frame (mm) -> image pixels: mirror for the right hand, rotate, scale, translate."""
 
     def __init__(self, origin_px: np.ndarray, angle_deg: float, mirror: bool, spacing: float):
@@ -126,7 +126,7 @@ class _Placement:
         return (-angle_deg if self.mirror else angle_deg) + self.angle
 
 
-def _bites(target_bone, end: str, grade: int, hw_key: int, place: _Placement, rng, radial_bias=0.5) -> list[render.Bite]:
+def _bites(target_bone, end: str, grade: int, hw_key: int, place: Placement, rng, radial_bias=0.5) -> list[render.Bite]:
     """Erosion defects on a long bone end, in pixels."""
     p0, p1 = target_bone.p0, target_bone.p1
     a = (p1 - p0) / (np.linalg.norm(p1 - p0) + 1e-9)
@@ -149,7 +149,7 @@ def _bites(target_bone, end: str, grade: int, hw_key: int, place: _Placement, rn
     return bites
 
 
-def _carpal_bites(ellipse, grade: int, place: _Placement, rng) -> list[render.Bite]:
+def _carpal_bites(ellipse, grade: int, place: Placement, rng) -> list[render.Bite]:
     bites = []
     t = np.deg2rad(ellipse.angle)
     rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
@@ -163,7 +163,7 @@ def _carpal_bites(ellipse, grade: int, place: _Placement, rng) -> list[render.Bi
     return bites
 
 
-def _draw_hand(att, soft, hand: Hand, damage: Damage, truth_hand: dict[str, int], place: _Placement, texture, rng):
+def _draw_hand(att, soft, hand: Hand, damage: Damage, truth_hand: dict[str, int], place: Placement, texture, rng):
     """Render one hand's bones into ``att`` and its soft tissue thickness into ``soft`` (mm)."""
     k = place.k
     bites: dict[str, list[render.Bite]] = {}
@@ -248,7 +248,7 @@ def radiograph(
         side = -1 if hand == "LH" else 1
         damage = hand_damage(patient, truth, hand, rng)
         geom = build_hand(Pose.sample(rng, scale=scale, deformity=patient.deformity), damage)
-        draft = _Placement(np.zeros(2), side * (tilt + rng.normal(0, 3)), hand == "RH", 1.0)
+        draft = Placement(np.zeros(2), side * (tilt + rng.normal(0, 3)), hand == "RH", 1.0)
         pts = draft(np.delete(geom.landmarks, LANDMARK_INDEX["forearm"], axis=0))
         pad = 12 * scale  # soft tissue around the outermost landmarks
         inner_x = pts[:, 0].max() + pad if hand == "LH" else pts[:, 0].min() - pad
@@ -269,7 +269,7 @@ def radiograph(
     landmarks, hand_geoms = {}, {}
     for hand, (geom, damage, angle, shift, _, _) in hands.items():
         origin = (shift + np.array([film_w / 2, 0.0])) / spacing
-        place = _Placement(origin, angle, hand == "RH", spacing)
+        place = Placement(origin, angle, hand == "RH", spacing)
         truth_hand = {site.split("_", 1)[1]: v for site, v in truth.items() if site.startswith(hand + "_")}
         palms.append(_draw_hand(att, soft, geom, damage, truth_hand, place, texture, rng))
         landmarks[hand] = place(geom.landmarks)
@@ -365,3 +365,63 @@ def _hand_box(landmarks: np.ndarray, spacing: float, size: tuple[int, int]) -> n
     x1, y1 = pts.max(axis=0) + 14 / spacing
     y1 = max(y1, landmarks[index["radius_center"], 1] + 30 / spacing)
     return np.array([max(x0, 0), max(y0, 0), min(x1, size[0] - 1), min(y1, size[1] - 1)])
+
+
+def joint_closeup(
+    joint: str = "mcp3",
+    erosion: int = 0,
+    jsn: int = 0,
+    spacing_mm: float = 0.1,
+    half_size_mm: float = 14.0,
+    seed: int = 0,
+    noise: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A close-up of one joint of an average left hand with chosen erosion and JSN grades.
+
+    ``joint`` is a finger joint box name (``mcp1``-``mcp5``, ``pip2``-``pip5``, ``ip``, ``dip2``-``dip5``).
+    Returns the film (0-1, bone bright) and the unit vector of the proximal bone's axis in the image.
+    Without ``noise`` the film is the noise-free attenuation mapped to 0-1, for measurements.
+
+    Example:
+        >>> film, axis = joint_closeup("pip3", jsn=2, noise=False)
+        >>> film.shape
+        (281, 281)
+    """
+    rng = np.random.default_rng(seed)
+    erosion_site, jsn_site = _CLOSEUP_SITES[joint]
+    truth_hand = {s: 0 for s in (*anatomy.EROSION_SITES, *anatomy.JSN_SITES, *EXTRA_SITE_IDS)}
+    truth_hand[erosion_site] = erosion
+    if jsn_site:
+        truth_hand[jsn_site] = jsn
+    truth = {f"LH_{s}": g for s, g in truth_hand.items()} | {f"RH_{s}": 0 for s in truth_hand}
+    patient = Patient(age=45, sex="F", theta=0.0)
+    damage = hand_damage(patient, truth, "LH", np.random.default_rng(seed + 1))
+    damage.luxation, damage.subluxation = set(), set()  # keep the joint in place for comparison
+    geom = build_hand(Pose.mean(), damage)
+    centre_mm = geom.landmarks[LANDMARK_INDEX["ip1" if joint == "ip" else joint]]
+    n = int(round(2 * half_size_mm / spacing_mm)) + 1
+    origin = -centre_mm / spacing_mm + (n - 1) / 2
+    place = Placement(origin, 0.0, False, spacing_mm)
+    att = np.zeros((n, n), np.float32)
+    soft = np.zeros((n, n), np.float32)
+    texture = 1 + 0.3 * render.band_noise((n, n), 0.45 / spacing_mm, rng) if noise else None
+    _draw_hand(att, soft, geom, damage, truth_hand, place, texture, rng)
+    att = att * spacing_mm + render.MU_SOFT * soft * spacing_mm
+    if noise:
+        film = render.expose(att, spacing_mm, render.Acquisition(), rng)
+    else:
+        film = 1 - np.exp(-att / 1.6)
+    bone = {"mcp": "mc", "pip": "pp", "dip": "mp"}.get(joint[:3], "pp")
+    name = "pp1" if joint == "ip" else f"{bone}{joint[-1]}"
+    proximal = next(b for b in geom.long_bones if b.name == name)
+    axis = (proximal.p1 - proximal.p0) / np.linalg.norm(proximal.p1 - proximal.p0)
+    return film.astype(np.float32), axis
+
+
+EXTRA_SITE_IDS = ("dip_E__2", "dip_E__3", "dip_E__4", "dip_E__5", "dip_J__2", "dip_J__3", "dip_J__4", "dip_J__5", "mcp_J__ip")
+_CLOSEUP_SITES = {
+    "ip": ("mcp_E__ip", "mcp_J__ip"),
+    **{f"mcp{f}": (f"mcp_E__{f}", f"mcp_J__{f}") for f in (1, 2, 3, 4, 5)},
+    **{f"pip{f}": (f"pip_E__{f}", f"pip_J__{f}") for f in (2, 3, 4, 5)},
+    **{f"dip{f}": (f"dip_E__{f}", f"dip_J__{f}") for f in (2, 3, 4, 5)},
+}

@@ -1,0 +1,266 @@
+"""SynthRA: determinism, label arithmetic, geometry under pose and flips, visible damage,
+reader calibration and a cache that never trusts an interrupted write."""
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ralib import anatomy
+from ralib.synth import ChildConfig, SynthConfig, child_radiograph, load_tables, make_dataset, radiograph, read_image
+from ralib.synth import dataset as ds
+from ralib.synth import disease, readers
+from ralib.synth.world import joint_closeup
+
+# ---------------------------------------------------------------------------------------------
+# determinism
+
+
+def test_same_seed_same_image_and_labels_different_seed_different_image():
+    a, b, c = radiograph(3, 256), radiograph(3, 256), radiograph(4, 256)
+    assert np.array_equal(a.image, b.image) and a.truth == b.truth
+    assert all(np.array_equal(a.landmarks[h], b.landmarks[h]) for h in anatomy.HANDS)
+    assert a.image.shape != c.image.shape or not np.array_equal(a.image, c.image)
+
+
+def _digest(folder):
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def test_make_dataset_same_bytes_in_parallel_and_serially(tmp_path):
+    config = SynthConfig(n_images=6, image_size=128)
+    one = make_dataset(config, tmp_path / "a", progress=False, workers=1)
+    two = make_dataset(config, tmp_path / "b", progress=False, workers=2)
+    assert _digest(one) == _digest(two)
+    assert make_dataset(config, tmp_path / "a", progress=False) == one  # cached
+
+
+# ---------------------------------------------------------------------------------------------
+# labels
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory):
+    return make_dataset(SynthConfig(n_images=12, image_size=192), tmp_path_factory.mktemp("d"), progress=False)
+
+
+def test_tables_have_the_catalogue_shape(small_set):
+    t = load_tables(small_set)
+    n = len(t["radiographs"])
+    assert len(t["sites"]) == n * 62 and len(t["joints"]) == n * 42 and len(t["landmarks"]) == n * 74
+    per_hand = t["sites"].groupby(["image_id", "hand", "kind"]).size()
+    assert set(per_hand.xs("E", level="kind")) == {16} and set(per_hand.xs("J", level="kind")) == {15}
+
+
+def test_totals_are_sums_and_grades_in_range(small_set):
+    t = load_tables(small_set)
+    r, s = t["radiographs"].set_index("image_id"), t["sites"]
+    assert (s.groupby("image_id").truth.sum() == r.truth_total).all()
+    assert (s[s.kind == "E"].groupby("image_id").truth.sum() == r.truth_erosion).all()
+    assert (s.groupby("image_id").reader_1.sum() == r.reader_1_total).all()
+    assert np.allclose((r.reader_1_total + r.reader_2_total) / 2, r.score_avg)
+    assert (r[anatomy.svdh_site_ids()].sum(axis=1) == r.truth_total).all()
+    top = np.where(s.kind == "E", 5, 4)
+    for col in ("truth", "reader_1", "reader_2"):
+        assert ((s[col] >= 0) & (s[col] <= top)).all()
+    assert (r.severity_class == anatomy.severity_class(r.score_avg.to_numpy())).all()
+
+
+def test_boxes_scored_where_the_catalogue_says(small_set):
+    j = load_tables(small_set)["joints"]
+    for joint in anatomy.JOINTS:
+        rows = j[j.joint == joint.name]
+        assert rows.erosion_truth.notna().all() == joint.erosion
+        assert rows.jsn_truth.notna().all() == joint.jsn
+        assert rows.erosion_expert_1.notna().all() == joint.erosion
+
+
+def test_split_is_patient_level_in_real_proportions():
+    config = SynthConfig(n_images=100, image_size=64)
+    images = pd.DataFrame({"severity_class": np.arange(100) % 10, "patient_id": [f"P{i}" for i in range(100)]})
+    split = pd.Series(ds._stratified_split(images, config))
+    assert split.value_counts().to_dict() == {"train": 71, "val": 20, "test": 9}
+    assert split.groupby(images.patient_id).nunique().max() == 1
+
+
+def test_stored_film_reads_back_bone_bright(small_set):
+    r = load_tables(small_set)["radiographs"]
+    for _, row in r.iterrows():
+        film = read_image(small_set, row)
+        assert film.shape == (row.height, row.width) and 0 <= film.min() and film.max() <= 1
+
+
+# ---------------------------------------------------------------------------------------------
+# geometry: landmarks sit on the rendered joints, under pose changes and flips
+
+
+def _profile(film, centre, axis, half_len, step=0.5):
+    ts = np.arange(-half_len, half_len + step, step)
+    normal = np.array([-axis[1], axis[0]])
+    values = []
+    for t in ts:
+        p = centre + t * axis
+        samples = [film[int(round(q[1])), int(round(q[0]))] for q in (p + s * normal for s in (-1.5, 0, 1.5))]
+        values.append(np.mean(samples))
+    return ts, np.array(values)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_landmarks_mark_joint_gaps_even_when_flipped(seed):
+    sample = radiograph(seed, 1024, healthy_fraction=1.0, p_flip=0.5)
+    film = sample.image.astype(float) / (2**sample.bits - 1)
+    film = 1 - film if sample.inverted else film
+    idx = {n: i for i, n in enumerate(anatomy.LANDMARKS)}
+    k = 1 / sample.spacing_mm
+    for hand in anatomy.HANDS:
+        lm = sample.landmarks[hand]
+        for joint, prox in (("mcp3", "mcb3"), ("pip3", "mcp3")):
+            axis = lm[idx[joint]] - lm[idx[prox]]
+            axis /= np.linalg.norm(axis)
+            ts, v = _profile(film, lm[idx[joint]], axis, 6 * k)
+            near = np.abs(ts) < 1.5 * k
+            gap = v[near].min()
+            bone_before = np.median(v[(ts > -5 * k) & (ts < -2.5 * k)])
+            bone_after = np.median(v[(ts > 2.5 * k) & (ts < 5 * k)])
+            assert gap < min(bone_before, bone_after) - 0.04, (hand, joint, sample.flipped)
+    # the left hand is where the labels say
+    left_x = sample.landmarks["LH"][:, 0].mean() < sample.landmarks["RH"][:, 0].mean()
+    assert left_x == sample.left_hand_on_image_left == (not sample.flipped)
+
+
+def test_boxes_contain_their_joint_landmarks():
+    sample = radiograph(11, 512)
+    for hand in anatomy.HANDS:
+        centres = anatomy.centres_from_landmarks(sample.landmarks[hand], anatomy.JOINT_CENTRES)
+        for (x0, y0, x1, y1), name in zip(sample.joint_boxes[hand], anatomy.JOINT_NAMES):
+            cx, cy = centres[name]
+            assert x0 < cx < x1 and y0 < cy < y1
+        hx0, hy0, hx1, hy1 = sample.hand_boxes[hand]
+        inside = sample.landmarks[hand][:-1]  # every landmark but the mid-forearm point
+        xs, ys = inside[:, 0].clip(0, sample.image.shape[1] - 1), inside[:, 1].clip(0, sample.image.shape[0] - 1)
+        assert (xs >= hx0).all() and (xs <= hx1).all() and (ys >= hy0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# damage is visible where a radiologist looks
+
+
+def _gap_width_mm(joint, grade, spacing=0.05):
+    film, axis = joint_closeup(joint, jsn=grade, spacing_mm=spacing, noise=False)
+    centre = np.array(film.shape[::-1], float) / 2 - 0.5
+    ts, v = _profile(film, centre, axis, 3 / spacing, step=1)
+    soft = np.median(film[film < 0.45])
+    dark = v < soft + 0.5 * (np.median(v) - soft)
+    return dark.sum() * spacing
+
+
+@pytest.mark.parametrize("joint", ["mcp2", "pip3"])
+def test_joint_space_narrows_with_jsn_grade(joint):
+    widths = [_gap_width_mm(joint, g) for g in range(5)]
+    assert all(a > b for a, b in zip(widths[:4], widths[1:4])), widths
+    assert widths[4] < 0.1, widths  # ankylosis: no space left
+
+
+@pytest.mark.parametrize("joint", ["mcp2", "pip3"])
+def test_bone_at_the_joint_margin_shrinks_with_erosion_grade(joint):
+    bone = []
+    for g in range(6):
+        areas = []
+        for seed in range(3):
+            film, _ = joint_closeup(joint, erosion=g, spacing_mm=0.1, seed=seed, noise=False)
+            areas.append((film > 0.55).sum())
+        bone.append(np.mean(areas))
+    assert all(a > b for a, b in zip(bone, bone[1:])), bone
+
+
+# ---------------------------------------------------------------------------------------------
+# disease and readers
+
+
+def test_cohort_severity_looks_like_the_image_level_data():
+    rng = np.random.default_rng(0)
+    totals = []
+    for _ in range(1500):
+        p = disease.sample_patient(rng)
+        g = disease.sample_grades(p, rng)
+        totals.append(sum(g[s] for s in disease.SVDH_IDS))
+    summary = disease.severity_summary(np.array(totals))
+    assert 8 <= summary["median"] <= 20
+    assert 0.06 <= summary["share_above_70"] <= 0.15
+    assert summary["max"] > 150
+
+
+def test_dip_joints_are_spared_compared_with_mcps():
+    rng = np.random.default_rng(1)
+    dip, mcp = [], []
+    for _ in range(800):
+        g = disease.sample_grades(disease.sample_patient(rng), rng)
+        dip.append(np.mean([g[f"LH_dip_E__{f}"] > 0 for f in (2, 3, 4, 5)]))
+        mcp.append(np.mean([g[f"LH_mcp_E__{f}"] > 0 for f in (2, 3, 4, 5)]))
+    assert np.mean(dip) < 0.5 * np.mean(mcp)
+
+
+def test_reader_calibration_near_published_agreement():
+    report = readers.calibration_report(n_patients=400, seed=0)
+    assert 0.95 <= report["readers"]["pcc"] <= 0.98
+    assert 9 <= report["readers"]["mae"] <= 15
+    assert 15 <= report["readers"]["rmse"] <= 22
+    assert 0.74 <= report["erosion_experts"]["accuracy"] <= 0.84
+    assert 0.72 <= report["jsn_experts"]["accuracy"] <= 0.82
+
+
+# ---------------------------------------------------------------------------------------------
+# the cache
+
+
+def test_interrupted_write_is_not_reused(tmp_path, monkeypatch):
+    config = SynthConfig(n_images=4, image_size=96)
+    calls = {"n": 0}
+    real = ds._render_one
+
+    def dying(job):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("power cut")
+        return real(job)
+
+    monkeypatch.setattr(ds, "_render_one", dying)
+    with pytest.raises(KeyboardInterrupt):
+        make_dataset(config, tmp_path, progress=False, workers=1)
+    assert not (tmp_path / "synthra" / config.folder_name()).exists()
+    monkeypatch.setattr(ds, "_render_one", real)
+    folder = make_dataset(config, tmp_path, progress=False, workers=1)
+    assert len(load_tables(folder)["radiographs"]) == 4
+
+
+def test_folder_without_marker_is_rebuilt(tmp_path):
+    config = SynthConfig(n_images=2, image_size=96)
+    fake = tmp_path / "synthra" / config.folder_name()
+    fake.mkdir(parents=True)
+    (fake / "radiographs.csv").write_text("broken")
+    folder = make_dataset(config, tmp_path, progress=False, workers=1)
+    assert json.loads((folder / "COMPLETE").read_text())["key"] == config.key()
+    assert len(load_tables(folder)["radiographs"]) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# children
+
+
+def test_children_mature_with_bone_age():
+    young = child_radiograph(0, 256, bone_age_months=24)
+    old = child_radiograph(0, 256, bone_age_months=200)
+    # the same seed and film, older bones: more (and larger) ossified bone
+    assert (old.image > 140).mean() > (young.image > 140).mean()
+
+
+def test_children_dataset(tmp_path):
+    folder = make_dataset(ChildConfig(n_images=5, image_size=96), tmp_path, progress=False, workers=1)
+    table = pd.read_csv(folder / "children.csv")
+    assert len(table) == 5 and table.boneage.between(1, 228).all()
+    assert all((folder / f).exists() for f in table.file)
