@@ -35,6 +35,7 @@ class DataSizes:
     image_size: int  # long side of a rendered dual-hand radiograph, pixels
     n_children: int  # single children's hands for the bone-age pretraining task
     child_image_size: int  # long side of a rendered child's hand, pixels
+    n_reader_patients: int  # simulated patients (labels only) for measuring reader agreement
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,13 @@ _PROFILES = {
     "smoke": Profile(
         name="smoke",
         description="seconds per notebook: tiny data and models, for the test suite",
-        data=DataSizes(n_images=24, image_size=256, n_children=16, child_image_size=128),
+        data=DataSizes(n_images=24, image_size=256, n_children=16, child_image_size=128, n_reader_patients=300),
         train=TrainSizes(epochs=1, batch_size=4, image_size=64, hand_size=64, models=("resnet34",)),
     ),
     "cpu": Profile(
         name="cpu",
         description="a 2-core laptop: minutes per notebook, a documented subset of the papers' grid",
-        data=DataSizes(n_images=600, image_size=1024, n_children=400, child_image_size=256),
+        data=DataSizes(n_images=600, image_size=1024, n_children=400, child_image_size=256, n_reader_patients=2000),
         train=TrainSizes(
             epochs=8, batch_size=16, image_size=256, hand_size=128, models=("resnet34", "mobilenetv2_100")
         ),
@@ -76,7 +77,9 @@ _PROFILES = {
     "paper": Profile(
         name="paper",
         description="the papers' sizes, for a GPU",
-        data=DataSizes(n_images=3818, image_size=2048, n_children=12611, child_image_size=512),
+        data=DataSizes(
+            n_images=3818, image_size=2048, n_children=14036, child_image_size=512, n_reader_patients=10000
+        ),
         train=TrainSizes(
             epochs=100,
             batch_size=16,

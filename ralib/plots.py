@@ -99,3 +99,61 @@ def stage_rule(ax=None):
     ax.set_ylabel("erosion grade")
     ax.set_title("joint stage; a hand takes its worst joint's")
     return ax
+
+
+def film(ax, image: np.ndarray, title: str = ""):
+    """Show a film (0-1, bone bright) without axes."""
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+    return ax
+
+
+def label_overlay(ax, image: np.ndarray, landmarks: dict, joint_boxes: dict | None = None, hand_boxes: dict | None = None):
+    """A film with each hand's landmarks (dots), joint boxes (thin) and hand box (thick)."""
+    film(ax, image)
+    colours = {"LH": "tab:orange", "RH": "tab:cyan"}
+    for hand, xy in landmarks.items():
+        ax.scatter(xy[:, 0], xy[:, 1], s=4, color=colours[hand], label=hand)
+        for x0, y0, x1, y1 in (joint_boxes or {}).get(hand, []):
+            ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=0.5, color="lime"))
+        if hand_boxes and hand in hand_boxes:
+            x0, y0, x1, y1 = hand_boxes[hand]
+            ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1.2, color=colours[hand]))
+    ax.legend(loc="lower center", fontsize=7, ncol=2, framealpha=0.6)
+    return ax
+
+
+def grade_strip(images: list[np.ndarray], titles: list[str], axes=None):
+    """Close-ups side by side, e.g. one joint at every grade."""
+    if axes is None:
+        _, axes = plt.subplots(1, len(images), figsize=(1.8 * len(images), 2.2))
+    for ax, image, title in zip(np.ravel(axes), images, titles):
+        film(ax, image, title)
+    return axes
+
+
+def score_histogram(ax, totals, label: str = "total SvdH", bins: int = 40):
+    """Histogram of total scores with the 10 severity-class bounds marked."""
+    ax = _ax(ax, figsize=(6, 3))
+    ax.hist(totals, bins=bins, color="tab:blue", alpha=0.8)
+    for b in anatomy.SEVERITY_BOUNDS[1:-1]:
+        ax.axvline(b, color="0.5", lw=0.6, ls=":")
+    ax.set_xlabel(label)
+    ax.set_ylabel("radiographs")
+    return ax
+
+
+def bland_altman(ax, a, b, label_a: str = "reader 1", label_b: str = "reader 2"):
+    """Bland-Altman plot: difference against mean, with the bias and 95 % limits of agreement."""
+    ax = _ax(ax, figsize=(5, 4))
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    mean, diff = (a + b) / 2, b - a
+    bias, sd = diff.mean(), diff.std(ddof=1)
+    ax.scatter(mean, diff, s=8, alpha=0.6)
+    for y, style in ((bias, "-"), (bias - 1.96 * sd, "--"), (bias + 1.96 * sd, "--")):
+        ax.axhline(y, color="tab:red", ls=style, lw=1)
+    ax.set_xlabel(f"mean of {label_a} and {label_b}")
+    ax.set_ylabel(f"{label_b} - {label_a}")
+    ax.set_title(f"bias {bias:.1f}, limits of agreement {bias - 1.96 * sd:.1f} to {bias + 1.96 * sd:.1f}", fontsize=9)
+    return ax

@@ -88,11 +88,13 @@ def run_notebook(
     parameters: dict | None = None,
     out_root: Path | None = None,
     progress: bool = False,
+    cell_timeout: int | None = 3600,
 ) -> NotebookResult:
     """Execute one notebook with papermill, injecting ``PROFILE`` and ``OUT_DIR``.
 
-    The kernel runs in the notebook's folder, as in JupyterLab. A failure is caught and described
-    (notebook, cell, exception) in the returned result rather than raised.
+    The kernel runs in the notebook's folder, as in JupyterLab. A failure, or a cell running longer
+    than ``cell_timeout`` seconds, is caught and described (notebook, cell, exception) in the
+    returned result rather than raised.
     """
     import papermill as pm
 
@@ -111,6 +113,7 @@ def run_notebook(
             cwd=str(path.parent),
             progress_bar=progress,
             request_save_on_cell_execute=True,
+            execution_timeout=cell_timeout,
         )
     except pm.PapermillExecutionError as exc:
         message = (str(exc.evalue).strip().splitlines() or [""])[0]
@@ -175,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers or stems to run")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--notebooks", type=Path, default=None, help="folder of notebooks (default: notebooks/)")
+    parser.add_argument("--cell-timeout", type=int, default=3600, help="seconds before a cell counts as hung")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
     parser.add_argument("--publish-figures", action="store_true", help="copy the run's figures to figures/")
     args = parser.parse_args(argv)
@@ -184,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb.stem} ({args.profile}) ...", flush=True)
-        result = run_notebook(nb, args.profile, parameters, progress=sys.stderr.isatty())
+        result = run_notebook(nb, args.profile, parameters, progress=sys.stderr.isatty(), cell_timeout=args.cell_timeout)
         results.append(result)
         print(f"[{i}/{len(notebooks)}] {nb.stem}: {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s")
         if not result.ok:

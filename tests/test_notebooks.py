@@ -5,7 +5,7 @@ import json
 import nbformat
 import pytest
 
-from ralib.config import notebooks_dir, project_root
+from ralib.config import get_profile, notebooks_dir, project_root
 from ralib.notebook_checks import notebook_problems
 from ralib.run import discover, run_notebook
 
@@ -26,6 +26,16 @@ EXPECTED = {
         "n_patches_per_hand": 25,
         "example_hand_stage": 2,
     },
+    "00_synthetic_radiographs": {"n_images": get_profile("smoke").data.n_images},
+}
+
+#: Relations between a notebook's metrics that must hold whatever the numbers.
+CHECKS = {
+    "00_synthetic_radiographs": [
+        lambda m: sum(m["split"].values()) == m["n_images"],
+        lambda m: 0 < m["readers_on_dataset"]["pcc"] <= 1,
+        lambda m: 0.9 < m["calibration"]["readers"]["pcc"] <= 1,
+    ],
 }
 
 
@@ -41,13 +51,15 @@ def test_notebook_is_clean(path):
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_with_smoke_profile(path, tmp_path):
-    result = run_notebook(path, "smoke", out_root=tmp_path)
+    result = run_notebook(path, "smoke", out_root=tmp_path, cell_timeout=600)
     assert result.ok, result.error
     record = json.loads(result.metrics_path.read_text())
     assert record["profile"] == "smoke" and record["notebook"] == path.stem
     assert record["metrics"], "the notebook logged no metrics"
     for key, value in EXPECTED.get(path.stem, {}).items():
         assert record["metrics"][key] == value, key
+    for i, check in enumerate(CHECKS.get(path.stem, [])):
+        assert check(record["metrics"]), f"check {i} of {path.stem} failed"
     for figure in record["figures"]:
         assert (result.metrics_path.parent / "figures" / figure).stat().st_size > 1000
 

@@ -77,6 +77,12 @@ def test_a_notebook_that_writes_no_metrics_fails(folder, tmp_path):
     assert not result.ok and "metrics.json" in result.error
 
 
+def test_a_hung_cell_fails_after_the_timeout(folder, tmp_path):
+    path = _notebook(folder / "04_hang.ipynb", "import time\ntime.sleep(60)")
+    result = runner.run_notebook(path, "smoke", out_root=tmp_path / "o", cell_timeout=3)
+    assert not result.ok and "Timeout" in result.error
+
+
 def test_stale_metrics_are_removed_before_a_run(folder, tmp_path):
     stale = tmp_path / "o" / "02_boom" / "metrics.json"
     stale.parent.mkdir(parents=True)

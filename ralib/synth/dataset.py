@@ -37,6 +37,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import uuid
@@ -161,7 +162,8 @@ def _render_all(render_one, config, folder: Path, progress: bool, workers: int |
                 bar.update()
         else:
             chunk = max(1, min(16, config.n_images // (4 * workers)))
-            with ProcessPoolExecutor(workers) as pool:
+            # "spawn": forking a process whose OpenCV or BLAS threads hold locks can deadlock the workers
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 for out in pool.map(render_one, jobs, chunksize=chunk):
                     results.append(out)
                     bar.update()

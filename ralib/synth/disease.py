@@ -167,3 +167,40 @@ def severity_summary(totals: np.ndarray) -> dict[str, float]:
         "share_zero": float((totals == 0).mean()),
         "max": float(totals.max()),
     }
+
+
+#: What the calibration data show (184 RA2-DREAM patients, ../shared/data/real_ra2dream_scores.csv,
+#: hand sites only), measured by scripts/calibrate_disease_model.py's author; for comparison only.
+REAL_RA2DREAM_FACTS = {
+    "median": 7.0,
+    "p90": 61.1,
+    "share_above_70": 0.076,
+    "share_zero": 0.082,
+    "left_right_pcc": 0.90,
+    "erosion_jsn_pcc": 0.81,
+    "same_site_left_right_pcc": 0.59,
+}
+
+
+def cohort_statistics(site_grades: pd.DataFrame) -> dict[str, float]:
+    """Severity summary and correlations of a table with the 62 SvdH site columns (one row per image).
+
+    Left-right: PCC of the two hands' totals; erosion-JSN: PCC of the erosion and JSN totals;
+    same-site left-right: mean PCC of a site's grade in the two hands (sites that vary in both).
+    """
+    ids = list(SVDH_IDS)
+    g = site_grades[ids].astype(float)
+    left = g[[c for c in ids if c.startswith("LH_")]].sum(axis=1)
+    right = g[[c for c in ids if c.startswith("RH_")]].sum(axis=1)
+    erosion = g[[c for c in ids if "_E__" in c]].sum(axis=1)
+    jsn = g[[c for c in ids if "_J__" in c]].sum(axis=1)
+    same = []
+    for site in anatomy.EROSION_SITES + anatomy.JSN_SITES:
+        a, b = g[f"LH_{site}"], g[f"RH_{site}"]
+        if a.std() > 0 and b.std() > 0:
+            same.append(np.corrcoef(a, b)[0, 1])
+    return severity_summary((left + right).to_numpy()) | {
+        "left_right_pcc": float(np.corrcoef(left, right)[0, 1]),
+        "erosion_jsn_pcc": float(np.corrcoef(erosion, jsn)[0, 1]),
+        "same_site_left_right_pcc": float(np.mean(same)) if same else float("nan"),
+    }

@@ -89,10 +89,11 @@ class Pose:
 
 @dataclass
 class Damage:
-    """Per-joint geometry changes, keyed by joint-box name (``mcp2``, ``pip3``, ``dip4``, ...)."""
+    """Geometry changes of one hand: JSN grades keyed by finger joint (``mcp2``, ``pip3``, ``dip4``, ``ip``)
+    or wrist site (``wrist_J__radcar``), luxated / subluxated joints, osteoarthritis, osteopenia.
+    Erosions do not change the geometry; the renderer cuts them from the truth grades."""
 
     jsn: dict[str, int] = field(default_factory=dict)  # JSN grade of a finger joint or wrist site
-    erosion: dict[str, int] = field(default_factory=dict)  # erosion grade per bone-end key (render)
     luxation: set[str] = field(default_factory=set)  # JSN-4 joints that are luxated, not ankylosed
     subluxation: set[str] = field(default_factory=set)
     osteoarthritis: dict[str, float] = field(default_factory=dict)  # joint -> 0..1 (DIPs, cmc1)
@@ -114,7 +115,6 @@ class LongBone:
     cortex: float
     head: tuple[np.ndarray, float] | None = None  # convex distal end: circle (centre, radius)
     socket: tuple[np.ndarray, float] | None = None  # concave proximal end: excluded circle
-    fused_to: str | None = None  # ankylosis: no gap, bone bridges into the next bone
 
 
 @dataclass
@@ -255,7 +255,6 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
             dist.socket = (centre, radius + gap)
             joint_width[key] = 2 * max(prox.half_widths[2], dist.half_widths[0])
             if grade == 4 and key not in damage.luxation:  # ankylosis: one continuous bone
-                prox.fused_to = dist.name
                 prox.head, dist.socket = None, None
                 prox.p1 = dist.p0 = pts[k]
         joint_width[joint_keys[0]] = 2 * bones[-(len(pts) - 1)].half_widths[0]
@@ -291,7 +290,7 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
     bones.append(
         LongBone("radius", radius_top + forearm_dir * pose.forearm_length, radius_top,
                  (8.5 * pose.scale, 8.0 * pose.scale, 17.0 * pose.scale), cortex=2.2 * pose.scale,
-                 head=(radius_top + np.array([8.0, 30.0]) * pose.scale, 31.0 * pose.scale))
+                 head=(radius_top + np.array([5.0, 34.0]) * pose.scale, 36.0 * pose.scale))
     )  # fmt: skip
     ulna_end = lm["ulnar_head"] + np.array([3.0, -3.0]) * pose.scale
     bones.append(
@@ -322,10 +321,10 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
             lm["mcp4"] + np.array([-2, -6]) * pose.scale,
             lm["mcp5"] + np.array([-9, -3]) * pose.scale,
             lm["hamate"] + np.array([-20, 0]) * pose.scale,
-            lm["ulnar_head"] + np.array([-14, 6]) * pose.scale,
-            lm["ulnar_head"] + np.array([-14, 40]) * pose.scale,
-            lm["radius_center"] + np.array([30, 40]) * pose.scale,
-            lm["radial_styloid"] + np.array([10, 0]) * pose.scale,
+            lm["ulnar_head"] + np.array([-12, 4]) * pose.scale,
+            lm["ulnar_head"] + np.array([-10, 14]) * pose.scale,
+            lm["radius_center"] + np.array([26, 14]) * pose.scale,
+            lm["radial_styloid"] + np.array([8, 0]) * pose.scale,
             lm["cmc1"] + np.array([12, 2]) * pose.scale,
             (lm["mcp1"] + lm["cmc1"]) / 2 + np.array([9, -4]) * pose.scale,
             lm["mcp1"] + np.array([2, -8]) * pose.scale,

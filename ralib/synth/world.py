@@ -227,10 +227,20 @@ def radiograph(
     healthy_fraction: float | None = None,
     p_flip: float = 0.12,
     p_ring: float = 0.08,
+    severity: float | None = None,
+    pose: dict | None = None,
+    acquisition: dict | None = None,
 ) -> Sample:
-    """Render one dual-hand radiograph (long side ``image_size`` px) with its labels; deterministic per seed."""
+    """Render one dual-hand radiograph (long side ``image_size`` px) with its labels; deterministic per seed.
+
+    For teaching and tests, ``severity`` fixes the patient's latent severity (about -2 to 3), ``pose``
+    overrides :class:`~ralib.synth.skeleton.Pose` fields of both hands (e.g. ``{"spread": 1.5}``) and
+    ``acquisition`` overrides :class:`~ralib.synth.render.Acquisition` fields.
+    """
     rng = np.random.default_rng(seed)
     patient = sample_patient(rng) if healthy_fraction is None else sample_patient(rng, healthy_fraction)
+    if severity is not None:
+        patient.theta = float(severity)
     truth = sample_grades(patient, rng)
     for hand in anatomy.HANDS:  # osteoarthritis narrows DIPs and the thumb IP as seen by a reader
         for f in (2, 3, 4, 5):
@@ -247,7 +257,10 @@ def radiograph(
     for hand in anatomy.HANDS:
         side = -1 if hand == "LH" else 1
         damage = hand_damage(patient, truth, hand, rng)
-        geom = build_hand(Pose.sample(rng, scale=scale, deformity=patient.deformity), damage)
+        hand_pose = Pose.sample(rng, scale=scale, deformity=patient.deformity)
+        for field_name, value in (pose or {}).items():
+            setattr(hand_pose, field_name, np.full_like(getattr(hand_pose, field_name), value) if np.ndim(getattr(hand_pose, field_name)) else value)
+        geom = build_hand(hand_pose, damage)
         draft = Placement(np.zeros(2), side * (tilt + rng.normal(0, 3)), hand == "RH", 1.0)
         pts = draft(np.delete(geom.landmarks, LANDMARK_INDEX["forearm"], axis=0))
         pad = 12 * scale  # soft tissue around the outermost landmarks
@@ -280,7 +293,7 @@ def radiograph(
     for poly in palms:
         cv2.fillPoly(palm_mask, [np.round(poly).astype(np.int32)], 1)
     palm = cv2.GaussianBlur(palm_mask.astype(np.float32), (0, 0), 4.0 / spacing) * 26.0
-    soft_mm = np.maximum(soft * spacing, palm)
+    soft_mm = np.maximum(np.minimum(soft * spacing, 30.0), palm)  # the forearm is flattened on the film
     att += render.MU_SOFT * soft_mm
     mask = (soft_mm > 1.0).astype(np.uint8)
 
@@ -299,14 +312,19 @@ def radiograph(
         att += ring
         artefacts.append(f"ring {hand} pp")
 
-    from ralib.synth.render import Acquisition
-
-    acq = Acquisition.sample(rng)
+    acq = render.Acquisition.sample(rng)
+    for field_name, value in (acquisition or {}).items():
+        setattr(acq, field_name, value)
     film = render.expose(att, spacing, acq, rng)
     # marker: usually an "R" beside the right hand, sometimes an "L" beside the left
     letter = "R" if rng.random() < 0.85 else "L"
-    mx = width * (rng.uniform(0.83, 0.95) if letter == "R" else rng.uniform(0.05, 0.17))
-    my = height * rng.uniform(0.3, 0.75)
+    for _ in range(20):  # beside the hand it names, off the hand and forearm
+        mx = width * (rng.uniform(0.8, 0.96) if letter == "R" else rng.uniform(0.04, 0.2))
+        my = height * rng.uniform(0.15, 0.8)
+        reach = int(14 / spacing)
+        y0, y1, x0, x1 = max(int(my) - reach, 0), int(my) + reach, max(int(mx) - reach, 0), int(mx) + reach
+        if not mask[y0:y1, x0:x1].any():
+            break
     render.draw_marker(film, letter, (int(mx), int(my)), 11.0 / spacing, circled=bool(rng.random() < 0.5))
     if rng.random() < 0.04:  # a scratch or stray line
         p, q = rng.uniform([0, 0], [width, height], (2, 2)).astype(int)
