@@ -56,8 +56,17 @@ from ralib.synth import readers as rd
 from ralib.synth.children import child_radiograph
 from ralib.synth.world import Sample, box_truth, radiograph
 
-#: bump when the generator's output changes, so that old caches are not reused
-GENERATOR_VERSION = "synthra-1"
+def _generator_fingerprint() -> str:
+    """A hash of the generator's own code and parameters: any change to them invalidates old caches."""
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for path in [*sorted(here.glob("*.py")), here / "disease_params.csv", here.parent / "anatomy.py"]:
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+#: names the generator that made a cache; part of every cache key
+GENERATOR_VERSION = f"synthra-{_generator_fingerprint()}"
 
 
 @dataclass(frozen=True)
