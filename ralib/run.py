@@ -90,7 +90,7 @@ def run_notebook(
     progress: bool = False,
     cell_timeout: int | None = 3600,
 ) -> NotebookResult:
-    """Execute one notebook with papermill, injecting ``PROFILE`` and ``OUT_DIR``.
+    """Execute one notebook with papermill, injecting ``PROFILE``, ``OUT_DIR`` and ``SHOW_WIDGETS=False``.
 
     The kernel runs in the notebook's folder, as in JupyterLab. A failure, or a cell running longer
     than ``cell_timeout`` seconds, is caught and described (notebook, cell, exception) in the
@@ -103,7 +103,8 @@ def run_notebook(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").unlink(missing_ok=True)  # never report a stale result
     output = out_dir / path.name
-    params = {"PROFILE": profile, "OUT_DIR": str(out_dir), **(parameters or {})}
+    # headless: notebooks show static figures instead of live widgets, which can stall nbclient
+    params = {"PROFILE": profile, "OUT_DIR": str(out_dir), "SHOW_WIDGETS": False, **(parameters or {})}
     start = time.time()
     try:
         pm.execute_notebook(

@@ -54,6 +54,7 @@ from ralib import anatomy
 from ralib.config import REAL_SPLIT, data_dir, get_profile, split_sizes
 from ralib.synth import readers as rd
 from ralib.synth.children import child_radiograph
+from ralib.synth.disease import HEALTHY_FRACTION
 from ralib.synth.world import Sample, box_truth, radiograph
 
 def _generator_fingerprint() -> str:
@@ -76,7 +77,7 @@ class SynthConfig:
     n_images: int = 24
     image_size: int = 1024
     seed: int = 0
-    healthy_fraction: float = 0.08
+    healthy_fraction: float = HEALTHY_FRACTION
     p_flip: float = 0.12
     split: tuple[int, int, int] = REAL_SPLIT
 
