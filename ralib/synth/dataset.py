@@ -40,6 +40,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -163,6 +164,9 @@ def is_complete(folder: Path, config: SynthConfig | ChildConfig) -> bool:
 def _render_all(render_one, config, folder: Path, progress: bool, workers: int | None, desc: str) -> list[dict]:
     """Run ``render_one`` over every image index, in parallel, in index order, with a progress bar."""
     workers = workers or min(os.cpu_count() or 1, 8)
+    main_file = getattr(sys.modules["__main__"], "__file__", None)
+    if main_file and not Path(main_file).exists():  # e.g. `python - < script`: spawned workers cannot start
+        workers = 1
     jobs = [(config, i, str(folder)) for i in range(config.n_images)]
     results: list[dict] = []
     with tqdm(total=config.n_images, desc=desc, unit="img", disable=not progress) as bar:

@@ -1,0 +1,253 @@
+"""Image I/O, validation, splits, aggregation and the format round trips."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ralib import anatomy
+from ralib.data import load_dataset
+from ralib.data.aggregate import aggregate
+from ralib.data.formats import image_table, ra2dream
+from ralib.data.io import ImageReadError, read_film
+from ralib.data.model import RADataset
+from ralib.data.splits import check_patient_level, patient_split
+from ralib.data.validate import DataValidationError, require_columns, validate
+from ralib.synth import SynthConfig, make_dataset
+
+# ---------------------------------------------------------------------------------------------
+# image I/O
+
+GRADIENT = np.tile(np.linspace(0, 1, 40, dtype=np.float32), (30, 1))  # 30 x 40, brighter to the right
+
+
+def test_png_8_and_16_bit(tmp_path):
+    Image.fromarray((GRADIENT * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray((GRADIENT * 4095).astype(np.uint16)).save(tmp_path / "b.png")
+    np.testing.assert_allclose(read_film(tmp_path / "a.png"), GRADIENT, atol=1 / 255)
+    np.testing.assert_allclose(read_film(tmp_path / "b.png", bits=12), GRADIENT, atol=1 / 4095)
+    assert read_film(tmp_path / "b.png").max() < 0.07  # 12-bit values in a 16-bit container
+    with pytest.raises(ImageReadError, match="do not fit the stated 8 bits"):
+        read_film(tmp_path / "b.png", bits=8)
+    inverted = read_film(tmp_path / "a.png", photometric="MONOCHROME1")
+    assert inverted[0, 0] > inverted[0, -1]
+
+
+def test_jpeg_exif_orientation_is_applied(tmp_path):
+    image = Image.fromarray((GRADIENT * 255).astype(np.uint8)).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    image.save(tmp_path / "r.jpg", exif=exif, quality=95)
+    film = read_film(tmp_path / "r.jpg")
+    assert film.shape == GRADIENT.shape
+    assert film[:, -5:].mean() > film[:, :5].mean() + 0.5
+
+
+def _dicom(path, photometric="MONOCHROME2", syntax=None):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = syntax or ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality = "CR"
+    ds.Rows, ds.Columns = GRADIENT.shape
+    ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 16, 12, 11
+    ds.PixelRepresentation = 0
+    ds.PhotometricInterpretation = photometric
+    ds.RescaleSlope, ds.RescaleIntercept = 2, 100
+    stored = (GRADIENT * 4095).astype(np.uint16)
+    if photometric == "MONOCHROME1":
+        stored = 4095 - stored
+    if syntax is not None:  # a compressed frame (its content does not matter: no decoder is installed)
+        from pydicom.encaps import encapsulate
+
+        ds.PixelData = encapsulate([b"\xff\xd8\xff\xf7" + b"\x00" * 64])
+        ds["PixelData"].VR = "OB"
+    else:
+        ds.PixelData = stored.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
+def test_dicom_luts_and_monochrome1(tmp_path, photometric):
+    film = read_film(_dicom(tmp_path / "x.dcm", photometric))
+    np.testing.assert_allclose(film, GRADIENT, atol=2e-3)  # MONOCHROME1 comes back bone bright
+
+
+def test_dicom_without_decoder_names_the_transfer_syntax(tmp_path):
+    from pydicom.uid import JPEGLSLossless  # needs pylibjpeg or pyjpegls, which ralib does not install
+
+    path = _dicom(tmp_path / "jls.dcm", syntax=JPEGLSLossless)
+    with pytest.raises(ImageReadError, match="jls.dcm.*transfer syntax JPEG-LS"):
+        read_film(path)
+
+
+def test_bad_files_name_themselves(tmp_path):
+    Image.fromarray((GRADIENT * 255).astype(np.uint8)).save(tmp_path / "ok.png")
+    data = (tmp_path / "ok.png").read_bytes()
+    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "garbage.jpg").write_bytes(b"not an image at all")
+    colour = np.zeros((30, 40, 3), np.uint8)
+    colour[..., 0] = 200
+    Image.fromarray(colour).save(tmp_path / "colour.png")
+    Image.fromarray(np.full((30, 40), 7, np.uint8)).save(tmp_path / "flat.png")
+    for name, why in [("truncated.png", "not a readable"), ("empty.jpg", "empty"), ("garbage.jpg", "not a readable"),
+                      ("colour.png", "colour image"), ("flat.png", "empty image"), ("missing.png", "no such file")]:  # fmt: skip
+        with pytest.raises(ImageReadError, match=f"{name}.*{why}"):
+            read_film(tmp_path / name)
+
+
+def test_grey_rgb_jpeg_reads_as_grey(tmp_path):
+    grey = (GRADIENT * 255).astype(np.uint8)
+    Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "rgb.jpg", quality=95)
+    assert read_film(tmp_path / "rgb.jpg").ndim == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def _tiny(tmp_path, grades=(0, 1, 2), ids=("a", "b", "c"), files=True):
+    rows, scores = [], []
+    for rid, g in zip(ids, grades):
+        path = tmp_path / f"{rid}.png"
+        if files:
+            Image.fromarray((GRADIENT * 255).astype(np.uint8)).save(path)
+        rows.append({"radiograph_id": rid, "patient_id": rid, "split": "train", "image_path": str(path), "score": 1.0})
+        scores.append({"radiograph_id": rid, "hand": "LH", "scheme": "svdh", "site": "mcp_E__2", "kind": "erosion",
+                       "reader_1": g, "grade": g})  # fmt: skip
+    return RADataset("tiny", pd.DataFrame(rows), pd.DataFrame(scores))
+
+
+def test_validation_strict_lists_every_problem(tmp_path):
+    ds = _tiny(tmp_path, grades=(7, 1.5, "x"), ids=("a", "a", "c"))
+    with pytest.raises(DataValidationError) as err:
+        validate(ds)
+    text = str(err.value)
+    assert "duplicate radiograph id 'a'" in text
+    assert "outside 0-5" in text and "not a whole grade" in text and "'x' is not a number" in text
+
+
+def test_validation_lenient_skips_and_says_why(tmp_path):
+    ds = _tiny(tmp_path, grades=(0, 9, 1))
+    ds.scores.loc[len(ds.scores)] = {"radiograph_id": "ghost", "hand": "LH", "scheme": "svdh", "site": "mcp_E__2",
+                                     "kind": "erosion", "reader_1": 0, "grade": 0}  # fmt: skip
+    (tmp_path / "c.png").unlink()
+    clean = validate(ds, strict=False)
+    assert list(clean.radiographs.radiograph_id) == ["a", "b"]
+    reasons = " | ".join(clean.skipped.reason)
+    assert "label without image" in reasons and "outside 0-5" in reasons and "no image row" in reasons
+    assert len(clean.skipped) == 3
+
+
+def test_missing_column_suggests_the_close_one():
+    with pytest.raises(DataValidationError, match=r"missing column 'score_avg' \(did you mean 'score_avr'\?\)"):
+        require_columns(pd.DataFrame(columns=["filename", "score_avr"]), ["filename", "score_avg"], "t.csv")
+
+
+# ---------------------------------------------------------------------------------------------
+# splits and aggregation
+
+
+def test_patient_split_keeps_patients_together_and_is_reproducible():
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"patient_id": np.repeat([f"p{i}" for i in range(300)], 2), "score": rng.gamma(1, 30, 600)})
+    a, b, c = patient_split(table, seed=1), patient_split(table, seed=1), patient_split(table, seed=2)
+    check_patient_level(table, a)
+    assert a.equals(b) and not a.equals(c)
+    shares = a.value_counts(normalize=True)
+    assert abs(shares["train"] - 2700 / 3818) < 0.01 and abs(shares["test"] - 358 / 3818) < 0.01
+    with pytest.raises(ValueError, match="more than one split"):
+        check_patient_level(table, pd.Series(np.tile(["train", "test"], 300)))
+
+
+def test_aggregation_methods():
+    grades = pd.DataFrame({"reader_1": [0, 2, 3, 1], "reader_2": [1, 2, 4, 2], "reader_3": [0, 3, np.nan, np.nan]})
+    np.testing.assert_allclose(aggregate(grades, "mean"), [1 / 3, 7 / 3, 3.5, 1.5])
+    np.testing.assert_allclose(aggregate(grades, "rounded_mean"), [0, 2, 4, 2])
+    np.testing.assert_allclose(aggregate(grades, "majority"), [0, 2, 3, 1])  # ties go to the lower grade
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        aggregate(grades, "median")
+
+
+def test_dawid_skene_needs_its_extra_or_agrees_with_a_clear_majority():
+    grades = pd.DataFrame({"reader_1": [0, 2, 3] * 20, "reader_2": [0, 2, 3] * 20, "reader_3": [1, 2, 2] * 20})
+    try:
+        import crowdkit  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="ralib\\[dawidskene\\]"):
+            aggregate(grades, "dawid_skene")
+        return
+    np.testing.assert_allclose(aggregate(grades, "dawid_skene"), [0, 2, 3] * 20)
+
+
+# ---------------------------------------------------------------------------------------------
+# formats: load, export, load again
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    folder = make_dataset(SynthConfig(n_images=6, image_size=256), tmp_path_factory.mktemp("s"), progress=False)
+    return load_dataset("synthra", folder)
+
+
+def test_synthra_loads_into_the_data_model(synthetic):
+    s = synthetic.summary()
+    assert s["radiographs"] == 6 and s["scores"] == 6 * (62 + 2 * 17 + 2 * 19)
+    wide = synthetic.svdh_wide("truth")
+    assert (wide.sum(axis=1).to_numpy() == synthetic.radiographs.set_index("radiograph_id").truth_total[wide.index]).all()
+
+
+def test_ra2dream_round_trip(synthetic, tmp_path):
+    ra2dream.export(synthetic, tmp_path)
+    table = pd.read_csv(tmp_path / "training.csv")
+    assert list(table.columns) == ra2dream.COLUMNS and len(table.columns) == 90
+    back = ra2dream.load(tmp_path)
+    assert len(back.radiographs) == 12 and back.radiographs.patient_id.nunique() == 6
+    check_patient_level(back.radiographs)
+    expected = np.floor(synthetic.svdh_wide("grade").to_numpy() + 0.5)
+    got = back.svdh_wide("grade")
+    for hand in anatomy.HANDS:  # UAB00k is the k-th synthetic film, each hand its own image
+        ids = anatomy.svdh_site_ids(hand)
+        rows = np.stack([got.loc[f"UAB{i + 1:03d}-{hand}", ids].to_numpy(float) for i in range(6)])
+        mask = [c in ids for c in anatomy.svdh_site_ids()]
+        np.testing.assert_array_equal(rows, expected[:, mask])
+    for path in back.radiographs.image_path:  # every crop, EXIF-rotated ones included, stands upright
+        film = read_film(path)
+        assert film.shape[0] > film.shape[1]
+
+
+def test_ra2dream_quirks_and_errors(synthetic, tmp_path):
+    ra2dream.export(synthetic, tmp_path)
+    table = pd.read_csv(tmp_path / "training.csv")
+    table[ra2dream.HAND_E] = table[ra2dream.HAND_E].astype(float)  # "2.0" as in derived files
+    table.to_csv(tmp_path / "training.csv", index=False)
+    assert len(ra2dream.load(tmp_path).radiographs) == 12
+    table.loc[0, "LH_mcp_E__2"] = 7
+    table.rename(columns={"RH_wrist_J__radcar": "RH_wrist_J__radcarp"}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataValidationError, match="did you mean 'RH_wrist_J__radcarp'"):
+        ra2dream.load(tmp_path, csv="bad.csv")
+    table.to_csv(tmp_path / "training.csv", index=False)
+    with pytest.raises(DataValidationError) as err:
+        ra2dream.load(tmp_path)
+    assert "LH_mcp_E__2 = 7" in str(err.value) and "sites add up to" in str(err.value)
+    lenient = ra2dream.load(tmp_path, strict=False)
+    assert len(lenient.radiographs) == 10 and "LH_mcp_E__2 = 7" in " ".join(lenient.skipped.reason)
+
+
+def test_image_table_round_trip(synthetic, tmp_path):
+    image_table.export(synthetic, tmp_path)
+    back = load_dataset("image_table", tmp_path)
+    np.testing.assert_allclose(back.radiographs.score, synthetic.radiographs.score)
+    assert set(back.radiographs.sex) <= {"F", "M"}
+    assert read_film(back.radiographs.image_path[0]).ndim == 2  # RGB JPEG of a grey film
+    (tmp_path / "DX999999.jpg").write_bytes((tmp_path / "DX100000.jpg").read_bytes())
+    with pytest.raises(DataValidationError, match="DX999999.jpg.*image without labels"):
+        load_dataset("image_table", tmp_path)
