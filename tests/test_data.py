@@ -251,3 +251,44 @@ def test_image_table_round_trip(synthetic, tmp_path):
     (tmp_path / "DX999999.jpg").write_bytes((tmp_path / "DX100000.jpg").read_bytes())
     with pytest.raises(DataValidationError, match="DX999999.jpg.*image without labels"):
         load_dataset("image_table", tmp_path)
+
+
+def test_arise_round_trip_and_vocabulary(synthetic, tmp_path):
+    from ralib.data.formats import arise
+
+    arise.export(synthetic, tmp_path)
+    back = load_dataset("arise", tmp_path)
+    key = ["hand", "site", "kind"]
+    a = synthetic.scores[synthetic.scores.scheme == "box"].sort_values(["radiograph_id", *key])
+    b = back.scores.sort_values(["radiograph_id", *key], key=lambda c: c.astype(int) if c.name == "radiograph_id" else c)
+    readers = ["reader_1", "reader_2", "reader_3"]
+    np.testing.assert_array_equal(a[readers].to_numpy(float), b[readers].to_numpy(float))
+    np.testing.assert_allclose(a[["x0", "y0", "x1", "y1"]].to_numpy(float), b[["x0", "y0", "x1", "y1"]].to_numpy(float), atol=0.1)
+    assert back.radiographs.split.value_counts().sum() == 6
+    assert arise.box_name("Pip", "3.0") == "pip3" and arise.box_name("thumb", None) is None
+    scores = pd.read_csv(tmp_path / "scores.csv", index_col=0)
+    scores.loc[scores.index[0], "joint"] = "Knuckle"
+    scores.to_csv(tmp_path / "scores.csv")
+    with pytest.raises(DataValidationError, match="cannot map joint='Knuckle'"):
+        load_dataset("arise", tmp_path)
+
+
+def test_rsna_round_trip_with_real_spellings(tmp_path):
+    from ralib.data.formats import rsna
+    from ralib.synth import ChildConfig
+
+    folder = make_dataset(ChildConfig(n_images=6, image_size=96), tmp_path / "c", progress=False, workers=1)
+    root = rsna.export_children(folder, tmp_path / "rsna")
+    back = load_dataset("rsna", root)
+    original = pd.read_csv(folder / "children.csv")
+    np.testing.assert_allclose(back.radiographs.bone_age, original.boneage)
+    assert (back.radiographs.sex == original.male.map({True: "M", False: "F"})).all()
+    table = pd.read_csv(root / rsna.TRAIN_CSV)
+    table["male"] = ["TRUE", "FALSE", "1", "0", "True", "False"]
+    table.to_csv(root / rsna.TRAIN_CSV, index=False)
+    assert load_dataset("rsna", root).radiographs.sex.tolist() == ["M", "F", "M", "F", "M", "F"]
+    table.loc[0, "male"] = "yes"
+    table.to_csv(root / rsna.TRAIN_CSV, index=False)
+    with pytest.raises(DataValidationError, match="male value 'yes'"):
+        load_dataset("rsna", root)
+    assert len(load_dataset("rsna", root, strict=False).radiographs) == 5
