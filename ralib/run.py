@@ -90,7 +90,8 @@ def run_notebook(
     progress: bool = False,
     cell_timeout: int | None = 3600,
 ) -> NotebookResult:
-    """Execute one notebook with papermill, injecting ``PROFILE``, ``OUT_DIR`` and ``SHOW_WIDGETS=False``.
+    """Execute one notebook with papermill, injecting ``PROFILE``, ``OUT_DIR`` (and ``SHOW_WIDGETS=False``
+    where the notebook has that parameter).
 
     The kernel runs in the notebook's folder, as in JupyterLab. A failure, or a cell running longer
     than ``cell_timeout`` seconds, is caught and described (notebook, cell, exception) in the
@@ -104,7 +105,10 @@ def run_notebook(
     (out_dir / "metrics.json").unlink(missing_ok=True)  # never report a stale result
     output = out_dir / path.name
     # headless: notebooks show static figures instead of live widgets, which can stall nbclient
-    params = {"PROFILE": profile, "OUT_DIR": str(out_dir), "SHOW_WIDGETS": False, **(parameters or {})}
+    params = {"PROFILE": profile, "OUT_DIR": str(out_dir)}
+    if "SHOW_WIDGETS" in path.read_text():
+        params["SHOW_WIDGETS"] = False
+    params |= parameters or {}
     start = time.time()
     try:
         pm.execute_notebook(

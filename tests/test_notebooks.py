@@ -27,6 +27,7 @@ EXPECTED = {
         "example_hand_stage": 2,
     },
     "00_synthetic_radiographs": {"n_images": get_profile("smoke").data.n_images},
+    "01_data_analysis": {"dataset": "synthra", "radiographs": get_profile("smoke").data.n_images},
 }
 
 #: Relations between a notebook's metrics that must hold whatever the numbers.
@@ -110,3 +111,29 @@ def test_hygiene_catches_wrong_kernel_and_unlisted_name(clean_copy, tmp_path):
     problems = notebook_problems(renamed, README)
     assert any("kernelspec" in p for p in problems)
     assert any("README" in p for p in problems)
+
+
+@pytest.fixture(scope="module")
+def real_format_fixtures(tmp_path_factory):
+    """A small synthetic set exported into the RA2-DREAM and ARISE layouts."""
+    from ralib.data import load_dataset
+    from ralib.data.formats import arise, ra2dream
+    from ralib.synth import SynthConfig, make_dataset
+
+    root = tmp_path_factory.mktemp("formats")
+    ds = load_dataset("synthra", make_dataset(SynthConfig(n_images=8, image_size=256), root / "data", progress=False))
+    return {"ra2dream": ra2dream.export(ds, root / "ra2dream"), "arise": arise.export(ds, root / "arise")}
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("dataset", ["ra2dream", "arise"])
+def test_data_analysis_runs_on_real_formats(dataset, real_format_fixtures, tmp_path):
+    path = notebooks_dir() / "01_data_analysis.ipynb"
+    params = {"DATASET": dataset, "DATA_DIR": str(real_format_fixtures[dataset])}
+    result = run_notebook(path, "smoke", params, out_root=tmp_path, cell_timeout=600)
+    assert result.ok, result.error
+    metrics = json.loads(result.metrics_path.read_text())["metrics"]
+    assert metrics["dataset"] == dataset
+    assert metrics["radiographs"] == (16 if dataset == "ra2dream" else 8)
+    if dataset == "arise":  # three experts: their agreement is measured
+        assert 0 < metrics["agreement"]["erosion_experts"]["accuracy"] <= 1
