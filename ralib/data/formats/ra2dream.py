@@ -1,0 +1,164 @@
+"""RA2-DREAM: single-hand (and foot) JPEGs ``{Patient_ID}-{LH|RH|LF|RF}.jpg`` and ``training.csv``.
+
+``training.csv`` has exactly 90 columns (4 overall, 62 hand sites, 24 foot sites) in the order of
+:data:`COLUMNS`; grades may be written as integers or as floats such as ``2.0``. Each hand image
+becomes one radiograph whose label is that hand's SvdH total; the feet are parsed and kept aside in
+``dataset.extras["feet"]`` (foot erosion goes to 10 per site).
+
+Example:
+    >>> len(COLUMNS)
+    90
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ralib import anatomy
+from ralib.data.model import RADataset, finish
+from ralib.data.splits import patient_split
+from ralib.data.validate import DataValidationError, Problem, require_columns, skipped_frame, validate
+
+HAND_E = [f"{h}_{s}" for h in anatomy.HANDS for s in anatomy.EROSION_SITES]
+HAND_J = [f"{h}_{s}" for h in anatomy.HANDS for s in anatomy.JSN_SITES]
+FOOT_E = [f"{f}_mtp_E__{s}" for f in ("LF", "RF") for s in ("ip", "1", "2", "3", "4", "5")]
+FOOT_J = (
+    ["RF_mtp_J__ip"] + [f"LF_mtp_J__{i}" for i in range(1, 6)] + ["LF_mtp_J__ip"] + [f"RF_mtp_J__{i}" for i in range(1, 6)]
+)  # the original's odd order
+OVERALL = ["Overall_Tol", "Overall_erosion", "Overall_narrowing"]
+COLUMNS = ["Patient_ID", *OVERALL, *HAND_E, *FOOT_E, *HAND_J, *FOOT_J]
+IMAGE_PATTERN = re.compile(r"^(?P<pid>.+)-(?P<part>LH|RH|LF|RF)\.(jpe?g|png)$", re.IGNORECASE)
+
+
+def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: bool = True) -> RADataset:
+    """Load an RA2-DREAM folder: ``training.csv`` plus the images anywhere below ``root``.
+
+    The challenge's labels carry no split: patients are split by :func:`~ralib.data.splits.patient_split`
+    with ``seed`` (both hands of a patient on one side).
+    """
+    root = Path(root)
+    table = pd.read_csv(root / csv)
+    require_columns(table, COLUMNS, str(root / csv))
+    problems: list[Problem] = []
+    if len(table.columns) != len(COLUMNS):
+        extra = [c for c in table.columns if c not in COLUMNS]
+        problems.append(Problem(csv, "", f"unexpected columns {extra}"))
+    table["Patient_ID"] = table.Patient_ID.astype(str)
+    for i in table.index[table.Patient_ID.duplicated(keep=False)]:
+        problems.append(Problem(csv, table.Patient_ID[i], "duplicate Patient_ID"))
+
+    grades = table[HAND_E + HAND_J + FOOT_E + FOOT_J].apply(pd.to_numeric, errors="coerce")
+    for column in HAND_E + HAND_J + FOOT_E + FOOT_J:
+        top = 10 if column in FOOT_E else anatomy.EROSION_MAX if "_E__" in column else anatomy.JSN_MAX
+        bad = grades[column].isna() | (grades[column] < 0) | (grades[column] > top) | (grades[column] % 1 != 0)
+        for i in table.index[bad]:
+            problems.append(Problem(csv, table.Patient_ID[i], f"{column} = {table.loc[i, column]} is not a grade 0-{top}"))
+    sums = {
+        "Overall_erosion": grades[HAND_E + FOOT_E].sum(axis=1),
+        "Overall_narrowing": grades[HAND_J + FOOT_J].sum(axis=1),
+    }
+    sums["Overall_Tol"] = sums["Overall_erosion"] + sums["Overall_narrowing"]
+    for column, expected in sums.items():
+        stated = pd.to_numeric(table[column], errors="coerce")
+        for i in table.index[(stated - expected).abs() > 1e-6]:
+            problems.append(Problem(csv, table.Patient_ID[i], f"{column} = {stated[i]:g} but the sites add up to {expected[i]:g}"))
+
+    images = _find_images(root)
+    rows, feet = [], []
+    for i, pid in table.Patient_ID.items():
+        for hand in anatomy.HANDS:
+            path = images.pop((pid, hand), "")
+            rows.append({"radiograph_id": f"{pid}-{hand}", "patient_id": pid, "image_path": path, "hands": hand,
+                         "score": grades.loc[i, [c for c in HAND_E + HAND_J if c.startswith(hand)]].sum()})  # fmt: skip
+        feet.append({"patient_id": pid, **{f: images.pop((pid, f), "") for f in ("LF", "RF")}})
+    for (pid, part), path in images.items():
+        if part in anatomy.HANDS:
+            problems.append(Problem("images", f"{pid}-{part}", f"image without labels: {path}"))
+    bad_ids = {p.row for p in problems if p.table == csv}
+    if problems and strict:
+        raise DataValidationError(f"RA2-DREAM {root}", problems)
+
+    scores = []
+    for i, pid in table.Patient_ID.items():
+        if pid in bad_ids:
+            continue
+        for column in HAND_E + HAND_J:
+            hand, site = column.split("_", 1)
+            scores.append({"radiograph_id": f"{pid}-{hand}", "hand": hand, "scheme": "svdh", "site": site,
+                           "kind": "erosion" if "_E__" in site else "jsn", "grade": grades.loc[i, column]})  # fmt: skip
+    radiographs = pd.DataFrame(rows)
+    radiographs = radiographs[~radiographs.patient_id.isin(bad_ids)]
+    radiographs["split"] = patient_split(radiographs, seed=seed)
+    foot_table = pd.DataFrame(feet).merge(grades[FOOT_E + FOOT_J].assign(patient_id=table.Patient_ID), on="patient_id")
+    dataset = RADataset("ra2dream", finish(radiographs, "ra2dream", root), pd.DataFrame(scores), extras={"feet": foot_table})
+    dataset.skipped = skipped_frame(problems)
+    return validate(dataset, strict=strict)
+
+
+def _find_images(root: Path) -> dict[tuple[str, str], str]:
+    found = {}
+    for path in sorted(root.rglob("*")):
+        m = IMAGE_PATTERN.match(path.name)
+        if m and path.is_file():
+            found[(m["pid"], m["part"].upper())] = str(path.relative_to(root))
+    return found
+
+
+def export(dataset: RADataset, target: str | Path, exif_every: int = 5, quality: int = 92) -> Path:
+    """Write a dual-hand data set as RA2-DREAM: one JPEG per hand cut at its hand box, ``training.csv``.
+
+    Hand grades are the rounded mean of the readers (the challenge published one consensus grade);
+    feet are written as 0 and have no images. Every ``exif_every``-th JPEG is stored rotated with an
+    EXIF orientation tag that turns it back, as some real files are.
+    """
+    from ralib.data.io import read_radiograph
+
+    target = Path(target)
+    (target / "train").mkdir(parents=True, exist_ok=True)
+    wide = np.floor(dataset.svdh_wide("grade") + 0.5)
+    rows = []
+    boxes = _hand_boxes(dataset)
+    for n, (_, r) in enumerate(dataset.radiographs.iterrows()):
+        film = read_radiograph(r)
+        pid = f"UAB{n + 1:03d}"
+        for hand in anatomy.HANDS:
+            x0, y0, x1, y1 = boxes[(r.radiograph_id, hand)]
+            crop = film[int(y0) : int(y1) + 1, int(x0) : int(x1) + 1]
+            _save_jpeg(crop, target / "train" / f"{pid}-{hand}.jpg", rotate=(n * 2 + (hand == "RH")) % exif_every == 0, quality=quality)
+        site = wide.loc[r.radiograph_id]
+        row = {"Patient_ID": pid, **{c: int(site[c]) for c in HAND_E + HAND_J}, **{c: 0 for c in FOOT_E + FOOT_J}}
+        row["Overall_erosion"] = sum(row[c] for c in HAND_E)
+        row["Overall_narrowing"] = sum(row[c] for c in HAND_J)
+        row["Overall_Tol"] = row["Overall_erosion"] + row["Overall_narrowing"]
+        rows.append(row)
+    pd.DataFrame(rows)[COLUMNS].to_csv(target / "training.csv", index=False)
+    return target
+
+
+def _hand_boxes(dataset: RADataset) -> dict[tuple[str, str], tuple[float, float, float, float]]:
+    """Each hand's box: from the landmarks (padded) where known."""
+    if dataset.landmarks is None:
+        raise ValueError("exporting to RA2-DREAM needs hand positions (landmarks) to cut the hands apart")
+    out = {}
+    for (rid, hand), group in dataset.landmarks.groupby(["radiograph_id", "hand"]):
+        pts = group[group.landmark != "forearm"]
+        r = dataset.radiographs.set_index("radiograph_id").loc[rid]
+        pad = 14 / r.spacing_mm if pd.notna(r.spacing_mm) else 40
+        out[(rid, hand)] = (max(pts.x.min() - pad, 0), max(pts.y.min() - pad, 0), pts.x.max() + pad, pts.y.max() + pad)
+    return out
+
+
+def _save_jpeg(film: np.ndarray, path: Path, rotate: bool, quality: int) -> None:
+    image = Image.fromarray(np.round(np.clip(film, 0, 1) * 255).astype(np.uint8))
+    if rotate:  # store rotated 90 degrees counter-clockwise; orientation 6 tells viewers to turn it back
+        image = image.transpose(Image.Transpose.ROTATE_90)
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        image.save(path, quality=quality, exif=exif)
+    else:
+        image.save(path, quality=quality)
