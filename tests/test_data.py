@@ -205,6 +205,13 @@ def test_synthra_loads_into_the_data_model(synthetic):
     assert (wide.sum(axis=1).to_numpy() == synthetic.radiographs.set_index("radiograph_id").truth_total[wide.index]).all()
 
 
+def test_dataset_split_keeps_scores_and_landmarks_with_their_films(synthetic):
+    train = synthetic.split("train")
+    ids = set(train.radiographs.radiograph_id)
+    assert ids and ids < set(synthetic.radiographs.radiograph_id)
+    assert set(train.scores.radiograph_id) == ids and set(train.landmarks.radiograph_id) == ids
+
+
 def test_ra2dream_round_trip(synthetic, tmp_path):
     ra2dream.export(synthetic, tmp_path)
     table = pd.read_csv(tmp_path / "training.csv")

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from ralib import anatomy
+from ralib.config import split_sizes
 from ralib.synth import ChildConfig, SynthConfig, child_radiograph, load_tables, make_dataset, radiograph, read_image
 from ralib.synth import dataset as ds
 from ralib.synth import disease, readers
@@ -80,12 +81,12 @@ def test_boxes_scored_where_the_catalogue_says(small_set):
         assert rows.erosion_expert_1.notna().all() == joint.erosion
 
 
-def test_split_is_patient_level_in_real_proportions():
-    config = SynthConfig(n_images=100, image_size=64)
-    images = pd.DataFrame({"severity_class": np.arange(100) % 10, "patient_id": [f"P{i}" for i in range(100)]})
-    split = pd.Series(ds._stratified_split(images, config))
-    assert split.value_counts().to_dict() == {"train": 71, "val": 20, "test": 9}
-    assert split.groupby(images.patient_id).nunique().max() == 1
+def test_split_is_patient_level_in_real_proportions(small_set):
+    r = load_tables(small_set)["radiographs"]
+    expected = dict(zip(("train", "val", "test"), split_sizes(len(r))))
+    counts = r.split.value_counts()
+    assert all(abs(counts.get(name, 0) - n) <= 1 for name, n in expected.items()), counts.to_dict()
+    assert r.groupby("patient_id").split.nunique().max() == 1
 
 
 def test_stored_film_reads_back_bone_bright(small_set):

@@ -52,7 +52,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ralib import anatomy
-from ralib.config import REAL_SPLIT, data_dir, get_profile, split_sizes
+from ralib.config import REAL_SPLIT, data_dir, get_profile
+from ralib.data.splits import patient_split
 from ralib.synth import readers as rd
 from ralib.synth.children import child_radiograph
 from ralib.synth.disease import HEALTHY_FRACTION
@@ -210,32 +211,14 @@ def _render_child(job: tuple[ChildConfig, int, str]) -> dict:
 def _write_tables(config: SynthConfig, folder: Path, results: list[dict]) -> None:
 
     images = pd.DataFrame([r["image"] for r in results])
-    images.insert(2, "split", _stratified_split(images, config))
+    split = patient_split(images.assign(score=images.score_avg), config.split, seed=config.seed)
+    images.insert(2, "split", split)
     images.to_csv(folder / "radiographs.csv", index=False, float_format="%.4f")
     for table in ("sites", "joints", "landmarks"):
         frame = pd.DataFrame([row for r in results for row in r[table]])
         grades = [c for c in frame.columns if c.startswith(("erosion_", "jsn_"))]
         frame[grades] = frame[grades].astype("Int64")  # integers with gaps where a box is not scored
         frame.to_csv(folder / f"{table}.csv", index=False, float_format="%.3f")
-
-
-def _stratified_split(images: pd.DataFrame, config: SynthConfig) -> list[str]:
-    """Patient-level split in the configured proportions, stratified by the label's severity class."""
-    rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(2**31,)))
-    names = ("train", "val", "test")
-    split = pd.Series("", index=images.index)
-    order = []
-    for _, group in images.groupby("severity_class", sort=True):  # interleave classes, then cut
-        order.extend(rng.permutation(group.index.to_numpy()).tolist())
-    # deal the patients into the three splits so every class is spread in proportion
-    sizes = split_sizes(len(images), config.split)
-    quotas = np.array(sizes, dtype=float) / max(len(images), 1)
-    assigned = np.zeros(3)
-    for idx in order:
-        k = int(np.argmax(quotas * (assigned.sum() + 1) - assigned))
-        split[idx] = names[k]
-        assigned[k] += 1
-    return split.tolist()
 
 
 def _render_one(job: tuple[SynthConfig, int, str]) -> dict:

@@ -22,8 +22,6 @@ import numpy as np
 
 from ralib import anatomy
 
-LM = {name: i for i, name in enumerate(anatomy.LANDMARKS)}
-
 # half-widths (mm) of base, shaft and head of the long bones of an average adult, per ray
 _MC = {1: (7.0, 4.5, 7.0), 2: (7.5, 4.3, 7.2), 3: (7.5, 4.3, 7.2), 4: (6.0, 3.7, 6.3), 5: (6.3, 3.7, 6.2)}
 _PP = {1: (7.8, 4.8, 6.6), 2: (7.6, 4.4, 5.8), 3: (7.8, 4.6, 6.0), 4: (7.4, 4.3, 5.7), 5: (6.5, 3.8, 5.0)}

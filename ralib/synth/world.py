@@ -22,7 +22,7 @@ import numpy as np
 
 from ralib import anatomy
 from ralib.synth import render
-from ralib.synth.disease import Patient, sample_grades, sample_patient
+from ralib.synth.disease import EXTRA_SITES, Patient, sample_grades, sample_patient
 from ralib.synth.skeleton import JSN_SPACE_LEFT, Damage, Hand, Pose, build_hand
 
 #: which bone ends an erosion at a site attacks (bone name, end), the first one most
@@ -66,10 +66,6 @@ class Sample:
     joint_boxes: dict[str, np.ndarray]  # hand -> (21, 4) x0, y0, x1, y1 px in anatomy.JOINT_NAMES order
     hand_boxes: dict[str, np.ndarray]  # hand -> (4,)
     meta: dict = field(default_factory=dict)
-
-    def box_truth(self, hand: str) -> dict[str, dict[str, int | None]]:
-        """Erosion / JSN truth of the 21 boxes of ``hand`` (None where the box is not scored)."""
-        return box_truth(self.truth, hand)
 
 
 def box_truth(truth: dict[str, int], hand: str) -> dict[str, dict[str, int | None]]:
@@ -407,7 +403,7 @@ def joint_closeup(
     """
     rng = np.random.default_rng(seed)
     erosion_site, jsn_site = _CLOSEUP_SITES[joint]
-    truth_hand = {s: 0 for s in (*anatomy.EROSION_SITES, *anatomy.JSN_SITES, *EXTRA_SITE_IDS)}
+    truth_hand = {s: 0 for s in (*anatomy.EROSION_SITES, *anatomy.JSN_SITES, *EXTRA_SITES)}
     truth_hand[erosion_site] = erosion
     if jsn_site:
         truth_hand[jsn_site] = jsn
@@ -436,7 +432,6 @@ def joint_closeup(
     return film.astype(np.float32), axis
 
 
-EXTRA_SITE_IDS = ("dip_E__2", "dip_E__3", "dip_E__4", "dip_E__5", "dip_J__2", "dip_J__3", "dip_J__4", "dip_J__5", "mcp_J__ip")
 _CLOSEUP_SITES = {
     "ip": ("mcp_E__ip", "mcp_J__ip"),
     **{f"mcp{f}": (f"mcp_E__{f}", f"mcp_J__{f}") for f in (1, 2, 3, 4, 5)},
