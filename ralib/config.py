@@ -40,13 +40,20 @@ class DataSizes:
 
 @dataclass(frozen=True)
 class TrainSizes:
-    """How long and how large models train."""
+    """How long and how large models train, and which runs of the papers' grids a profile makes."""
 
-    epochs: int
-    batch_size: int
-    image_size: int  # model input for whole-image models (long side), pixels
-    hand_size: int  # model input for single-hand models, pixels
-    models: tuple[str, ...]  # whole-image backbones the profile runs
+    epochs: int  # whole-image models (MIUA 2024 grid)
+    batch_size: int  # default batch size
+    image_size: int  # model input for whole-image models (square), pixels
+    hand_size: int  # model input for single-hand models (square), pixels
+    hand_epochs: int  # per-hand models (2024 diagnosis paper)
+    hand_batch_size: int
+    pretrain_epochs: int  # bone-age pretraining on children's hands
+    regression: tuple[tuple[str, str, int], ...]  # (model, loss, batch size) runs of notebook 02
+    classification: tuple[tuple[str, int], ...]  # (model, batch size) runs of notebook 02
+    hand_models: tuple[str, ...]  # per-hand recognition and staging models of notebook 02
+    transfer: tuple[tuple[str, str], ...]  # (model, freezing scheme or "none") runs of notebook 03
+    paper_recipe: bool = False  # the papers' optimisers (True) or ralib.train.TrainConfig.fast (few epochs)
 
 
 @dataclass(frozen=True)
@@ -59,19 +66,33 @@ class Profile:
     train: TrainSizes
 
 
+_WHOLE_IMAGE = ("resnet50", "resnet34", "mobilenetv2_100")
+_FREEZING = {"resnet50": ("RBs-1", "RBs-2"), "resnet34": ("RBs-1", "RBs-2"), "mobilenetv2_100": ("IRBs-2", "IRBs-3")}
+
 _PROFILES = {
     "smoke": Profile(
         name="smoke",
         description="seconds per notebook: tiny data and models, for the test suite",
-        data=DataSizes(n_images=24, image_size=256, n_children=16, child_image_size=128, n_reader_patients=300),
-        train=TrainSizes(epochs=1, batch_size=4, image_size=64, hand_size=64, models=("resnet34",)),
+        data=DataSizes(n_images=40, image_size=256, n_children=24, child_image_size=128, n_reader_patients=300),
+        train=TrainSizes(
+            epochs=1, batch_size=4, image_size=64, hand_size=64, hand_epochs=1, hand_batch_size=8, pretrain_epochs=1,
+            regression=(("mobilenetv2_100", "mse", 4), ("mobilenetv2_100", "smooth", 4), ("resnet34", "mse", 4)),
+            classification=(("mobilenetv2_100", 4), ("resnet34", 4)),
+            hand_models=("alexnet", "efficientnet_b2"),
+            transfer=(("resnet34", "none"), ("resnet34", "RBs-2"), ("mobilenetv2_100", "IRBs-3")),
+        ),
     ),
     "cpu": Profile(
         name="cpu",
         description="a 2-core laptop: minutes per notebook, a documented subset of the papers' grid",
         data=DataSizes(n_images=600, image_size=1024, n_children=400, child_image_size=256, n_reader_patients=2000),
         train=TrainSizes(
-            epochs=8, batch_size=16, image_size=256, hand_size=128, models=("resnet34", "mobilenetv2_100")
+            epochs=8, batch_size=16, image_size=128, hand_size=112, hand_epochs=6, hand_batch_size=32,
+            pretrain_epochs=8,
+            regression=(("mobilenetv2_100", "mse", 16), ("mobilenetv2_100", "smooth", 16), ("resnet34", "mse", 16)),
+            classification=(("mobilenetv2_100", 16), ("resnet34", 16)),
+            hand_models=("alexnet", "googlenet", "efficientnet_b2"),
+            transfer=(("mobilenetv2_100", "none"), ("mobilenetv2_100", "IRBs-3"), ("resnet34", "RBs-2")),
         ),
     ),
     "paper": Profile(
@@ -81,11 +102,13 @@ _PROFILES = {
             n_images=3818, image_size=2048, n_children=14036, child_image_size=512, n_reader_patients=10000
         ),
         train=TrainSizes(
-            epochs=100,
-            batch_size=16,
-            image_size=1024,
-            hand_size=224,
-            models=("resnet50", "resnet34", "mobilenetv2_100"),
+            epochs=100, batch_size=4, image_size=1024, hand_size=224, hand_epochs=100, hand_batch_size=64,
+            pretrain_epochs=50,
+            regression=tuple((m, loss, b) for m in _WHOLE_IMAGE for loss, b in (("smooth", 4), ("mse", 4), ("mse", 16))),
+            classification=tuple((m, b) for m in _WHOLE_IMAGE for b in (4, 16)),
+            hand_models=("alexnet", "vgg16", "googlenet", "resnet50", "efficientnet_b2"),
+            transfer=tuple((m, scheme) for m in _WHOLE_IMAGE for scheme in ("none", *_FREEZING[m])),
+            paper_recipe=True,
         ),
     ),
 }

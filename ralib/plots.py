@@ -157,3 +157,79 @@ def bland_altman(ax, a, b, label_a: str = "reader 1", label_b: str = "reader 2")
     ax.set_ylabel(f"{label_b} - {label_a}")
     ax.set_title(f"bias {bias:.1f}, limits of agreement {bias - 1.96 * sd:.1f} to {bias + 1.96 * sd:.1f}", fontsize=9)
     return ax
+
+
+def predicted_vs_true(ax, true, predictions: dict[str, np.ndarray], label: str = "SvdH", reference: tuple | None = None):
+    """Predicted against true scores per model, with the mean and SD of each decile of the true score
+    (the MIUA 2024 paper's Fig. 2). ``reference``: optional (true, pred) of a reader, drawn grey."""
+    from ralib.metrics import decile_table
+
+    true = np.asarray(true, float)
+    top = max(true.max(), *(np.max(p) for p in predictions.values()), 1)
+    ax.plot([0, top], [0, top], color="0.6", lw=1, ls="--")
+    if reference is not None:
+        ax.scatter(*reference, s=6, color="0.75", label="reader 2 vs reader 1")
+    for (name, pred), colour in zip(predictions.items(), plt.cm.tab10.colors):
+        ax.scatter(true, pred, s=8, alpha=0.4, color=colour)
+        d = decile_table(true, pred)
+        ax.errorbar(d.true_mean, d.pred_mean, yerr=d.pred_sd.fillna(0), color=colour, marker="o", ms=4, capsize=2, label=name)
+    ax.set(xlabel=f"true {label}", ylabel=f"predicted {label}")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def confusion(ax, true, pred, classes, title: str = ""):
+    """Confusion matrix: counts in each cell, colour by the share of the true class (rows)."""
+    import seaborn as sns
+    from sklearn.metrics import confusion_matrix
+
+    counts = confusion_matrix(true, pred, labels=range(len(classes)))
+    share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    sns.heatmap(share, annot=counts, fmt="d", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax,
+                xticklabels=classes, yticklabels=classes, annot_kws={"fontsize": 7})  # fmt: skip
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    ax.tick_params(labelsize=7)
+    return ax
+
+
+def roc_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = ""):
+    """ROC curves: ``curves`` maps a name to (true 0/1, probability of the positive class)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    ax.plot([0, 1], [0, 1], color="0.7", lw=1, ls="--")
+    for name, (true, prob) in curves.items():
+        if len(np.unique(true)) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(true, prob)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(true, prob):.2f})")
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
+def embedding(ax, xy: np.ndarray, labels, classes, title: str = ""):
+    """A 2-D embedding (t-SNE) coloured by class."""
+    labels = np.asarray(labels)
+    for k, name in enumerate(classes):
+        ax.scatter(*xy[labels == k].T, s=8, label=name, color=plt.cm.viridis(k / max(len(classes) - 1, 1)))
+    ax.set(title=title, xticks=[], yticks=[])
+    ax.legend(fontsize=6, markerscale=1.5)
+    return ax
+
+
+def loss_curves(ax, histories: dict, title: str = ""):
+    """Training (solid) and validation (dashed) loss per epoch of several runs."""
+    for (name, h), colour in zip(histories.items(), plt.cm.tab10.colors):
+        ax.plot(h.epoch + 1, h.train_loss, color=colour, label=name)
+        ax.plot(h.epoch + 1, h.valid_loss, color=colour, ls="--")
+    ax.set(xlabel="epoch", ylabel="loss", title=title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def heatmap_overlay(ax, image: np.ndarray, heatmap: np.ndarray, title: str = ""):
+    """A film with a Grad-CAM heatmap over it."""
+    ax.imshow(image, cmap="gray")
+    ax.imshow(heatmap, cmap="jet", alpha=0.4, vmin=0, vmax=1)
+    ax.set(title=title, xticks=[], yticks=[])
+    return ax

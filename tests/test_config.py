@@ -11,7 +11,7 @@ def test_three_profiles_exist_and_grow_from_smoke_to_paper():
     for section in ("data", "train"):
         for f in fields(getattr(smoke, section)):
             values = [getattr(getattr(p, section), f.name) for p in (smoke, cpu, paper)]
-            if isinstance(values[0], int):
+            if isinstance(values[0], int) and not f.name.endswith("batch_size"):  # the papers use batch 4
                 assert values[0] <= values[1] <= values[2], f"{section}.{f.name} does not grow: {values}"
 
 

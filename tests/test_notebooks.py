@@ -28,7 +28,11 @@ EXPECTED = {
     },
     "00_synthetic_radiographs": {"n_images": get_profile("smoke").data.n_images},
     "01_data_analysis": {"dataset": "synthra", "radiographs": get_profile("smoke").data.n_images},
+    "02_whole_image_cnn": {"dataset": "synthra", "image_size": get_profile("smoke").train.image_size},
+    "03_transfer_learning_ensembles": {"dataset": "synthra"},
 }
+
+SMOKE = get_profile("smoke").train
 
 #: Relations between a notebook's metrics that must hold whatever the numbers.
 CHECKS = {
@@ -36,6 +40,23 @@ CHECKS = {
         lambda m: sum(m["split"].values()) == m["n_images"],
         lambda m: 0 < m["readers_on_dataset"]["pcc"] <= 1,
         lambda m: 0.9 < m["calibration"]["readers"]["pcc"] <= 1,
+    ],
+    "02_whole_image_cnn": [
+        lambda m: sum(m["split"].values()) == get_profile("smoke").data.n_images,
+        lambda m: len(m["regression"]) == len(SMOKE.regression) and len(m["classification"]) == len(SMOKE.classification),
+        lambda m: all(r["rmse"] > 0 and r["mae"] <= r["rmse"] for r in m["regression"].values()),
+        lambda m: m["best_regressor"] in m["regression"] and m["best_classifier"] in m["classification"],
+        lambda m: set(m["staging"]) == {*SMOKE.hand_models, "predict the most frequent class"},
+        lambda m: m["seam_correct"] > 0.9,
+        lambda m: 0 <= m["regressor_as_classifier"]["accuracy"] <= 1,
+    ],
+    "03_transfer_learning_ensembles": [
+        lambda m: set(m["pretraining"]) == {model for model, _ in SMOKE.transfer},
+        # one scratch run per architecture plus one run per (architecture, freezing) pair
+        lambda m: len(m["regression"]) == len({mo for mo, _ in SMOKE.transfer}) + len(SMOKE.transfer),
+        lambda m: 1 <= len(m["stacking_members"]["regression"]) <= 3,
+        lambda m: len(m["ensembles"]) == 3,
+        lambda m: m["gradcam"]["regressor"] in m["regression"] and set(m["gradcam"]["regression_cases"]) <= {"TN", "TP", "FP", "FN"},
     ],
 }
 

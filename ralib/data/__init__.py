@@ -6,6 +6,7 @@ A notebook switches source with two parameters:
     >>> from ralib.data import load_dataset
     >>> ds = load_dataset("synthra", profile="smoke")          # doctest: +SKIP
     >>> ds = load_dataset("ra2dream", data_dir="/data/ra2")    # doctest: +SKIP
+    >>> kids = load_dataset("rsna", profile="smoke")          # doctest: +SKIP  (SynthRA children, RSNA layout)
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def load_dataset(name: str = "synthra", data_dir: str | Path | None = None, prof
 
         folder = data_dir or make_dataset(SynthConfig.from_profile(profile, seed=seed))
         return synthra.load(folder, strict=strict, **options)
+    if name == "rsna" and data_dir is None:
+        return synthetic_children(profile, seed, strict)
     if data_dir is None:
         raise ValueError(f"DATASET={name!r} needs DATA_DIR: the folder where your copy of it lives")
     if name == "ra2dream":
@@ -52,4 +55,18 @@ def load_dataset(name: str = "synthra", data_dir: str | Path | None = None, prof
     raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(FORMATS)}")
 
 
-__all__ = ["RADataset", "load_dataset", "FORMATS"]
+def synthetic_children(profile: str = "cpu", seed: int = 0, strict: bool = True) -> RADataset:
+    """SynthRA children's hands of a profile, laid out as the RSNA bone-age set and read by its loader,
+    so that the pretraining notebook reads synthetic and real bone-age data through the same code."""
+    from ralib.config import data_dir
+    from ralib.data.formats import rsna
+    from ralib.synth import ChildConfig, make_dataset
+
+    folder = make_dataset(ChildConfig.from_profile(profile, seed=seed))
+    target = data_dir() / "rsna-layout" / folder.name
+    if not (target / rsna.TRAIN_CSV).exists():
+        rsna.export_children(folder, target)
+    return rsna.load(target, strict=strict)
+
+
+__all__ = ["RADataset", "load_dataset", "synthetic_children", "FORMATS"]

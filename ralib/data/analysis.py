@@ -97,3 +97,21 @@ def agreement(ds: RADataset) -> dict[str, dict[str, float]]:
             grades = box[box.kind == kind][experts].dropna().to_numpy(int).T
             out[f"{kind}_experts"] = readers.expert_agreement(grades)
     return out
+
+
+def hand_stages(ds: RADataset, column: str = "grade") -> pd.DataFrame:
+    """Per radiograph and hand: its RA stage (0 normal, 1-5) by :func:`ralib.anatomy.hand_stage`.
+
+    The stage is read from the SvdH site grades, the scheme real data sets share, so that synthetic and
+    real labels are staged alike; grades averaged over readers are rounded half up first. Hands with
+    no graded site are left out.
+    """
+    s = ds.scores[(ds.scores.scheme == "svdh") & ds.scores[column].notna()]
+    if not len(s):
+        raise ValueError(f"{ds.name}: no SvdH site grades in column {column!r} to stage hands from")
+    grades = np.floor(s[column].astype(float) + 0.5)
+    grouped = grades.groupby([s.radiograph_id, s.hand, s.kind]).apply(list).unstack("kind")
+    stages = [anatomy.hand_stage(e if isinstance(e, list) else [], j if isinstance(j, list) else [])
+              for e, j in zip(grouped.get("erosion", [None] * len(grouped)), grouped.get("jsn", [None] * len(grouped)))]  # fmt: skip
+    return pd.DataFrame({"radiograph_id": grouped.index.get_level_values(0),
+                         "hand": grouped.index.get_level_values(1), "stage": stages})  # fmt: skip

@@ -1,0 +1,70 @@
+"""Torch adapters: image arrays and targets as datasets, with the papers' augmentations.
+
+Example:
+    >>> import numpy as np
+    >>> data = ImageDataset(np.zeros((4, 32, 32), np.float16), np.arange(4.0), augment="miua2024")
+    >>> image, target = data[1]
+    >>> tuple(image.shape), float(target)
+    ((1, 32, 32), 1.0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+
+class RandomRot90(torch.nn.Module):
+    """Rotate by a random multiple of 90 degrees (MIUA 2024: keeps every assessed structure in view)."""
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.rot90(image, int(torch.randint(4, ())), dims=(-2, -1))
+
+
+class RandomIntensity(torch.nn.Module):
+    """Multiply intensities by a random factor in ``[low, high]``."""
+
+    def __init__(self, low: float = 0.9, high: float = 1.1):
+        super().__init__()
+        self.low, self.high = low, high
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return image * (self.low + (self.high - self.low) * torch.rand(()))
+
+
+#: Training augmentations by paper; validation and test images are never augmented.
+AUGMENTATIONS = {
+    "none": lambda: v2.Identity(),
+    # MIUA 2024, section 2.2: horizontal flip, intensity x 0.9-1.1, rotation by 0/90/180/270 degrees
+    "miua2024": lambda: v2.Compose([v2.RandomHorizontalFlip(), RandomIntensity(0.9, 1.1), RandomRot90()]),
+    # 2024 diagnosis paper: random rotation, translation, horizontal and vertical flips
+    "diagnosis2024": lambda: v2.Compose([v2.RandomAffine(degrees=15, translate=(0.08, 0.08)),
+                                         v2.RandomHorizontalFlip(), v2.RandomVerticalFlip()]),  # fmt: skip
+}
+
+
+class ImageDataset(Dataset):
+    """Grey images in 0-1 ``(n, h, w)`` with one target each, standardised by ``mean`` and ``sd``.
+
+    The paper standardises with the training set's intensity statistics; pass the same ``mean`` and
+    ``sd`` to the validation and test sets.
+    """
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, augment: str = "none", mean: float = 0.5, sd: float = 0.25):
+        if len(images) != len(targets):
+            raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        if augment not in AUGMENTATIONS:
+            raise ValueError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
+        self.images, self.targets = images, np.asarray(targets)
+        self.transform = AUGMENTATIONS[augment]()
+        self.mean, self.sd = float(mean), float(sd)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = torch.from_numpy(np.asarray(self.images[i], np.float32))[None]
+        image = (self.transform(image) - self.mean) / self.sd
+        return image, torch.as_tensor(self.targets[i])

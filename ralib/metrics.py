@@ -1,0 +1,86 @@
+"""The papers' evaluation measures, each a function of true and predicted values.
+
+Example:
+    >>> regression_metrics([0, 10, 20], [1, 9, 23])["mae"]
+    1.6667
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import pearsonr
+from sklearn import metrics as skm
+
+
+def _round(value: float, digits: int = 4) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), digits)
+
+
+def regression_metrics(true, pred) -> dict[str, float | None]:
+    """PCC, MAE and RMSE (the MIUA 2024 paper's eqs. 3-5); PCC is None when either side is constant."""
+    true, pred = np.asarray(true, float), np.asarray(pred, float)
+    constant = len(true) < 2 or np.ptp(true) == 0 or np.ptp(pred) == 0
+    pcc = np.nan if constant else pearsonr(true, pred).statistic
+    return {
+        "pcc": _round(pcc),
+        "mae": _round(np.mean(np.abs(true - pred))),
+        "rmse": _round(np.sqrt(np.mean((true - pred) ** 2))),
+        "n": len(true),
+    }
+
+
+def class_metrics(true, pred, n_classes: int) -> dict[str, float | None]:
+    """Accuracy and balanced accuracy, and PCC / MAE / RMSE on the class index (MIUA 2024, Table 2)."""
+    true, pred = np.asarray(true, int), np.asarray(pred, int)
+    ordinal = regression_metrics(true, pred)
+    present = np.unique(true)
+    recall = [np.mean(pred[true == k] == k) for k in present]  # balanced accuracy over classes present
+    return {"accuracy": _round(np.mean(true == pred)), "balanced_accuracy": _round(np.mean(recall)),
+            **{k: ordinal[k] for k in ("pcc", "mae", "rmse")}, "n": len(true)}  # fmt: skip
+
+
+def binary_metrics(true, probability, threshold: float = 0.5) -> dict[str, float | None]:
+    """AUC, accuracy, sensitivity, specificity and F1 with RA as the positive class (the 2024 diagnosis
+    paper's eqs. 1-4). AUC is None when the test set holds one class only."""
+    true = np.asarray(true, int)
+    probability = np.asarray(probability, float)
+    pred = (probability >= threshold).astype(int)
+    tp, tn = np.sum((pred == 1) & (true == 1)), np.sum((pred == 0) & (true == 0))
+    fp, fn = np.sum((pred == 1) & (true == 0)), np.sum((pred == 0) & (true == 1))
+    both = len(np.unique(true)) == 2
+    return {
+        "auc": _round(skm.roc_auc_score(true, probability)) if both else None,
+        "accuracy": _round((tp + tn) / len(true)),
+        "sensitivity": _round(tp / (tp + fn)) if tp + fn else None,
+        "specificity": _round(tn / (tn + fp)) if tn + fp else None,
+        "f1": _round(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else None,
+        "n": len(true),
+    }
+
+
+def multiclass_metrics(true, probabilities) -> dict[str, float | None]:
+    """Staging: the binary measures one class against the rest, macro-averaged over the classes present
+    in ``true`` (AUC one-vs-rest), and the plain accuracy of the most probable class."""
+    true = np.asarray(true, int)
+    probabilities = np.asarray(probabilities, float)
+    pred = probabilities.argmax(1)
+    per_class = []
+    for k in np.unique(true):
+        one = binary_metrics(true == k, probabilities[:, k])
+        one["f1"] = _round(skm.f1_score(true == k, pred == k, zero_division=0))
+        one["sensitivity"] = _round(np.mean(pred[true == k] == k))
+        one["specificity"] = _round(np.mean(pred[true != k] != k)) if np.any(true != k) else None
+        per_class.append(one)
+    frame = pd.DataFrame(per_class)
+    return {"auc": _round(frame.auc.astype(float).mean()), "accuracy": _round(np.mean(pred == true)),
+            **{k: _round(frame[k].astype(float).mean()) for k in ("sensitivity", "specificity", "f1")},
+            "n": len(true)}  # fmt: skip
+
+
+def decile_table(true, pred) -> pd.DataFrame:
+    """Mean and SD of true and predicted scores in deciles of the true score (the paper's Fig. 2)."""
+    frame = pd.DataFrame({"true": np.asarray(true, float), "pred": np.asarray(pred, float)})
+    frame["decile"] = pd.qcut(frame.true.rank(method="first"), min(10, len(frame)), labels=False)
+    return frame.groupby("decile").agg(true_mean=("true", "mean"), true_sd=("true", "std"),
+                                       pred_mean=("pred", "mean"), pred_sd=("pred", "std"), n=("true", "size"))  # fmt: skip

@@ -1,0 +1,183 @@
+"""One factory for the backbones of the whole-image and per-hand papers, all taking grey images.
+
+Names are timm's (``resnet50``, ``resnet34``, ``mobilenetv2_100``, ``vgg16``, ``efficientnet_b2``, ...)
+plus ``alexnet`` and ``googlenet``, which timm lacks and torchvision provides. Every model takes a
+1-channel image and has timm's interface: ``forward_features`` and ``forward_head(x, pre_logits=True)``
+for the penultimate features a t-SNE plot needs.
+
+Weights are random unless ``weights`` names a local file: an ImageNet checkpoint a user downloaded
+elsewhere, or a checkpoint of this repository (e.g. the bone-age pretraining of notebook 03). timm
+adapts the first convolution to one channel and drops a classifier whose size differs.
+
+Example:
+    >>> import torch
+    >>> model = create_model("resnet34", num_outputs=1)
+    >>> model(torch.randn(2, 1, 64, 64)).shape
+    torch.Size([2, 1])
+    >>> freeze(model, "RBs-1")
+    ['conv1', 'bn1', 'layer1']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import timm
+import torch
+import torchvision
+from torch import nn
+
+#: The backbones the papers use, by their papers' names.
+MODEL_NAMES = {
+    "resnet50": "ResNet-50",
+    "resnet34": "ResNet-34",
+    "mobilenetv2_100": "MobileNetV2",
+    "alexnet": "AlexNet",
+    "vgg16": "VGG16",
+    "googlenet": "GoogLeNet",
+    "efficientnet_b2": "EfficientNet-B2",
+}
+
+#: Layer-freezing schemes of the MIUA 2024 paper: modules frozen, up to and including a stack.
+#: ResNets: RBs-k freezes the stem and the first k stacks of residual blocks. MobileNetV2: IRBs-k
+#: freezes the stem and the first k stacks of inverted residual blocks (timm's ``blocks.0`` is the
+#: first stack, the expansion-1 block of the MobileNetV2 paper's table 2).
+FREEZE_SCHEMES = {
+    "resnet": {"RBs-1": ["conv1", "bn1", "layer1"], "RBs-2": ["conv1", "bn1", "layer1", "layer2"]},
+    "mobilenetv2": {
+        "IRBs-2": ["conv_stem", "bn1", "blocks.0", "blocks.1"],
+        "IRBs-3": ["conv_stem", "bn1", "blocks.0", "blocks.1", "blocks.2"],
+    },
+}
+
+_TORCHVISION = {"alexnet", "googlenet"}
+
+
+class TorchvisionClassifier(nn.Module):
+    """A torchvision classifier behind timm's interface, fed the grey image on three channels."""
+
+    def __init__(self, name: str, num_outputs: int):
+        super().__init__()
+        if name == "alexnet":
+            net = torchvision.models.alexnet(weights=None)
+            self.num_features = net.classifier[-1].in_features
+            net.classifier[-1] = nn.Identity()
+        elif name == "googlenet":
+            net = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True)
+            self.num_features = net.fc.in_features
+            net.fc = nn.Identity()
+        else:
+            raise ValueError(f"no torchvision model {name!r}")
+        self.name = name
+        self.net = net  # ends in its penultimate features
+        self.head = nn.Linear(self.num_features, num_outputs)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.head(x)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.expand(-1, 3, -1, -1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def create_model(name: str, num_outputs: int, weights: str | Path | None = None, **kwargs) -> nn.Module:
+    """A grey-image model with ``num_outputs`` outputs, random or from a local ``weights`` file.
+
+    ``weights`` may be a plain state dict or a checkpoint of :func:`ralib.train.save_checkpoint`.
+    Extra ``kwargs`` go to ``timm.create_model`` (e.g. ``drop_rate``).
+
+    Example:
+        >>> create_model("alexnet", 6).head.out_features
+        6
+    """
+    if name in _TORCHVISION:
+        model = TorchvisionClassifier(name, num_outputs)
+        _reset_head(model.head)
+        if weights is not None:
+            _load_matching(model.net, weights)
+        return model
+    if name not in timm.list_models():
+        raise ValueError(f"unknown model {name!r}; the papers use {', '.join(MODEL_NAMES)}")
+    if weights is None:
+        model = timm.create_model(name, pretrained=False, num_classes=num_outputs, in_chans=1, **kwargs)
+        _reset_head(model.get_classifier())
+        return model
+    source = _source_shape(weights)
+    overlay = dict(file=str(weights), **source)
+    model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay, num_classes=num_outputs,
+                              in_chans=1, **kwargs)  # fmt: skip
+    if source.get("num_classes", 1000) != num_outputs:  # timm dropped the checkpoint's head
+        _reset_head(model.get_classifier())
+    return model
+
+
+def _reset_head(head: nn.Module) -> None:
+    """A small random last layer. timm's MobileNet / EfficientNet initialise it uniformly in
+    +-1/sqrt(outputs), i.e. +-1 for a single regression output: outputs of about 7 z-scores and
+    gradients that make SGD diverge at the paper's learning rate. All models get the same head."""
+    nn.init.normal_(head.weight, std=0.01)
+    nn.init.zeros_(head.bias)
+
+
+def _source_shape(weights: str | Path) -> dict:
+    """What timm must know about a checkpoint to adapt it: its channels and outputs (ours record them;
+    anything else is taken for an ImageNet checkpoint: 3 channels, 1000 classes)."""
+    checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
+    config = checkpoint.get("config", {}) if isinstance(checkpoint, dict) else {}
+    if "num_outputs" in config:
+        return {"num_classes": config["num_outputs"], "input_size": (1, 224, 224)}
+    return {}
+
+
+def _load_matching(module: nn.Module, weights: str | Path) -> None:
+    """Load the tensors of a local state dict whose names and shapes match ``module`` (torchvision)."""
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    state = {k.removeprefix("net."): v for k, v in state.items()}
+    own = module.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not usable:
+        raise ValueError(f"{weights}: no tensor matches the model's names and shapes")
+    module.load_state_dict(usable, strict=False)
+
+
+def _family(model: nn.Module) -> str:
+    name = getattr(model, "pretrained_cfg", {}).get("architecture", "") or getattr(model, "name", "")
+    return "mobilenetv2" if name.startswith("mobilenetv2") else "resnet" if name.startswith("resnet") else name
+
+
+def freeze(model: nn.Module, scheme: str | None) -> list[str]:
+    """Freeze the modules of a scheme of :data:`FREEZE_SCHEMES` (``None``: train everything).
+
+    Frozen parameters stop needing gradients and batch-norm layers become ``FrozenBatchNorm2d``, so
+    their running statistics stay too (``timm.utils.freeze``). Returns the frozen module names.
+    """
+    if scheme is None:
+        return []
+    schemes = FREEZE_SCHEMES.get(_family(model), {})
+    if scheme not in schemes:
+        raise ValueError(f"no freezing scheme {scheme!r} for {_family(model)!r}; it has {sorted(schemes) or 'none'}")
+    timm.utils.freeze(model, schemes[scheme])
+    return schemes[scheme]
+
+
+def unfreeze(model: nn.Module, scheme: str) -> None:
+    """Undo :func:`freeze` for ``scheme``: parameters train and batch norm is ordinary again."""
+    timm.utils.unfreeze(model, FREEZE_SCHEMES[_family(model)][scheme])
+
+
+def penultimate(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The features the last layer reads (for t-SNE): ``forward_head(..., pre_logits=True)``."""
+    return model.forward_head(model.forward_features(images), pre_logits=True)
+
+
+def cam_layer(model: nn.Module) -> nn.Module:
+    """The last convolutional stage, where Grad-CAM reads activations and gradients."""
+    if isinstance(model, TorchvisionClassifier):
+        return model.net.features[-1] if model.name == "alexnet" else model.net.inception5b
+    for attr in ("layer4", "bn2", "features"):  # bn2: timm's batch norm + activation after conv_head
+        if hasattr(model, attr):
+            return getattr(model, attr)
+    raise ValueError(f"no Grad-CAM layer known for {type(model).__name__}")

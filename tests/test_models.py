@@ -1,0 +1,95 @@
+"""The model factory: every backbone builds and trains, freezing freezes, local weights load."""
+
+import pytest
+import timm
+import torch
+import torchvision
+
+from ralib.models import MODEL_NAMES, cam_layer, create_model, freeze, penultimate, unfreeze
+
+
+@pytest.mark.parametrize("name", list(MODEL_NAMES))
+def test_every_model_trains_one_step_on_tiny_grey_images(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_outputs=3)
+    x, y = torch.randn(2, 1, 64, 64), torch.tensor([0, 2])
+    before = {k: v.clone() for k, v in model.state_dict().items() if v.dtype.is_floating_point}
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without gradient: {missing[:5]}"
+    opt.step()
+    changed = [k for k, v in model.state_dict().items() if k in before and not torch.equal(v, before[k])]
+    assert changed
+    assert penultimate(model.eval(), x).ndim == 2
+    assert isinstance(cam_layer(model), torch.nn.Module)
+
+
+def _train_step(model):
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model.train()
+    model(torch.randn(4, 1, 64, 64)).pow(2).mean().backward()
+    opt.step()
+
+
+@pytest.mark.parametrize("name, scheme, frozen, trained", [
+    ("resnet34", "RBs-1", ["conv1", "layer1"], ["layer2", "fc"]),
+    ("resnet34", "RBs-2", ["conv1", "layer1", "layer2"], ["layer3", "fc"]),
+    ("mobilenetv2_100", "IRBs-2", ["conv_stem", "blocks.1"], ["blocks.2", "classifier"]),
+    ("mobilenetv2_100", "IRBs-3", ["conv_stem", "blocks.2"], ["blocks.3", "classifier"]),
+])  # fmt: skip
+def test_freezing_keeps_frozen_weights_and_statistics_and_unfreezing_releases_them(name, scheme, frozen, trained):
+    model = create_model(name, 1)
+    freeze(model, scheme)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    _train_step(model)
+    after = model.state_dict()
+    for prefix in frozen:  # weights and batch-norm running statistics alike
+        keys = [k for k in before if k.startswith(prefix + ".")]
+        assert keys and all(torch.equal(before[k], after[k]) for k in keys), prefix
+    for prefix in trained:
+        assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix + ".")), prefix
+    unfreeze(model, scheme)
+    assert all(p.requires_grad for p in model.parameters())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    _train_step(model)
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items() if k.startswith(frozen[-1] + "."))
+
+
+def test_unknown_freezing_scheme_names_the_choices():
+    with pytest.raises(ValueError, match="RBs-1"):
+        freeze(create_model("resnet34", 1), "IRBs-2")
+
+
+def test_unknown_model_is_refused():
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("resnet_9000", 1)
+
+
+def test_imagenet_style_state_dict_loads_from_a_local_file(tmp_path):
+    """A 3-channel, 1000-class checkpoint (as ImageNet weights are) starts a grey, 1-output model."""
+    source = timm.create_model("resnet34", pretrained=False)
+    path = tmp_path / "resnet34_imagenet.pth"
+    torch.save(source.state_dict(), path)
+    model = create_model("resnet34", 1, weights=path)
+    assert torch.allclose(model.conv1.weight, source.conv1.weight.sum(1, keepdim=True))  # timm adapts the stem
+    assert torch.equal(model.layer3[0].conv1.weight, source.layer3[0].conv1.weight)
+    assert model.fc.out_features == 1 and model.fc.weight.abs().max() < 0.1  # a fresh small head
+
+
+def test_torchvision_state_dict_loads_from_a_local_file(tmp_path):
+    source = torchvision.models.alexnet(weights=None)
+    path = tmp_path / "alexnet.pth"
+    torch.save(source.state_dict(), path)
+    model = create_model("alexnet", 2, weights=path)
+    assert torch.equal(model.net.features[0].weight, source.features[0].weight)
+    assert torch.equal(model.net.classifier[1].weight, source.classifier[1].weight)
+
+
+def test_fresh_heads_are_small_for_every_model():
+    """timm initialises MobileNet/EfficientNet single-output heads at +-1, which made SGD diverge."""
+    for name in ("mobilenetv2_100", "efficientnet_b2", "resnet34", "alexnet"):
+        model = create_model(name, 1)
+        head = model.head if name == "alexnet" else model.get_classifier()
+        assert head.weight.std() < 0.02 and not head.bias.any(), name

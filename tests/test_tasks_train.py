@@ -1,0 +1,122 @@
+"""Tasks, image arrays and training through fastai, on a small SynthRA set."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ralib import tasks
+from ralib.data import load_dataset
+from ralib.data.analysis import hand_stages
+from ralib.data.arrays import film_array, hand_array, hand_sides
+from ralib.synth import SynthConfig, make_dataset
+from ralib.train import TrainConfig, fit, load_checkpoint, predict
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    folder = make_dataset(SynthConfig(n_images=30, image_size=256), tmp_path_factory.mktemp("synth"), progress=False, workers=1)
+    return load_dataset("synthra", folder)
+
+
+@pytest.fixture
+def films(small):
+    return film_array(small, 32, progress=False)
+
+
+def test_film_array_is_cached_and_in_0_1(small, isolated_paths):
+    first = film_array(small, 32, progress=False)
+    assert first.shape == (30, 32, 32) and 0 <= first.min() and first.max() <= 1
+    cached = list((isolated_paths / "data" / "arrays").glob("films-32px-*.npy"))
+    assert len(cached) == 1
+    assert np.array_equal(film_array(small, 32, progress=False), first)
+    film_array(small, 24, progress=False)
+    assert len(list((isolated_paths / "data" / "arrays").glob("films-*.npy"))) == 2
+
+
+def test_hand_array_splits_every_film_and_the_seam_is_checked(small):
+    hands, table = hand_array(small, 32, progress=False)
+    assert hands.shape == (60, 32, 32) and set(table.hand) == {"LH", "RH"}
+    assert table.seam_correct.mean() > 0.9
+
+
+def test_hand_sides_from_landmarks_when_no_column(small):
+    without = small.radiographs.drop(columns="left_hand_side")
+    ds = type(small)(small.name, without, small.scores, small.landmarks)
+    inferred = hand_sides(ds)
+    assert (inferred == small.radiographs.set_index("radiograph_id").left_hand_side.reindex(inferred.index)).all()
+    blind = type(small)(small.name, without, small.scores[small.scores.scheme == "svdh"].drop(columns=["x0", "y0", "x1", "y1"]), None)
+    with pytest.raises(ValueError, match="left_hand_side"):
+        hand_sides(blind)
+
+
+def test_hand_stages_follow_the_rule(small):
+    stages = hand_stages(small)
+    assert len(stages) == 60 and stages.stage.between(0, 5).all()
+    one = stages.iloc[0]
+    s = small.scores
+    s = s[(s.scheme == "svdh") & (s.radiograph_id == one.radiograph_id) & (s.hand == one.hand)]
+    worst_erosion = np.floor(s[s.kind == "erosion"].grade.max() + 0.5)
+    from ralib.anatomy import STAGE_FROM_EROSION
+    assert one.stage >= STAGE_FROM_EROSION[int(worst_erosion)]
+
+
+def test_tasks_share_one_patient_level_split(small, films):
+    svdh, sev = tasks.svdh_regression(small, films), tasks.severity(small, films)
+    assert (svdh.table.split == sev.table.split).all()
+    assert sev.table.severity.between(0, 9).all() and sev.num_outputs == 10
+    hands, table = hand_array(small, 32, progress=False)
+    rec = tasks.recognition(small, hands, table)
+    assert rec.table.groupby("patient_id").split.nunique().max() == 1
+    assert ((rec.table.stage > 0).astype(int) == rec.table.ra).all()
+    z = svdh.encode(svdh.truth("train"))
+    assert abs(z.mean()) < 1e-5 and np.allclose(svdh.decode(z[:, None]), svdh.truth("train"), atol=1e-3)
+
+
+def test_a_split_is_made_when_the_source_has_none(small, films):
+    ds = type(small)(small.name, small.radiographs.assign(split=""), small.scores, small.landmarks)
+    task = tasks.svdh_regression(ds, films)
+    assert set(task.table.split) == {"train", "val", "test"}
+
+
+def test_fit_keeps_the_best_epoch_and_the_checkpoint_reloads(small, films, tmp_path):
+    task = tasks.svdh_regression(small, films)
+    fitted = fit(task, TrainConfig.fast("resnet34", 3, 4), tmp_path, progress=False)
+    assert fitted.best_epoch == int(fitted.history.valid_loss.idxmin())
+    outputs, _ = predict(fitted.model, task.dataset("val"))
+    val_mse = np.mean((outputs[:, 0] - task.encode(task.truth("val"))) ** 2)
+    assert val_mse == pytest.approx(fitted.history.valid_loss.min(), rel=1e-3)
+    model, config = load_checkpoint(fitted.checkpoint)
+    assert config["model"] == "resnet34" and config["target_sd"] == pytest.approx(task.target_sd)
+    again, _ = predict(model, task.dataset("val"))
+    assert np.allclose(again, outputs, atol=1e-5)
+
+
+def test_fit_with_the_papers_recipes_and_frozen_layers(small, films):
+    task = tasks.severity(small, films)
+    config = TrainConfig.miua2024("mobilenetv2_100", 1, 4, loss="cross_entropy", freeze="IRBs-2")
+    fitted = fit(task, config, progress=False)
+    assert not any(p.requires_grad for p in fitted.model.blocks[1].parameters())
+    assert fitted.predict(task, "test").shape == (len(task.rows("test")), 10)
+    hands, table = hand_array(small, 32, progress=False)
+    staging = tasks.staging(small, hands, table)
+    fitted = fit(staging, TrainConfig.diagnosis2024("alexnet", 1, 8), progress=False)
+    assert np.allclose(fitted.predict(staging, "val").sum(1), 1)
+
+
+def test_bone_age_weights_start_a_scoring_model(small, films, tmp_path):
+    from ralib.models import create_model
+
+    task = tasks.svdh_regression(small, films)
+    fitted = fit(task, TrainConfig.fast("resnet34", 1, 4), tmp_path, progress=False)
+    same = create_model("resnet34", 1, weights=fitted.checkpoint)
+    other = create_model("resnet34", 10, weights=fitted.checkpoint)
+    reference = fitted.model.state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in same.state_dict().items())
+    assert torch.equal(other.layer2[0].conv1.weight, reference["layer2.0.conv1.weight"])
+    assert other.fc.out_features == 10
+
+
+def test_cross_entropy_on_a_regression_is_refused(small, films):
+    with pytest.raises(ValueError, match="classification"):
+        fit(tasks.svdh_regression(small, films), TrainConfig.fast("resnet34", 1, 4, loss="cross_entropy"), progress=False)
