@@ -84,3 +84,27 @@ def decile_table(true, pred) -> pd.DataFrame:
     frame["decile"] = pd.qcut(frame.true.rank(method="first"), min(10, len(frame)), labels=False)
     return frame.groupby("decile").agg(true_mean=("true", "mean"), true_sd=("true", "std"),
                                        pred_mean=("pred", "mean"), pred_sd=("pred", "std"), n=("true", "size"))  # fmt: skip
+
+
+def bootstrap_interval(true, pred, measure: str = "pcc", n_resamples: int = 1000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float | None, float | None]:  # fmt: skip
+    """Percentile bootstrap interval of a :func:`regression_metrics` measure over resampled cases.
+
+    Example:
+        >>> lo, hi = bootstrap_interval(range(50), [x + (x % 7) for x in range(50)])
+        >>> 0.9 < lo < hi <= 1
+        True
+    """
+    true, pred = np.asarray(true, float), np.asarray(pred, float)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_resamples):
+        i = rng.integers(0, len(true), len(true))
+        value = regression_metrics(true[i], pred[i])[measure]
+        if value is not None:
+            values.append(value)
+    if len(values) < n_resamples / 2:
+        return None, None
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return _round(low), _round(high)

@@ -15,18 +15,22 @@ import numpy as np
 import pandas as pd
 
 from ralib import anatomy
-from ralib.metrics import class_metrics, regression_metrics
+from ralib.metrics import bootstrap_interval, class_metrics, regression_metrics
 from ralib.tasks import Task
 
 
 def results_table(fits: dict, task: Task, split: str = "test") -> pd.DataFrame:
-    """One row per fitted model: its configuration, best epoch, training time and the task's measures."""
+    """One row per fitted model: its configuration, best epoch, training time and the task's measures
+    (for regression with a 95 % bootstrap interval of the PCC, ``pcc_low`` - ``pcc_high``)."""
     rows = []
     for label, fitted in fits.items():
         c = fitted.config
-        rows.append({"run": label, "model": c.model, "loss": c.loss, "batch_size": c.batch_size,
-                     "freezing": c.freeze or "none", "start": c.tag or "scratch", "best_epoch": fitted.best_epoch + 1,
-                     "minutes": round(fitted.seconds / 60, 1), **_measures(fitted.evaluate(task, split))})  # fmt: skip
+        row = {"run": label, "model": c.model, "loss": c.loss, "batch_size": c.batch_size, "freezing": c.freeze or "none",
+               "start": c.tag or "scratch", "best_epoch": fitted.best_epoch + 1, "minutes": round(fitted.seconds / 60, 1),
+               **_measures(fitted.evaluate(task, split))}  # fmt: skip
+        if task.measure == "regression":  # small test sets: say how uncertain the correlation is
+            row["pcc_low"], row["pcc_high"] = bootstrap_interval(task.truth(split), fitted.predict(task, split))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -98,3 +98,17 @@ def test_pick_members_takes_the_best_of_each_architecture():
     fits = {"a1": fitted("a", 0.5), "a2": fitted("a", 0.2), "b1": fitted("b", 0.9), "c1": fitted("c", 0.4)}
     assert pick_members(fits) == ["a2", "c1", "b1"]
     assert pick_members({k: fits[k] for k in ("a1", "a2", "b1")}) == ["a2", "b1", "a1"]
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_more_cases():
+    from ralib.metrics import bootstrap_interval
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=400)
+    y = x + rng.normal(size=400)
+    pcc = regression_metrics(x, y)["pcc"]
+    lo, hi = bootstrap_interval(x, y)
+    assert lo < pcc < hi
+    lo_small, hi_small = bootstrap_interval(x[:40], y[:40])
+    assert hi_small - lo_small > hi - lo
+    assert bootstrap_interval([1, 1, 1], [1, 2, 3]) == (None, None)  # constant truth: no PCC to resample
