@@ -160,7 +160,8 @@ def fit(task: Task, config: TrainConfig, out_dir: str | Path | None = None, prog
     learn = Learner(dls, model, loss_func=LOSSES[config.loss](), opt_func=partial(OptimWrapper, opt=opt, **options),
                     lr=config.lr, cbs=[keep_best])  # fmt: skip
     started = time.time()
-    with nullcontext() if progress else learn.no_bar(), learn.no_logging() if not progress else nullcontext():
+    quiet = not progress
+    with learn.no_bar() if quiet else nullcontext(), learn.no_logging() if quiet else nullcontext():
         if config.schedule == "one_cycle":
             learn.fit_one_cycle(config.epochs, config.lr)
         else:
@@ -179,17 +180,12 @@ def predict(model: nn.Module, dataset, batch_size: int = 32) -> tuple[np.ndarray
     """Outputs and penultimate features of ``model`` for every item of ``dataset`` (eval mode)."""
     model.eval()
     outputs, features = [], []
+    last_layer = model.head if hasattr(model, "net") else model.get_classifier()  # torchvision wrapper or timm
     for images, _ in DataLoader(dataset, batch_size):
         f = penultimate(model, images)
         features.append(f.numpy())
-        outputs.append(model.forward_head(model.forward_features(images)).numpy() if f.ndim != 2 else _head(model, f))
+        outputs.append(last_layer(f).numpy())  # the last layer on the penultimate features: one forward pass
     return np.concatenate(outputs), np.concatenate(features)
-
-
-def _head(model: nn.Module, features: torch.Tensor) -> np.ndarray:
-    """The last layer applied to penultimate features (saves a second forward pass)."""
-    head = getattr(model, "head", None) if hasattr(model, "net") else model.get_classifier()
-    return head(features).numpy()
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, config: TrainConfig, task: Task | None = None) -> Path:

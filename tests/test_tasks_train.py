@@ -98,7 +98,7 @@ def test_fit_with_the_papers_recipes_and_frozen_layers(small, films):
     fitted = fit(task, config, progress=False)
     assert not any(p.requires_grad for p in fitted.model.blocks[1].parameters())
     assert fitted.predict(task, "test").shape == (len(task.rows("test")), 10)
-    hands, table = hand_array(small, 32, progress=False)
+    hands, table = hand_array(small, 64, progress=False)  # AlexNet needs at least 63 px
     staging = tasks.staging(small, hands, table)
     fitted = fit(staging, TrainConfig.diagnosis2024("alexnet", 1, 8), progress=False)
     assert np.allclose(fitted.predict(staging, "val").sum(1), 1)

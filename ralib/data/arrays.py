@@ -145,7 +145,7 @@ def _cached(kind: str, rows: pd.DataFrame, size: int, build, cache: bool):
     if not cache:
         out = build()
         return out if isinstance(out, tuple) else (out,)
-    stamp = [(p, *(os.stat(p)[6:9:2])) for p in rows.image_path]  # path, size, mtime
+    stamp = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in rows.image_path]
     key = hashlib.sha1(json.dumps([kind, size, ARRAY_VERSION, stamp]).encode()).hexdigest()[:16]
     folder = data_dir() / "arrays"
     folder.mkdir(parents=True, exist_ok=True)
