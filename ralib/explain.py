@@ -37,8 +37,8 @@ def regression_cases(true, pred, healthy_below: float = 5, severe_above: float =
     ``severe_above``) with |error| < ``small_error``; FP / FN: over- / under-estimated by more than
     ``large_error``. The paper's thresholds suit a score range reaching 280; where no case qualifies the
     rule is scaled to the data (severe: above the 90th, else 75th, else 50th percentile of the scores;
-    large error: likewise of the absolute errors), and the threshold used is returned with each case. Within a rule the most extreme case
-    is taken.
+    large error: likewise of the absolute errors), and the threshold used is returned with each case.
+    Within a rule the most extreme case is taken.
     """
     true, pred = np.asarray(true, float), np.asarray(pred, float)
     error = pred - true

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -211,4 +211,4 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     return model.eval(), config
 
 
-__all__ = ["TrainConfig", "Fitted", "fit", "predict", "save_checkpoint", "load_checkpoint", "replace"]
+__all__ = ["TrainConfig", "Fitted", "fit", "predict", "save_checkpoint", "load_checkpoint"]
