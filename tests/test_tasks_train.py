@@ -1,7 +1,6 @@
 """Tasks, image arrays and training through fastai, on a small SynthRA set."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
