@@ -88,6 +88,42 @@ class TrainConfig:
         return " ".join(parts)
 
 
+def whole_image_recipe(paper_recipe: bool):
+    """The recipe a profile trains whole-image and bone-age models with: the MIUA 2024 one, or
+    :meth:`TrainConfig.fast` on a CPU budget (``Profile.train.paper_recipe``)."""
+    return TrainConfig.miua2024 if paper_recipe else TrainConfig.fast
+
+
+def hand_config(model: str, epochs: int, batch_size: int, paper_recipe: bool, seed: int = 0) -> TrainConfig:
+    """A per-hand classifier's configuration: the 2024 diagnosis paper's recipe, or the fast one with its
+    augmentation and cross-entropy."""
+    if paper_recipe:
+        return TrainConfig.diagnosis2024(model, epochs, batch_size, seed=seed)
+    return TrainConfig.fast(model, epochs, batch_size, loss="cross_entropy", augment="diagnosis2024", seed=seed)
+
+
+def transfer_grid(runs, epochs: int, batch_size: int, loss: str, pretrained: dict[str, str], paper_recipe: bool,
+                  seed: int = 0, imagenet_dir: str | None = None) -> list[TrainConfig]:  # fmt: skip
+    """MIUA 2024's transfer-learning grid: each architecture from scratch, then from its bone-age
+    checkpoint (``pretrained``) once per freezing scheme of ``runs`` (``(model, scheme or "none")``),
+    and, given ``imagenet_dir`` holding ``<model>.pth``, from ImageNet weights.
+
+    Example:
+        >>> grid = transfer_grid([("resnet34", "none"), ("resnet34", "RBs-2")], 1, 4, "mse", {"resnet34": "r.pt"}, True)
+        >>> [c.label for c in grid]
+        ['resnet34 mse b4', 'resnet34 mse b4 bone age', 'resnet34 mse b4 freeze RBs-2 bone age']
+    """
+    recipe = whole_image_recipe(paper_recipe)
+    models = list(dict.fromkeys(m for m, _ in runs))
+    grid = [recipe(m, epochs, batch_size, loss=loss, seed=seed) for m in models]
+    grid += [recipe(m, epochs, batch_size, loss=loss, seed=seed, weights=pretrained[m],
+                    freeze=None if scheme == "none" else scheme, tag="bone age") for m, scheme in runs]  # fmt: skip
+    if imagenet_dir:
+        grid += [recipe(m, epochs, batch_size, loss=loss, seed=seed, weights=f"{imagenet_dir}/{m}.pth", tag="ImageNet")
+                 for m in models]  # fmt: skip
+    return grid
+
+
 class KeepBest(TrackerCallback):
     """Remember the weights of the epoch with the lowest validation loss and restore them after fit.
 
@@ -211,4 +247,5 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     return model.eval(), config
 
 
-__all__ = ["TrainConfig", "Fitted", "fit", "predict", "save_checkpoint", "load_checkpoint"]
+__all__ = ["TrainConfig", "Fitted", "fit", "predict", "save_checkpoint", "load_checkpoint", "whole_image_recipe",
+           "hand_config", "transfer_grid"]

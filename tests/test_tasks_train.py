@@ -119,3 +119,25 @@ def test_bone_age_weights_start_a_scoring_model(small, films, tmp_path):
 def test_cross_entropy_on_a_regression_is_refused(small, films):
     with pytest.raises(ValueError, match="classification"):
         fit(tasks.svdh_regression(small, films), TrainConfig.fast("resnet34", 1, 4, loss="cross_entropy"), progress=False)
+
+
+def test_transfer_grid_and_recipes_follow_the_profile():
+    from ralib.train import hand_config, transfer_grid
+
+    grid = transfer_grid([("mobilenetv2_100", "none"), ("mobilenetv2_100", "IRBs-3")], 2, 4, "mse",
+                         {"mobilenetv2_100": "m.pt"}, paper_recipe=True, imagenet_dir="/w")  # fmt: skip
+    assert [(c.weights, c.freeze, c.tag) for c in grid] == [
+        (None, None, ""), ("m.pt", None, "bone age"), ("m.pt", "IRBs-3", "bone age"), ("/w/mobilenetv2_100.pth", None, "ImageNet")]
+    assert all(c.optimizer == "sgd" for c in grid)
+    assert transfer_grid([("resnet34", "none")], 1, 4, "mse", {"resnet34": "r.pt"}, paper_recipe=False)[0].schedule == "one_cycle"
+    assert hand_config("alexnet", 1, 8, True).lr == 1e-5 and hand_config("alexnet", 1, 8, False).augment == "diagnosis2024"
+
+
+def test_gradcam_case_figure_has_a_panel_per_case(small, films):
+    from ralib import explain, plots
+
+    task = tasks.svdh_regression(small, films)
+    fitted = fit(task, TrainConfig.fast("resnet34", 1, 4), progress=False)
+    cases = explain.regression_cases(task.truth("test"), fitted.predict(task))
+    fig = plots.gradcam_cases(fitted, task, cases)
+    assert len([ax for ax in fig.axes if ax.images]) == len(cases) > 0
