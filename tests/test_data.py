@@ -15,100 +15,7 @@ from ralib.data.splits import check_patient_level, patient_split
 from ralib.data.validate import DataValidationError, require_columns, validate
 from ralib.synth import SynthConfig, make_dataset
 
-# ---------------------------------------------------------------------------------------------
-# image I/O
-
 GRADIENT = np.tile(np.linspace(0, 1, 40, dtype=np.float32), (30, 1))  # 30 x 40, brighter to the right
-
-
-def test_png_8_and_16_bit(tmp_path):
-    Image.fromarray((GRADIENT * 255).astype(np.uint8)).save(tmp_path / "a.png")
-    Image.fromarray((GRADIENT * 4095).astype(np.uint16)).save(tmp_path / "b.png")
-    np.testing.assert_allclose(read_film(tmp_path / "a.png"), GRADIENT, atol=1 / 255)
-    np.testing.assert_allclose(read_film(tmp_path / "b.png", bits=12), GRADIENT, atol=1 / 4095)
-    assert read_film(tmp_path / "b.png").max() < 0.07  # 12-bit values in a 16-bit container
-    with pytest.raises(ImageReadError, match="do not fit the stated 8 bits"):
-        read_film(tmp_path / "b.png", bits=8)
-    inverted = read_film(tmp_path / "a.png", photometric="MONOCHROME1")
-    assert inverted[0, 0] > inverted[0, -1]
-
-
-def test_jpeg_exif_orientation_is_applied(tmp_path):
-    image = Image.fromarray((GRADIENT * 255).astype(np.uint8)).transpose(Image.Transpose.ROTATE_90)
-    exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
-    image.save(tmp_path / "r.jpg", exif=exif, quality=95)
-    film = read_film(tmp_path / "r.jpg")
-    assert film.shape == GRADIENT.shape
-    assert film[:, -5:].mean() > film[:, :5].mean() + 0.5
-
-
-def _dicom(path, photometric="MONOCHROME2", syntax=None):
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = syntax or ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality = "CR"
-    ds.Rows, ds.Columns = GRADIENT.shape
-    ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 16, 12, 11
-    ds.PixelRepresentation = 0
-    ds.PhotometricInterpretation = photometric
-    ds.RescaleSlope, ds.RescaleIntercept = 2, 100
-    stored = (GRADIENT * 4095).astype(np.uint16)
-    if photometric == "MONOCHROME1":
-        stored = 4095 - stored
-    if syntax is not None:  # a compressed frame (its content does not matter: no decoder is installed)
-        from pydicom.encaps import encapsulate
-
-        ds.PixelData = encapsulate([b"\xff\xd8\xff\xf7" + b"\x00" * 64])
-        ds["PixelData"].VR = "OB"
-    else:
-        ds.PixelData = stored.tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
-@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
-def test_dicom_luts_and_monochrome1(tmp_path, photometric):
-    film = read_film(_dicom(tmp_path / "x.dcm", photometric))
-    np.testing.assert_allclose(film, GRADIENT, atol=2e-3)  # MONOCHROME1 comes back bone bright
-
-
-def test_dicom_without_decoder_names_the_transfer_syntax(tmp_path):
-    from pydicom.uid import JPEGLSLossless  # needs pylibjpeg or pyjpegls, which ralib does not install
-
-    path = _dicom(tmp_path / "jls.dcm", syntax=JPEGLSLossless)
-    with pytest.raises(ImageReadError, match="jls.dcm.*transfer syntax JPEG-LS"):
-        read_film(path)
-
-
-def test_bad_files_name_themselves(tmp_path):
-    Image.fromarray((GRADIENT * 255).astype(np.uint8)).save(tmp_path / "ok.png")
-    data = (tmp_path / "ok.png").read_bytes()
-    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
-    (tmp_path / "empty.jpg").write_bytes(b"")
-    (tmp_path / "garbage.jpg").write_bytes(b"not an image at all")
-    colour = np.zeros((30, 40, 3), np.uint8)
-    colour[..., 0] = 200
-    Image.fromarray(colour).save(tmp_path / "colour.png")
-    Image.fromarray(np.full((30, 40), 7, np.uint8)).save(tmp_path / "flat.png")
-    for name, why in [("truncated.png", "not a readable"), ("empty.jpg", "empty"), ("garbage.jpg", "not a readable"),
-                      ("colour.png", "colour image"), ("flat.png", "empty image"), ("missing.png", "no such file")]:  # fmt: skip
-        with pytest.raises(ImageReadError, match=f"{name}.*{why}"):
-            read_film(tmp_path / name)
-
-
-def test_grey_rgb_jpeg_reads_as_grey(tmp_path):
-    grey = (GRADIENT * 255).astype(np.uint8)
-    Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "rgb.jpg", quality=95)
-    assert read_film(tmp_path / "rgb.jpg").ndim == 2
-
 
 # ---------------------------------------------------------------------------------------------
 # validation
@@ -190,12 +97,6 @@ def test_dawid_skene_needs_its_extra_or_agrees_with_a_clear_majority():
 
 # ---------------------------------------------------------------------------------------------
 # formats: load, export, load again
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    folder = make_dataset(SynthConfig(n_images=6, image_size=256), tmp_path_factory.mktemp("s"), progress=False)
-    return load_dataset("synthra", folder)
 
 
 def test_synthra_loads_into_the_data_model(synthetic):

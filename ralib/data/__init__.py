@@ -19,12 +19,19 @@ FORMATS = ("synthra", "ra2dream", "arise", "rsna", "image_table")
 
 
 def load_dataset(name: str = "synthra", data_dir: str | Path | None = None, profile: str = "cpu", seed: int = 0,
-                 strict: bool = True, **options) -> RADataset:  # fmt: skip
+                 strict: bool = True, image_dir: str | Path | None = None, **options) -> RADataset:  # fmt: skip
     """Load ``name`` from ``data_dir``; for ``synthra`` without a folder, generate the profile's data set.
 
-    ``options`` go to the format's loader (e.g. ``score_column=`` for ``image_table``, whose
-    ``data_dir`` is the CSV file or a folder holding ``scores.csv``).
+    ``seed`` draws the patient-level split of sources that have none (RA2-DREAM, score tables).
+    ``image_dir`` says where the images are when they are not beside the labels (RA2-DREAM and score
+    tables, whose images are otherwise searched below ``data_dir``). ``options`` go to the format's
+    loader (e.g. ``score_column=`` for ``image_table``, whose ``data_dir`` is the CSV file or a
+    folder holding one; ``check_images="decode"`` to read every film at loading).
     """
+    if name not in FORMATS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(FORMATS)}")
+    if image_dir is not None and name not in ("ra2dream", "image_table"):
+        raise ValueError(f"image_dir (IMAGE_DIR) applies to ra2dream and image_table; {name} keeps its images in its own layout")
     if name == "synthra":
         from ralib.data.formats import synthra
         from ralib.synth import SynthConfig, make_dataset
@@ -35,10 +42,12 @@ def load_dataset(name: str = "synthra", data_dir: str | Path | None = None, prof
         return synthetic_children(profile, seed, strict)
     if data_dir is None:
         raise ValueError(f"DATASET={name!r} needs DATA_DIR: the folder where your copy of it lives")
+    if not Path(data_dir).exists():
+        raise FileNotFoundError(f"DATA_DIR {data_dir} does not exist")
     if name == "ra2dream":
         from ralib.data.formats import ra2dream
 
-        return ra2dream.load(data_dir, strict=strict, **options)
+        return ra2dream.load(data_dir, seed=seed, strict=strict, image_dir=image_dir, **options)
     if name == "arise":
         from ralib.data.formats import arise
 
@@ -47,12 +56,24 @@ def load_dataset(name: str = "synthra", data_dir: str | Path | None = None, prof
         from ralib.data.formats import rsna
 
         return rsna.load(data_dir, strict=strict, **options)
-    if name == "image_table":
-        from ralib.data.formats import image_table
+    from ralib.data.formats import image_table
 
-        path = Path(data_dir)
-        return image_table.load(path / "scores.csv" if path.is_dir() else path, seed=seed, strict=strict, **options)
-    raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(FORMATS)}")
+    return image_table.load(score_table(data_dir), image_dir, seed=seed, strict=strict, **options)
+
+
+def score_table(path: str | Path) -> Path:
+    """The CSV of an image-level score table: ``path`` itself, or the one CSV in the folder ``path``
+    (``scores.csv`` where there are several)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if (path / "scores.csv").is_file():
+        return path / "scores.csv"
+    tables = sorted(path.glob("*.csv"))
+    if len(tables) == 1:
+        return tables[0]
+    found = ", ".join(p.name for p in tables) or "none"
+    raise FileNotFoundError(f"{path}: give DATA_DIR as the score table's CSV file; CSV files in this folder: {found}")
 
 
 def synthetic_children(profile: str = "cpu", seed: int = 0, strict: bool = True) -> RADataset:
@@ -69,4 +90,4 @@ def synthetic_children(profile: str = "cpu", seed: int = 0, strict: bool = True)
     return rsna.load(target, strict=strict)
 
 
-__all__ = ["RADataset", "load_dataset", "synthetic_children", "FORMATS"]
+__all__ = ["RADataset", "load_dataset", "score_table", "synthetic_children", "FORMATS"]

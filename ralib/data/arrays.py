@@ -76,7 +76,8 @@ def hand_array(ds: RADataset, size: int, progress: bool = True, cache: bool = Tr
     each side is named by :func:`hand_sides`; single-hand films are used whole. The table has
     ``radiograph_id``, ``patient_id``, ``split``, ``hand`` (LH/RH) and, where joint boxes or landmarks
     are known, ``seam_correct``: whether all of that hand's box centres (else landmarks) lie on its
-    side of the seam.
+    side of the seam. Only the images and the seam check are cached; patients and splits are taken
+    from ``ds`` on every call, so a changed split is never served stale.
     """
     rows = ds.radiographs
     sides = hand_sides(ds) if (rows.hands == "both").any() else None
@@ -98,11 +99,15 @@ def hand_array(ds: RADataset, size: int, progress: bool = True, cache: bool = Tr
                 points = truth.get((row.radiograph_id, hand))
                 correct = np.nan if side is None or points is None else float(all(split.side_of(x, y) == side for x, y in points))
                 images.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA).astype(np.float16))
-                table.append({"radiograph_id": row.radiograph_id, "patient_id": row.patient_id, "split": row.split,
-                              "hand": hand, "seam_correct": correct})  # fmt: skip
+                table.append({"radiograph_id": row.radiograph_id, "hand": hand, "seam_correct": correct})
         return np.stack(images), pd.DataFrame(table)
 
-    return _cached("hands", rows, size, build, cache)
+    inputs = {"sides": None if sides is None else sides.reindex(rows.radiograph_id).tolist(),
+              "points": sorted((k[0], k[1], [(round(x, 1), round(y, 1)) for x, y in v]) for k, v in truth.items())}  # fmt: skip
+    images, table = _cached("hands", rows, size, build, cache, inputs)
+    owners = rows[["radiograph_id", "patient_id", "split"]].astype({"radiograph_id": str})
+    table = table.astype({"radiograph_id": str}).merge(owners, on="radiograph_id", how="left", validate="many_to_one")
+    return images, table[["radiograph_id", "patient_id", "split", "hand", "seam_correct"]]
 
 
 def hand_sides(ds: RADataset) -> pd.Series:
@@ -140,18 +145,25 @@ def _hand_points(ds: RADataset) -> dict[tuple[str, str], list[tuple[float, float
     return {key: list(zip(g.x, g.y)) for key, g in frame.groupby(["radiograph_id", "hand"])}
 
 
-def _cached(kind: str, rows: pd.DataFrame, size: int, build, cache: bool):
-    """Load ``kind`` arrays for these files and size from the cache, or build and store them."""
+def _cached(kind: str, rows: pd.DataFrame, size: int, build, cache: bool, inputs: dict | None = None):
+    """Load ``kind`` arrays for these films and size from the cache, or build and store them.
+
+    The key covers everything the build reads: each file (path, size, modification time), how it is
+    read (``bits``, ``photometric``, ``hands``), the size, this module's preprocessing version and
+    ``inputs`` (e.g. which side holds the left hand).
+    """
     if not cache:
         out = build()
         return out if isinstance(out, tuple) else (out,)
+    read_as = [[str(row.get(c, "")) for c in ("bits", "photometric", "hands")] for _, row in rows.iterrows()]
     stamp = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in rows.image_path]
-    key = hashlib.sha1(json.dumps([kind, size, ARRAY_VERSION, stamp]).encode()).hexdigest()[:16]
+    text = json.dumps([kind, size, ARRAY_VERSION, stamp, read_as, inputs or {}], default=str)
+    key = hashlib.sha1(text.encode()).hexdigest()[:16]
     folder = data_dir() / "arrays"
     folder.mkdir(parents=True, exist_ok=True)
     npy, csv = folder / f"{kind}-{size}px-{key}.npy", folder / f"{kind}-{size}px-{key}.csv"
     if npy.exists() and (kind == "films" or csv.exists()):
-        return (np.load(npy),) if kind == "films" else (np.load(npy), pd.read_csv(csv, dtype={"radiograph_id": str, "patient_id": str}))
+        return (np.load(npy),) if kind == "films" else (np.load(npy), pd.read_csv(csv, dtype={"radiograph_id": str}))
     out = build()
     images, table = (out, None) if kind == "films" else out
     tmp = npy.with_suffix(f".tmp{os.getpid()}.npy")
@@ -160,9 +172,6 @@ def _cached(kind: str, rows: pd.DataFrame, size: int, build, cache: bool):
         table.to_csv(csv, index=False)
     os.replace(tmp, npy)
     return (images,) if table is None else (images, table)
-
-
-
 
 
 def input_pixel_mm(ds: RADataset, size: int, n: int = 20) -> float | None:

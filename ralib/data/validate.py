@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +29,13 @@ from ralib.data.model import RADataset
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with the data: which table, which row (id or index), why."""
+    """One thing wrong with the data: which table, which row (id or index), why. A ``note`` (an
+    identical duplicate row kept once) is listed in ``skipped`` but is no error in strict mode."""
 
     table: str
     row: str
     reason: str
+    note: bool = False
 
     def __str__(self) -> str:
         return f"{self.table} row {self.row}: {self.reason}" if self.row else f"{self.table}: {self.reason}"
@@ -48,6 +51,12 @@ class DataValidationError(ValueError):
         if len(problems) > 200:
             lines.append(f"  ... and {len(problems) - 200} more")
         super().__init__("\n".join(lines))
+
+
+def raise_if_strict(source: str, problems: list[Problem], strict: bool) -> None:
+    """In strict mode, raise :class:`DataValidationError` when any problem is more than a note."""
+    if strict and any(not p.note for p in problems):
+        raise DataValidationError(source, [p for p in problems if not p.note])
 
 
 def skipped_frame(problems: list[Problem]) -> pd.DataFrame:
@@ -82,21 +91,29 @@ def grade_problems(values: pd.Series, kinds: pd.Series, column: str) -> pd.Serie
     return reasons
 
 
-def validate(dataset: RADataset, strict: bool = True, check_files: bool = True) -> RADataset:
+#: how much of each image file :func:`validate` reads
+IMAGE_CHECKS = ("none", "exists", "header", "decode")
+
+
+def validate(dataset: RADataset, strict: bool = True, images: str = "header") -> RADataset:
     """Check a loaded data set; strict: raise with every problem; lenient: drop and record them.
 
-    Checks: duplicate radiograph ids, missing image files, scores for unknown radiographs, unknown
-    sites, out-of-range / non-integer / unparsable reader grades, radiographs with no label at all.
+    Checks: duplicate radiograph ids, image files (``images``: ``"exists"``; ``"header"``, the default,
+    also opens each header, which is cheap; ``"decode"`` reads every film, which also finds truncated
+    files; ``"none"``), scores for unknown radiographs, unknown sites, out-of-range / non-integer /
+    unparsable reader grades, radiographs with no label at all. A lenient check that would keep no
+    radiograph at all raises instead, with the reasons counted.
     """
+    if images not in IMAGE_CHECKS:
+        raise ValueError(f"images={images!r}: choose one of {', '.join(IMAGE_CHECKS)}")
     r, s = dataset.radiographs, dataset.scores
     bad_rad: dict[int, str] = {}
     duplicated = r.radiograph_id.duplicated(keep=False)
     for i in r.index[duplicated]:
         bad_rad[i] = f"duplicate radiograph id {r.radiograph_id[i]!r}"
-    if check_files:
-        for i, path in r.image_path.items():
-            if not path or not Path(path).exists():
-                bad_rad.setdefault(i, f"label without image: {path or '(no file name)'} not found")
+    if images != "none":
+        for i, why in _image_problems(r, images).items():
+            bad_rad.setdefault(i, why)
     labelled = set(s.radiograph_id)
     has_label = r.radiograph_id.isin(labelled) | r.get("score", pd.Series(np.nan, index=r.index)).notna()
     if "bone_age" in r:
@@ -130,6 +147,9 @@ def validate(dataset: RADataset, strict: bool = True, check_files: bool = True) 
         raise DataValidationError(f"data set {dataset.name!r}", problems)
     dropped_ids = set(r.radiograph_id[list(bad_rad)])
     keep_r = r.drop(index=list(bad_rad))
+    if len(r) and not len(keep_r):
+        raise DataValidationError(f"data set {dataset.name!r}: every one of its {len(r)} radiographs was skipped",
+                                  reason_counts(problems))  # fmt: skip
     keep_s = s.drop(index=list(bad_score))
     keep_s = keep_s[~keep_s.radiograph_id.isin(dropped_ids - set(keep_r.radiograph_id))]
     skipped = pd.concat([dataset.skipped, skipped_frame(problems)], ignore_index=True)
@@ -138,3 +158,36 @@ def validate(dataset: RADataset, strict: bool = True, check_files: bool = True) 
         landmarks = landmarks[landmarks.radiograph_id.isin(set(keep_r.radiograph_id))]
     return RADataset(dataset.name, keep_r.reset_index(drop=True), keep_s.reset_index(drop=True), landmarks,
                      skipped, dataset.extras)  # fmt: skip
+
+
+def reason_counts(problems: list[Problem]) -> list[str]:
+    """Problems grouped by reason (numbers and names stripped), most frequent first, with an example."""
+    groups: dict[str, list[Problem]] = {}
+    for p in problems:
+        groups.setdefault(_reason_kind(p.reason), []).append(p)
+    ranked = sorted(groups.values(), key=len, reverse=True)
+    return [f"{len(g)} x {g[0]}" for g in ranked]
+
+
+def _reason_kind(reason: str) -> str:
+    return re.sub(r"'[^']*'|\S*[/\\]\S*|\d+(\.\d+)?", "_", reason)
+
+
+def _image_problems(radiographs: pd.DataFrame, how: str) -> dict:
+    """Per row index: why its image cannot be used (rows without a problem are absent)."""
+    from ralib.data.io import ImageReadError, probe_image, read_radiograph
+
+    problems = {}
+    for i, row in radiographs.iterrows():
+        path = row.image_path
+        if not path or not Path(path).exists():
+            problems[i] = f"label without image: {path or '(no file name)'} not found"
+            continue
+        try:
+            if how == "header":
+                probe_image(path)
+            elif how == "decode":
+                read_radiograph(row)
+        except ImageReadError as exc:
+            problems[i] = f"unreadable image: {exc}"
+    return problems

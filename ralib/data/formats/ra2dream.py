@@ -20,8 +20,10 @@ import pandas as pd
 from PIL import Image
 
 from ralib import anatomy
+from ralib.data.export import export_folder
 from ralib.data.model import RADataset, finish
 from ralib.data.splits import patient_split
+from ralib.data.tables import read_csv
 from ralib.data.validate import DataValidationError, Problem, require_columns, skipped_frame, validate
 
 HAND_E = [f"{h}_{s}" for h in anatomy.HANDS for s in anatomy.EROSION_SITES]
@@ -35,14 +37,17 @@ COLUMNS = ["Patient_ID", *OVERALL, *HAND_E, *FOOT_E, *HAND_J, *FOOT_J]
 IMAGE_PATTERN = re.compile(r"^(?P<pid>.+)-(?P<part>LH|RH|LF|RF)\.(jpe?g|png)$", re.IGNORECASE)
 
 
-def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: bool = True) -> RADataset:
-    """Load an RA2-DREAM folder: ``training.csv`` plus the images anywhere below ``root``.
+def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: bool = True,
+         image_dir: str | Path | None = None, check_images: str = "header") -> RADataset:  # fmt: skip
+    """Load an RA2-DREAM folder: ``training.csv`` plus the images anywhere below ``image_dir`` (default:
+    ``root``).
 
     The challenge's labels carry no split: patients are split by :func:`~ralib.data.splits.patient_split`
-    with ``seed`` (both hands of a patient on one side).
+    with ``seed`` (both hands of a patient on one side). Two files for one image (``UAB001-LH.jpg`` in
+    ``train/`` and in ``old/``) are a problem: an error in strict mode, a listed skip in lenient mode.
     """
     root = Path(root)
-    table = pd.read_csv(root / csv)
+    table = read_csv(root / csv, text=["Patient_ID"])
     require_columns(table, COLUMNS, str(root / csv))
     problems: list[Problem] = []
     if len(table.columns) != len(COLUMNS):
@@ -68,7 +73,12 @@ def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: boo
         for i in table.index[(stated - expected).abs() > 1e-6]:
             problems.append(Problem(csv, table.Patient_ID[i], f"{column} = {stated[i]:g} but the sites add up to {expected[i]:g}"))
 
-    images = _find_images(root)
+    image_root = Path(image_dir) if image_dir else root
+    candidates = _find_images(image_root)
+    ambiguous = {key: paths for key, paths in candidates.items() if len(paths) > 1}
+    for (pid, part), paths in sorted(ambiguous.items()):
+        problems.append(Problem("images", f"{pid}-{part}", f"{len(paths)} files for one image: {', '.join(paths)}"))
+    images = {key: paths[0] for key, paths in candidates.items() if len(paths) == 1}
     rows, feet = [], []
     for i, pid in table.Patient_ID.items():
         for hand in anatomy.HANDS:
@@ -92,34 +102,45 @@ def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: boo
             scores.append({"radiograph_id": f"{pid}-{hand}", "hand": hand, "scheme": "svdh", "site": site,
                            "kind": "erosion" if "_E__" in site else "jsn", "grade": grades.loc[i, column]})  # fmt: skip
     radiographs = pd.DataFrame(rows)
-    radiographs = radiographs[~radiographs.patient_id.isin(bad_ids)]
+    ambiguous_ids = {f"{pid}-{part}" for pid, part in ambiguous}
+    radiographs = radiographs[~radiographs.patient_id.isin(bad_ids) & ~radiographs.radiograph_id.isin(ambiguous_ids)]
     radiographs["split"] = patient_split(radiographs, seed=seed)
+    scores = pd.DataFrame(scores)
+    scores = scores[scores.radiograph_id.isin(set(radiographs.radiograph_id))] if len(scores) else scores
     foot_table = pd.DataFrame(feet).merge(grades[FOOT_E + FOOT_J].assign(patient_id=table.Patient_ID), on="patient_id")
-    dataset = RADataset("ra2dream", finish(radiographs, "ra2dream", root), pd.DataFrame(scores), extras={"feet": foot_table})
+    dataset = RADataset("ra2dream", finish(radiographs, "ra2dream", image_root), scores, extras={"feet": foot_table})
     dataset.skipped = skipped_frame(problems)
-    return validate(dataset, strict=strict)
+    return validate(dataset, strict=strict, images=check_images)
 
 
-def _find_images(root: Path) -> dict[tuple[str, str], str]:
-    found = {}
+def _find_images(root: Path) -> dict[tuple[str, str], list[str]]:
+    """Every file named like an RA2-DREAM image below ``root``: (patient, part) -> its paths."""
+    found: dict[tuple[str, str], list[str]] = {}
     for path in sorted(root.rglob("*")):
         m = IMAGE_PATTERN.match(path.name)
         if m and path.is_file():
-            found[(m["pid"], m["part"].upper())] = str(path.relative_to(root))
+            found.setdefault((m["pid"], m["part"].upper()), []).append(str(path.relative_to(root)))
     return found
 
 
-def export(dataset: RADataset, target: str | Path, exif_every: int = 5, quality: int = 92) -> Path:
-    """Write a dual-hand data set as RA2-DREAM: one JPEG per hand cut at its hand box, ``training.csv``.
+def export(dataset: RADataset, target: str | Path, exif_every: int = 5, quality: int = 92, overwrite: bool = False) -> Path:
+    """Write a dual-hand data set as RA2-DREAM into a new folder: one JPEG per hand cut at its hand box,
+    ``training.csv``.
 
     Hand grades are the rounded mean of the readers (the challenge published one consensus grade);
     feet are written as 0 and have no images. Every ``exif_every``-th JPEG is stored rotated with an
-    EXIF orientation tag that turns it back, as some real files are.
+    EXIF orientation tag that turns it back, as some real files are. ``target`` must be new or empty
+    (``overwrite=True`` replaces an earlier export; see :func:`ralib.data.export.export_folder`).
     """
+    with export_folder(target, "ra2dream", overwrite) as folder:
+        _write(dataset, folder, exif_every, quality)
+    return Path(target)
+
+
+def _write(dataset: RADataset, target: Path, exif_every: int, quality: int) -> None:
     from ralib.data.io import read_radiograph
 
-    target = Path(target)
-    (target / "train").mkdir(parents=True, exist_ok=True)
+    (target / "train").mkdir()
     wide = np.floor(dataset.svdh_wide("grade") + 0.5)
     rows = []
     boxes = _hand_boxes(dataset)
@@ -137,7 +158,6 @@ def export(dataset: RADataset, target: str | Path, exif_every: int = 5, quality:
         row["Overall_Tol"] = row["Overall_erosion"] + row["Overall_narrowing"]
         rows.append(row)
     pd.DataFrame(rows)[COLUMNS].to_csv(target / "training.csv", index=False)
-    return target
 
 
 def _hand_boxes(dataset: RADataset) -> dict[tuple[str, str], tuple[float, float, float, float]]:

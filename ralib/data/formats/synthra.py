@@ -27,7 +27,7 @@ from ralib.synth.dataset import load_tables
 KIND = {"E": "erosion", "J": "jsn"}
 
 
-def load(folder: str | Path, strict: bool = True, box_aggregation: str = "majority") -> RADataset:
+def load(folder: str | Path, strict: bool = True, box_aggregation: str = "majority", check_images: str = "header") -> RADataset:
     """Load a SynthRA folder; ``box_aggregation`` combines the three experts (see :func:`aggregate`)."""
     folder = Path(folder)
     t = load_tables(folder)
@@ -88,4 +88,4 @@ def load(folder: str | Path, strict: bool = True, box_aggregation: str = "majori
     scores = pd.concat([svdh, *boxes], ignore_index=True)
     landmarks = t["landmarks"].rename(columns={"image_id": "radiograph_id"})
     dataset = RADataset("synthra", finish(radiographs, "synthra", folder), scores, landmarks)
-    return validate(dataset, strict=strict)
+    return validate(dataset, strict=strict, images=check_images)
