@@ -3,6 +3,12 @@ reader calibration and a cache that never trusts an interrupted write."""
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -247,6 +253,99 @@ def test_folder_without_marker_is_rebuilt(tmp_path):
     folder = make_dataset(config, tmp_path, progress=False, workers=1)
     assert json.loads((folder / "COMPLETE").read_text())["key"] == config.key()
     assert len(load_tables(folder)["radiographs"]) == 2
+
+
+def test_the_cache_key_covers_all_the_code_that_decides_the_data():
+    sources = {p.relative_to(Path(ds.__file__).parent.parent).as_posix() for p in ds.generator_sources()}
+    assert "data/splits.py" in sources  # decides the stored split
+    assert {"anatomy.py", "synth/world.py", "synth/readers.py", "synth/disease_params.csv"} <= sources
+    assert "config.py" not in sources  # its values enter the key through the config's fields
+
+
+def test_numpy_integer_seeds_make_the_same_data_set():
+    assert SynthConfig(seed=np.int64(3), n_images=np.int32(5)).key() == SynthConfig(seed=3, n_images=5).key()
+    assert ChildConfig(seed=np.int64(3)).key() == ChildConfig(seed=3).key()
+
+
+_SCRIPT = """
+import os, sys
+os.environ["RALIB_DATA"] = sys.argv[1]
+from ralib.synth import SynthConfig, make_dataset
+{body}
+"""
+
+
+def test_a_script_without_main_guard_fails_fast_saying_what_to_add(tmp_path):
+    script = tmp_path / "make.py"  # the README's snippet pasted into a file, as is
+    script.write_text(_SCRIPT.format(body="make_dataset(SynthConfig(n_images=8, image_size=96), workers=2, progress=False)"))
+    start = time.time()
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "data")], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and time.time() - start < 60
+    assert 'if __name__ == "__main__":' in done.stderr and "workers=1" in done.stderr
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_of_a_killed_parent_stop(tmp_path):
+    script = tmp_path / "make.py"
+    body = 'if __name__ == "__main__":\n    make_dataset(SynthConfig(n_images=400, image_size=320), workers=2, progress=False)'
+    script.write_text(_SCRIPT.format(body=body))
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path / "data")], stderr=subprocess.DEVNULL)
+    images = lambda: list((tmp_path / "data" / "synthra").glob("*.partial-*/images/*.png"))  # noqa: E731
+    deadline = time.time() + 90
+    while len(images()) < 3 and time.time() < deadline and parent.poll() is None:
+        time.sleep(0.2)
+    workers = _children(parent.pid)
+    assert len(images()) >= 3 and workers, "the workers never started writing"
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    try:
+        time.sleep(3)
+        written = len(images())
+        time.sleep(2)
+        assert not [w for w in workers if _alive(w)], "workers outlived their parent"
+        assert len(images()) == written, "orphaned workers kept writing"
+    finally:
+        for worker in workers:  # never leave them behind, even when the test fails
+            if _alive(worker):
+                os.kill(worker, signal.SIGKILL)
+
+
+def test_a_waiting_process_says_what_it_waits_for(tmp_path, capsys):
+    import fcntl
+
+    config = SynthConfig(n_images=2, image_size=96)
+    (tmp_path / "synthra").mkdir()
+    lock_path = tmp_path / "synthra" / f".{config.folder_name()}.lock"
+    with open(lock_path, "w") as held:
+        held.write("process 12345 on elsewhere")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiter = subprocess.Popen([sys.executable, "-c", _SCRIPT.format(body=(
+            "make_dataset(SynthConfig(n_images=2, image_size=96), workers=1, progress=False)")), str(tmp_path)],
+            stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(4)
+        fcntl.flock(held, fcntl.LOCK_UN)
+    _, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0 and "waiting for process 12345 on elsewhere, which is generating" in err
 
 
 # ---------------------------------------------------------------------------------------------

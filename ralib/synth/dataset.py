@@ -40,9 +40,11 @@ import json
 import multiprocessing
 import os
 import shutil
+import socket
 import sys
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,17 +61,73 @@ from ralib.synth.children import child_radiograph
 from ralib.synth.disease import HEALTHY_FRACTION
 from ralib.synth.world import Sample, box_truth, radiograph
 
+#: ralib modules whose code cannot change what the generator writes: config's values that matter
+#: (the split proportions, the sizes of a profile) enter the cache key through the config's fields
+_NOT_GENERATOR_CODE = ("ralib.config", "ralib.synth.explorer")
+
+
+def generator_sources() -> list[Path]:
+    """Every file whose content decides what the generator writes: the modules of ``ralib.synth`` and,
+    transitively, every ``ralib`` module they import (e.g. the split of ``ralib.data.splits``), and the
+    fitted disease parameters."""
+    package = Path(__file__).resolve().parent.parent  # ralib/
+    todo = [f"ralib.synth.{p.stem}" for p in sorted((package / "synth").glob("*.py")) if p.stem != "__init__"]
+    seen: dict[str, Path] = {}
+    while todo:
+        name = todo.pop()
+        path = _module_file(package, name)
+        if name in seen or name in _NOT_GENERATOR_CODE or path is None:
+            continue
+        seen[name] = path
+        todo += _ralib_imports(path, package)
+    return sorted(seen.values()) + [package / "synth" / "disease_params.csv"]
+
+
+def _module_file(package: Path, name: str) -> Path | None:
+    parts = name.split(".")[1:]
+    for candidate in (package.joinpath(*parts).with_suffix(".py"), package.joinpath(*parts, "__init__.py")):
+        if parts and candidate.is_file():
+            return candidate
+    return None
+
+
+def _ralib_imports(path: Path, package: Path) -> list[str]:
+    """The ``ralib`` modules a file imports (``from ralib.synth import render`` names ``ralib.synth.render``)."""
+    import ast
+
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ralib"):
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                names.append(full if _module_file(package, full) else node.module)
+        elif isinstance(node, ast.Import):
+            names += [a.name for a in node.names if a.name.startswith("ralib.")]
+    return names
+
+
 def _generator_fingerprint() -> str:
-    """A hash of the generator's own code and parameters: any change to them invalidates old caches."""
+    """A hash of the generator's code and parameters: any change to them invalidates old caches."""
     h = hashlib.sha256()
-    here = Path(__file__).parent
-    for path in [*sorted(here.glob("*.py")), here / "disease_params.csv", here.parent / "anatomy.py"]:
-        h.update(path.name.encode() + path.read_bytes())
+    root = Path(__file__).resolve().parent.parent
+    for path in generator_sources():
+        h.update(str(path.relative_to(root)).encode() + path.read_bytes())
     return h.hexdigest()[:12]
 
 
 #: names the generator that made a cache; part of every cache key
 GENERATOR_VERSION = f"synthra-{_generator_fingerprint()}"
+
+
+def _plain_ints(config) -> None:
+    """Store NumPy integers (a seed from ``rng.integers``) as Python ints, so the key can be written."""
+    for name, value in asdict(config).items():
+        if isinstance(value, np.integer):
+            object.__setattr__(config, name, int(value))
+        elif isinstance(value, tuple):
+            object.__setattr__(config, name, tuple(int(v) if isinstance(v, np.integer) else v for v in value))
+        elif isinstance(value, np.floating):
+            object.__setattr__(config, name, float(value))
 
 
 @dataclass(frozen=True)
@@ -82,6 +140,9 @@ class SynthConfig:
     healthy_fraction: float = HEALTHY_FRACTION
     p_flip: float = 0.12
     split: tuple[int, int, int] = REAL_SPLIT
+
+    def __post_init__(self):
+        _plain_ints(self)
 
     @classmethod
     def from_profile(cls, profile: str, **overrides) -> "SynthConfig":
@@ -104,6 +165,9 @@ class ChildConfig:
     n_images: int = 16
     image_size: int = 256
     seed: int = 0
+
+    def __post_init__(self):
+        _plain_ints(self)
 
     @classmethod
     def from_profile(cls, profile: str, **overrides) -> "ChildConfig":
@@ -129,12 +193,17 @@ def make_dataset(
     """Render, label and write a SynthRA data set (or return the cached one); returns its folder.
 
     A :class:`SynthConfig` makes dual-hand radiographs, a :class:`ChildConfig` children's hands.
+    Rendering runs in ``workers`` processes (default: one per core, at most 8), which start by
+    importing the calling script again: call this from a script under ``if __name__ == "__main__":``
+    (or with ``workers=1``). A call made while such a worker process starts fails at once instead of
+    waiting for the lock its parent holds.
     """
+    _refuse_inside_worker_start()
     root = Path(root or data_dir()) / "synthra"
     root.mkdir(parents=True, exist_ok=True)
     final = root / config.folder_name()
-    with open(root / f".{config.folder_name()}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time; others wait, then find the cache
+    with open(root / f".{config.folder_name()}.lock", "a+") as lock:
+        _acquire(lock, final)  # one writer at a time; others wait (saying so), then find the cache
         if is_complete(final, config):
             return final
         if final.exists():  # a folder without its COMPLETE marker is never trusted
@@ -151,6 +220,35 @@ def make_dataset(
     return final
 
 
+_GUARD_HELP = (
+    "SynthRA renders in worker processes, and each worker starts by importing the script that called "
+    "make_dataset again. Put the calling code under `if __name__ == \"__main__\":` (see 'Safe importing of "
+    "main module' in Python's multiprocessing docs), or pass workers=1."
+)
+
+
+def _refuse_inside_worker_start() -> None:
+    """Fail at once when called while a spawned worker imports the parent's script (no main guard)."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(f"make_dataset was called while a worker process was starting. {_GUARD_HELP}")
+
+
+def _acquire(lock, final: Path) -> None:
+    """Take the cache lock; when another process holds it, say who and wait."""
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        print(f"waiting for {holder}, which is generating {final.name} (the same data set); "
+              "this process will use its result", file=sys.stderr, flush=True)  # fmt: skip
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"process {os.getpid()} on {socket.gethostname()}")
+    lock.flush()
+
+
 def is_complete(folder: Path, config: SynthConfig | ChildConfig) -> bool:
     """Whether ``folder`` holds a finished data set made from ``config``."""
     marker = folder / "COMPLETE"
@@ -163,7 +261,11 @@ def is_complete(folder: Path, config: SynthConfig | ChildConfig) -> bool:
 
 
 def _render_all(render_one, config, folder: Path, progress: bool, workers: int | None, desc: str) -> list[dict]:
-    """Run ``render_one`` over every image index, in parallel, in index order, with a progress bar."""
+    """Run ``render_one`` over every image index, in parallel, in index order, with a progress bar.
+
+    Workers stop by themselves when their parent dies (a killed notebook kernel) or the folder they
+    write into disappears, rather than keep writing into a dead partial folder.
+    """
     workers = workers or min(os.cpu_count() or 1, 8)
     main_file = getattr(sys.modules["__main__"], "__file__", None)
     if main_file and not Path(main_file).exists():  # e.g. `python - < script`: spawned workers cannot start
@@ -175,14 +277,47 @@ def _render_all(render_one, config, folder: Path, progress: bool, workers: int |
             for job in jobs:
                 results.append(render_one(job))
                 bar.update()
-        else:
-            chunk = max(1, min(16, config.n_images // (4 * workers)))
-            # "spawn": forking a process whose OpenCV or BLAS threads hold locks can deadlock the workers
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return results
+        chunk = max(1, min(16, config.n_images // (4 * workers)))
+        # "spawn": forking a process whose OpenCV or BLAS threads hold locks can deadlock the workers
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)) as pool:
+            try:
                 for out in pool.map(render_one, jobs, chunksize=chunk):
                     results.append(out)
                     bar.update()
+            except BrokenProcessPool as exc:
+                raise RuntimeError(f"the worker processes rendering {desc} stopped before finishing. {_GUARD_HELP}") from exc
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: do not render the remaining images
+                raise
     return results
+
+
+_PARENT_PID: int | None = None
+
+
+def _start_worker(parent_pid: int) -> None:
+    """In each worker: die with the parent (Linux), and remember it for :func:`_parent_alive`."""
+    global _PARENT_PID
+    _PARENT_PID = parent_pid
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass  # the per-image check below still applies
+    _stop_if_orphaned(None)
+
+
+def _stop_if_orphaned(folder: Path | None) -> None:
+    """Exit a worker whose parent has gone or whose output folder was removed."""
+    if _PARENT_PID is not None and os.getppid() != _PARENT_PID:
+        os._exit(3)
+    if folder is not None and not folder.exists():
+        os._exit(3)
 
 
 def _write(config: SynthConfig | ChildConfig, folder: Path, progress: bool, workers: int | None) -> None:
@@ -201,8 +336,10 @@ def _write(config: SynthConfig | ChildConfig, folder: Path, progress: bool, work
 def _render_child(job: tuple[ChildConfig, int, str]) -> dict:
     config, index, folder = job
     cv2.setNumThreads(1)
+    _stop_if_orphaned(Path(folder))
     child = child_radiograph(image_seed(config, index), config.image_size)
     image_id = 10000 + index
+    _stop_if_orphaned(Path(folder))
     cv2.imwrite(str(Path(folder) / "images" / f"{image_id}.png"), child.image)
     return {"id": image_id, "boneage": round(child.bone_age_months, 1), "male": child.male,
             "spacing_mm": child.spacing_mm, "file": f"images/{image_id}.png"}  # fmt: skip
@@ -224,9 +361,11 @@ def _write_tables(config: SynthConfig, folder: Path, results: list[dict]) -> Non
 def _render_one(job: tuple[SynthConfig, int, str]) -> dict:
     config, index, folder = job
     cv2.setNumThreads(1)
+    folder = Path(folder)
+    _stop_if_orphaned(folder)
     sample = radiograph(image_seed(config, index), config.image_size, config.healthy_fraction, config.p_flip)
     image_id = f"SYN{index:05d}"
-    folder = Path(folder)
+    _stop_if_orphaned(folder)
     cv2.imwrite(str(folder / "images" / f"{image_id}.png"), sample.image)
     cv2.imwrite(str(folder / "masks" / f"{image_id}.png"), sample.mask * 255)
     rng = np.random.default_rng(image_seed(config, index, stream=1))
@@ -312,7 +451,8 @@ def load_tables(folder: Path) -> dict[str, pd.DataFrame]:
     folder = Path(folder)
     if not (folder / "COMPLETE").exists():
         raise FileNotFoundError(f"{folder} is not a complete SynthRA data set (no COMPLETE marker)")
-    return {name: pd.read_csv(folder / f"{name}.csv") for name in ("radiographs", "sites", "joints", "landmarks")}
+    ids = {"image_id": str, "patient_id": str}
+    return {name: pd.read_csv(folder / f"{name}.csv", dtype=ids) for name in ("radiographs", "sites", "joints", "landmarks")}
 
 
 def read_image(folder: Path, row: pd.Series | dict) -> np.ndarray:
