@@ -5,26 +5,37 @@ Command line::
     python -m ralib.run                          # every notebook, cpu profile, into runs/cpu/
     python -m ralib.run --profile smoke --only 00 02
     python -m ralib.run -p SEED=1 -p DATASET=ra2dream -p DATA_DIR=/data/ra2
+    python -m ralib.run --only 02 -p SEED=1 --out runs/cpu-seed1
 
-Each notebook ``NN_slug.ipynb`` is executed into ``runs/<profile>/NN_slug/NN_slug.ipynb``; the
-notebook itself writes ``metrics.json`` and ``figures/`` beside it (see :mod:`ralib.tracking`).
-``runs/<profile>/summary.md`` gathers every notebook's status, time and metrics. The command exits
-non-zero when a notebook fails and names it and the failing cell.
+Each notebook ``NN_slug.ipynb`` is executed into ``runs/<profile>/NN_slug/NN_slug.ipynb`` (or
+``<out>/NN_slug/``); the notebook itself writes ``metrics.json`` and ``figures/`` beside it (see
+:mod:`ralib.tracking`), the runner a ``run.json`` saying how it went. ``summary.md`` in the same
+folder gathers every notebook run there, this time or before, with its status, time and metrics.
+A ``-p`` name that no selected notebook declares in its parameters cell is refused before anything
+runs; ``PROFILE`` and ``OUT_DIR`` are set by ``--profile`` and ``--out``. The command exits non-zero
+when a notebook fails and names it and the failing cell.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import json
+import os
 import re
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ralib.config import PROFILE_NAMES, get_profile, notebooks_dir, project_root, runs_dir
+
+
+#: parameters the runner sets itself, and the option that sets each
+RUNNER_PARAMETERS = {"PROFILE": "--profile", "OUT_DIR": "--out"}
 
 
 @dataclass
@@ -36,10 +47,20 @@ class NotebookResult:
     seconds: float
     output: Path
     error: str = ""
+    parameters: dict = field(default_factory=dict)
 
     @property
     def metrics_path(self) -> Path:
         return self.output.parent / "metrics.json"
+
+    def save(self, profile: str) -> Path:
+        """Write ``run.json`` beside the executed notebook (what :func:`write_summary` reads)."""
+        record = {"notebook": self.notebook, "ok": self.ok, "seconds": round(self.seconds, 1), "error": self.error,
+                  "profile": profile, "parameters": self.parameters,
+                  "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+        path = self.output.parent / "run.json"
+        path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+        return path
 
 
 def discover(folder: Path | None = None, only: list[str] | None = None) -> list[Path]:
@@ -82,6 +103,53 @@ def parse_parameters(pairs: list[str]) -> dict:
     return params
 
 
+def notebook_parameters(path: Path) -> dict:
+    """The names and values of a notebook's ``parameters`` cell (upper-case literals).
+
+    Example:
+        >>> sorted(notebook_parameters(discover(only=["00_svdh_primer"])[0]))
+        ['OUT_DIR', 'PROFILE', 'SEED']
+    """
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    found = {}
+    for cell in cells:
+        for node in ast.parse(cell.source).body:
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        try:
+                            found[target.id] = ast.literal_eval(node.value)
+                        except ValueError:
+                            found[target.id] = ast.unparse(node.value)
+    return found
+
+
+def check_parameters(parameters: dict, notebooks: list[Path]) -> dict[str, dict]:
+    """Per notebook, the given parameters it declares; raise ``SystemExit`` for a name that no notebook
+    declares (with the closest declared name) or that the runner sets itself.
+
+    Example:
+        >>> check_parameters({"SEEDS": 5}, discover(only=["00_svdh_primer"]))
+        Traceback (most recent call last):
+        ...
+        SystemExit: -p SEEDS: no selected notebook has this parameter (did you mean SEED?); ...
+    """
+    declared = {path.stem: notebook_parameters(path) for path in notebooks}
+    known = sorted(set().union(*declared.values())) if declared else []
+    for name in parameters:
+        if name in RUNNER_PARAMETERS:
+            raise SystemExit(f"-p {name}: the runner sets {name}; use {RUNNER_PARAMETERS[name]} instead")
+        if not any(name in names for names in declared.values()):
+            close = difflib.get_close_matches(name, [k for k in known if k not in RUNNER_PARAMETERS], n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            listing = ", ".join(k for k in known if k not in RUNNER_PARAMETERS)
+            raise SystemExit(f"-p {name}: no selected notebook has this parameter{hint}; they have: {listing}")
+    return {stem: {k: v for k, v in parameters.items() if k in names} for stem, names in declared.items()}
+
+
 def run_notebook(
     path: Path,
     profile: str = "cpu",
@@ -91,24 +159,28 @@ def run_notebook(
     cell_timeout: int | None = 3600,
 ) -> NotebookResult:
     """Execute one notebook with papermill, injecting ``PROFILE``, ``OUT_DIR`` (and ``SHOW_WIDGETS=False``
-    where the notebook has that parameter).
+    where the notebook has that parameter) into ``<out_root>/<notebook>/`` (default ``runs/<profile>``).
 
-    The kernel runs in the notebook's folder, as in JupyterLab. A failure, or a cell running longer
-    than ``cell_timeout`` seconds, is caught and described (notebook, cell, exception) in the
-    returned result rather than raised.
+    The kernel runs in the notebook's folder, as in JupyterLab, and talks to papermill over local
+    sockets. A failure, or a cell running longer than ``cell_timeout`` seconds, is caught and described
+    (notebook, cell, exception) in the returned result rather than raised; parameters the notebook
+    does not declare raise ``SystemExit`` before it runs.
     """
     import papermill as pm
 
     get_profile(profile)
-    out_dir = (out_root or runs_dir(profile)) / path.stem
+    parameters = dict(parameters or {})
+    check_parameters(parameters, [path])
+    out_dir = Path(out_root or runs_dir(profile)) / path.stem
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").unlink(missing_ok=True)  # never report a stale result
+    for stale in ("metrics.json", "run.json"):  # never report a stale result
+        (out_dir / stale).unlink(missing_ok=True)
     output = out_dir / path.name
     # headless: notebooks show static figures instead of live widgets, which can stall nbclient
     params = {"PROFILE": profile, "OUT_DIR": str(out_dir)}
-    if "SHOW_WIDGETS" in path.read_text():
+    if "SHOW_WIDGETS" in notebook_parameters(path):
         params["SHOW_WIDGETS"] = False
-    params |= parameters or {}
+    params |= parameters
     start = time.time()
     try:
         pm.execute_notebook(
@@ -119,6 +191,7 @@ def run_notebook(
             progress_bar=progress,
             request_save_on_cell_execute=True,
             execution_timeout=cell_timeout,
+            kernel_manager_class=_local_kernel_manager(),
         )
     except pm.PapermillExecutionError as exc:
         message = (str(exc.evalue).strip().splitlines() or [""])[0]
@@ -127,34 +200,73 @@ def run_notebook(
             f"cell {exc.cell_index} of the executed notebook (`{last_line[:80]}`) "
             f"raised {exc.ename}: {message}"
         )
-        return NotebookResult(path.stem, False, time.time() - start, output, error)
-    except Exception as exc:  # kernel died, bad parameters, unreadable notebook
-        return NotebookResult(path.stem, False, time.time() - start, output, f"{type(exc).__name__}: {exc}")
+        return _finished(NotebookResult(path.stem, False, time.time() - start, output, error, parameters), profile)
+    except Exception as exc:  # kernel died, unreadable notebook
+        return _finished(NotebookResult(path.stem, False, time.time() - start, output, f"{type(exc).__name__}: {exc}", parameters), profile)  # fmt: skip
     seconds = time.time() - start
     if not (out_dir / "metrics.json").exists():
-        return NotebookResult(path.stem, False, seconds, output, "finished without writing metrics.json")
-    return NotebookResult(path.stem, True, seconds, output)
+        return _finished(NotebookResult(path.stem, False, seconds, output, "finished without writing metrics.json", parameters), profile)  # fmt: skip
+    return _finished(NotebookResult(path.stem, True, seconds, output, parameters=parameters), profile)
 
 
-def write_summary(results: list[NotebookResult], profile: str, path: Path) -> Path:
-    """Write ``summary.md``: one row per notebook, then each notebook's metrics."""
+def _finished(result: NotebookResult, profile: str) -> NotebookResult:
+    result.save(profile)
+    return result
+
+
+def _local_kernel_manager():
+    """A Jupyter kernel manager that talks to the kernel over local (IPC) sockets where the OS has them:
+    nothing leaves the machine, and the kernel does not warn about unencrypted TCP on every run."""
+    from jupyter_client import AsyncKernelManager  # nbclient's default; its cell timeouts need the async one
+
+    if os.name == "nt":
+        return AsyncKernelManager
+
+    class LocalKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return LocalKernelManager
+
+
+def write_summary(folder: Path, profile: str) -> Path:
+    """Write ``<folder>/summary.md`` from every notebook run in ``folder`` (its ``run.json`` and
+    ``metrics.json``), whether it ran this time or before: one row per notebook, the full text of
+    each failure, then each notebook's metrics."""
+    records = []
+    for run_file in sorted(Path(folder).glob("*/run.json")):
+        run = json.loads(run_file.read_text())
+        metrics_file = run_file.parent / "metrics.json"
+        records.append((run, json.loads(metrics_file.read_text()) if metrics_file.exists() else {}))
     lines = [
-        f"# Summary of the `{profile}` run",
+        f"# Summary of the `{profile}` runs in `{folder}`",
         "",
-        "| notebook | status | minutes | figures |",
-        "|---|---|---|---|",
+        "| notebook | status | finished (UTC) | minutes | figures | parameters |",
+        "|---|---|---|---|---|---|",
     ]
-    sections = []
-    for r in results:
-        record = json.loads(r.metrics_path.read_text()) if r.metrics_path.exists() else {}
-        status = "ok" if r.ok else f"FAILED: {r.error}"
-        lines.append(f"| {r.notebook} | {status} | {r.seconds / 60:.1f} | {len(record.get('figures', []))} |")
+    failures, sections = [], []
+    for run, record in records:
+        status = "ok" if run["ok"] else f"FAILED: {_cell(run['error'].splitlines()[0] if run['error'] else '')}"
+        given = ", ".join(f"{k}={v}" for k, v in run.get("parameters", {}).items()) or "defaults"
+        lines.append(f"| {run['notebook']} | {status} | {run['finished'][:16].replace('T', ' ')} | "
+                     f"{run['seconds'] / 60:.1f} | {len(record.get('figures', []))} | {_cell(given)} |")  # fmt: skip
+        if not run["ok"]:
+            failures += ["", f"### {run['notebook']}", "", "```", run["error"], "```"]
         if record.get("metrics"):
-            sections += ["", f"## {r.notebook}", "", "| metric | value |", "|---|---|"]
-            sections += [f"| {k} | {_fmt(v)} |" for k, v in _flatten(record["metrics"]).items()]
+            sections += ["", f"## {run['notebook']}", "", "| metric | value |", "|---|---|"]
+            sections += [f"| {_cell(k)} | {_cell(_fmt(v))} |" for k, v in _flatten(record["metrics"]).items()]
+    if failures:
+        failures = ["", "## Failures", *failures]
+    path = Path(folder) / "summary.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines + sections) + "\n")
+    path.write_text("\n".join(lines + failures + sections) + "\n")
     return path
+
+
+def _cell(text: str) -> str:
+    """Text that stays inside one cell of a Markdown table."""
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def publish_figures(profile: str = "cpu", root: Path | None = None) -> list[Path]:
@@ -182,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu", choices=PROFILE_NAMES)
     parser.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers or stems to run")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", type=Path, default=None, help="folder of the runs (default: runs/<profile>)")
     parser.add_argument("--notebooks", type=Path, default=None, help="folder of notebooks (default: notebooks/)")
     parser.add_argument("--cell-timeout", type=int, default=3600, help="seconds before a cell counts as hung")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
@@ -189,11 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     notebooks = discover(args.notebooks, only=args.only)
-    parameters = parse_parameters(args.parameter)
+    per_notebook = check_parameters(parse_parameters(args.parameter), notebooks)
+    out_root = (args.out or runs_dir(args.profile)).absolute()
     results = []
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb.stem} ({args.profile}) ...", flush=True)
-        result = run_notebook(nb, args.profile, parameters, progress=sys.stderr.isatty(), cell_timeout=args.cell_timeout)
+        result = run_notebook(nb, args.profile, per_notebook[nb.stem], out_root, progress=sys.stderr.isatty(),
+                              cell_timeout=args.cell_timeout)  # fmt: skip
         results.append(result)
         print(f"[{i}/{len(notebooks)}] {nb.stem}: {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s")
         if not result.ok:
@@ -201,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.fail_fast:
                 break
 
-    summary = write_summary(results, args.profile, runs_dir(args.profile) / "summary.md")
+    summary = write_summary(out_root, args.profile)
     print(f"summary: {summary}")
     if args.publish_figures:
         print(f"copied {len(publish_figures(args.profile))} figures to figures/")

@@ -103,3 +103,37 @@ def test_publish_figures_copies_what_the_readme_shows(tmp_path):
     (tmp_path / "README.md").write_text("![gone](figures/05_x__gone.png)")
     with pytest.raises(FileNotFoundError, match="05_x/figures/gone.png"):
         runner.publish_figures("cpu", tmp_path)
+
+
+# --- what a user can get wrong on the command line ---------------------------------------------
+
+
+def test_unknown_or_runner_owned_parameters_are_refused_before_running(folder, tmp_path):
+    with pytest.raises(SystemExit, match=r"-p ANSWERS: no selected notebook has this parameter \(did you mean ANSWER\?\)"):
+        runner.main(["--profile", "smoke", "--notebooks", str(folder), "-p", "ANSWERS=5"])
+    with pytest.raises(SystemExit, match="the runner sets PROFILE; use --profile"):
+        runner.main(["--profile", "smoke", "--notebooks", str(folder), "-p", "PROFILE=cpu"])
+    with pytest.raises(SystemExit, match="the runner sets OUT_DIR; use --out"):
+        runner.main(["--profile", "smoke", "--notebooks", str(folder), "-p", f"OUT_DIR={tmp_path}"])
+    assert not (tmp_path / "runs").exists()  # nothing ran
+
+
+def test_a_parameter_goes_only_to_the_notebooks_that_declare_it(folder, tmp_path):
+    _notebook(folder / "03_other.ipynb", OK_SOURCE.replace("ANSWER * 2", "2"), 'PROFILE = "cpu"\nOUT_DIR = None')
+    assert runner.main(["--profile", "smoke", "--notebooks", str(folder), "--only", "01", "03", "-p", "ANSWER=4",
+                        "--out", str(tmp_path / "sweep")]) == 0  # fmt: skip
+    runs = {nb: json.loads((tmp_path / "sweep" / nb / "run.json").read_text()) for nb in ("01_ok", "03_other")}
+    assert runs["01_ok"]["parameters"] == {"ANSWER": 4} and runs["03_other"]["parameters"] == {}
+    assert json.loads((tmp_path / "sweep" / "01_ok" / "metrics.json").read_text())["metrics"]["answer"] == 8
+
+
+def test_summary_keeps_earlier_notebooks_and_multiline_errors_in_their_cell(folder, tmp_path, capfd):
+    _notebook(folder / "05_lines.ipynb", "raise ValueError('first line\\nsecond | line')")
+    runner.main(["--profile", "smoke", "--notebooks", str(folder), "--only", "01"])
+    runner.main(["--profile", "smoke", "--notebooks", str(folder), "--only", "05"])
+    summary = (tmp_path / "runs" / "smoke" / "summary.md").read_text()
+    table = [line for line in summary.splitlines() if line.startswith("| 0")]
+    assert [row.split(" | ")[0] for row in table] == ["| 01_ok", "| 05_lines"]  # the first run is still there
+    assert all(row.count(" | ") == 5 for row in table)  # six cells each: the error stays in its cell
+    assert "## Failures" in summary and "second | line" in summary
+    assert "without encryption" not in capfd.readouterr().err  # the kernel talks over local sockets
