@@ -173,8 +173,14 @@ def test_image_table_one_film_in_two_rows(synthetic, tmp_path):
 def test_lenient_load_that_keeps_nothing_fails_with_the_reasons(synthetic, tmp_path):
     root = ra2dream.export(synthetic, tmp_path / "ra2")
     shutil.rmtree(root / "train")
-    with pytest.raises(DataValidationError, match=r"every one of its 12 radiographs was skipped: 1 problem\n  - 12 x .*label without image"):
+    with pytest.raises(DataValidationError, match=r"no radiograph is left after skipping: 1 problem\n  - 12 x .*label without image"):
         load_dataset("ra2dream", root, strict=False)
+    table = pd.read_csv(root / "training.csv")
+    table["LH_mcp_E__2"] = 9  # every patient's row is wrong: the loader drops them all before validation
+    table.to_csv(root / "training.csv", index=False)
+    with pytest.raises(DataValidationError, match="no radiograph is left after skipping") as err:
+        load_dataset("ra2dream", root, strict=False)
+    assert any(line.startswith("  - 6 x ") and "LH_mcp_E__2 = 9" in line for line in str(err.value).splitlines())
 
 
 # --- unreadable images fail at loading, not inside training -------------------------------------

@@ -3,7 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from ralib.results import mean_baseline, regression_as_classes, thumbnail_ridge, verdict
+import pytest
+
+from ralib.results import across_seeds, mean_baseline, regression_as_classes, thumbnail_ridge, verdict
 from ralib.tasks import Task
 
 
@@ -36,3 +38,18 @@ def test_regression_as_classes_uses_the_severity_bounds():
     task = _task(np.zeros((4, 4, 4), np.float16), [0.0, 100.0, 1.0, 50.0], ["train", "train", "test", "test"])
     perfect = regression_as_classes(task, np.array([1.5, 60.0]))
     assert perfect["accuracy"] == 1.0
+
+
+def test_across_seeds_lines_up_runs_and_keeps_the_missing_ones_missing():
+    def record(seed, runs):
+        return {"seed": seed, "metrics": {"regression": runs}}
+
+    records = [record(0, {"a": {"pcc": 0.6, "rmse": 26.0}, "b": {"pcc": 0.1, "rmse": 33.0}}),
+               record(1, {"a": {"pcc": 0.4, "rmse": 28.0}}),  # run b failed for this seed
+               record(2, {"a": {"pcc": 0.5, "rmse": 27.0}, "b": {"pcc": -0.1, "rmse": 34.0}})]  # fmt: skip
+    table = across_seeds(records, "regression")
+    assert list(table.index) == ["a", "b"]
+    assert table.loc["a", "pcc mean"] == pytest.approx(0.5) and table.loc["a", "rmse max"] == 28.0
+    assert np.isnan(table.loc["b", "pcc seed 1"]) and table.loc["b", "pcc mean"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="another seed"):
+        across_seeds([records[0], records[0]], "regression")

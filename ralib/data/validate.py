@@ -107,6 +107,9 @@ def validate(dataset: RADataset, strict: bool = True, images: str = "header") ->
     if images not in IMAGE_CHECKS:
         raise ValueError(f"images={images!r}: choose one of {', '.join(IMAGE_CHECKS)}")
     r, s = dataset.radiographs, dataset.scores
+    if not len(r):
+        _refuse_empty(dataset, r, [])
+        return dataset
     bad_rad: dict[int, str] = {}
     duplicated = r.radiograph_id.duplicated(keep=False)
     for i in r.index[duplicated]:
@@ -142,14 +145,13 @@ def validate(dataset: RADataset, strict: bool = True, images: str = "header") ->
     problems = [Problem("radiographs", str(r.radiograph_id[i]), why) for i, why in bad_rad.items()]
     problems += [Problem("scores", f"{s.radiograph_id[i]}/{s.hand[i]}/{s.site[i]}/{s.kind[i]}", why) for i, why in bad_score.items()]
     if not problems:
+        _refuse_empty(dataset, r, [])
         return dataset
     if strict:
         raise DataValidationError(f"data set {dataset.name!r}", problems)
     dropped_ids = set(r.radiograph_id[list(bad_rad)])
     keep_r = r.drop(index=list(bad_rad))
-    if len(r) and not len(keep_r):
-        raise DataValidationError(f"data set {dataset.name!r}: every one of its {len(r)} radiographs was skipped",
-                                  reason_counts(problems))  # fmt: skip
+    _refuse_empty(dataset, keep_r, problems)
     keep_s = s.drop(index=list(bad_score))
     keep_s = keep_s[~keep_s.radiograph_id.isin(dropped_ids - set(keep_r.radiograph_id))]
     skipped = pd.concat([dataset.skipped, skipped_frame(problems)], ignore_index=True)
@@ -158,6 +160,14 @@ def validate(dataset: RADataset, strict: bool = True, images: str = "header") ->
         landmarks = landmarks[landmarks.radiograph_id.isin(set(keep_r.radiograph_id))]
     return RADataset(dataset.name, keep_r.reset_index(drop=True), keep_s.reset_index(drop=True), landmarks,
                      skipped, dataset.extras)  # fmt: skip
+
+
+def _refuse_empty(dataset: RADataset, kept: pd.DataFrame, problems: list[Problem]) -> None:
+    """A lenient load that keeps no radiograph of a source that had some is an error, not a result."""
+    if len(kept) or not (len(dataset.radiographs) or len(dataset.skipped)):
+        return
+    earlier = [Problem(t, str(row), why) for t, row, why in dataset.skipped[["table", "row", "reason"]].itertuples(index=False)]
+    raise DataValidationError(f"data set {dataset.name!r}: no radiograph is left after skipping", reason_counts(earlier + problems))
 
 
 def reason_counts(problems: list[Problem]) -> list[str]:

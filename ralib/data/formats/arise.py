@@ -137,7 +137,7 @@ def load(root: str | Path, aggregation: str = "majority", strict: bool = True, c
     return validate(dataset, strict=strict, images=check_images)
 
 
-def _joint_ids(index: pd.Index, name: str) -> pd.Series:
+def _joint_ids(index: pd.Index, name: str) -> np.ndarray:
     ids = pd.to_numeric(pd.Series(index, index=index), errors="coerce")
     if ids.isna().any() or (ids % 1 != 0).any():
         raise DataValidationError(f"ARISE {name}", [f"its first (unnamed) column must hold integer joint ids; "

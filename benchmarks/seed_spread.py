@@ -1,0 +1,59 @@
+"""How much do the training notebooks' results move between seeds? Prints markdown tables of
+``02_whole_image_cnn`` and ``03_transfer_learning_ensembles`` over several runs of the same profile,
+each made with another ``SEED`` (a new synthetic cohort, split, initialisation and batch order):
+
+    for s in 0 1 2; do
+        .venv/bin/python -m ralib.run --profile cpu --only 02 03 -p SEED=$s --out runs/cpu-seed$s
+    done
+    .venv/bin/python benchmarks/seed_spread.py runs/cpu-seed0 runs/cpu-seed1 runs/cpu-seed2
+
+A difference between two runs whose ranges over the seeds overlap is not established by them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ralib.results import across_seeds
+
+TABLES = [  # notebook, section of its metrics, measures
+    ("02_whole_image_cnn", "regression", ("pcc", "rmse")),
+    ("02_whole_image_cnn", "regression_against_truth", ("pcc", "rmse")),
+    ("02_whole_image_cnn", "classification", ("accuracy", "mae")),
+    ("02_whole_image_cnn", "recognition", ("auc",)),
+    ("02_whole_image_cnn", "staging", ("auc",)),
+    ("03_transfer_learning_ensembles", "pretraining", ("pcc", "mae")),
+    ("03_transfer_learning_ensembles", "regression", ("pcc", "rmse")),
+    ("03_transfer_learning_ensembles", "ensembles", ("pcc", "rmse")),
+]
+SINGLE = [("02_whole_image_cnn", "regression_baseline"), ("02_whole_image_cnn", "ridge_thumbnails"),
+          ("02_whole_image_cnn", "classification_baseline")]  # fmt: skip
+
+
+def markdown(table) -> str:
+    """A table as GitHub markdown, numbers to three decimals."""
+    cells = [[str(i)] + [f"{v:.3f}" if v == v else "-" for v in row] for i, row in zip(table.index, table.to_numpy(float))]
+    lines = ["| run | " + " | ".join(table.columns) + " |", "|---" * (len(table.columns) + 1) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="folders of runs made with different seeds")
+    args = parser.parse_args()
+    for notebook, section, measures in TABLES:
+        records = [json.loads((folder / notebook / "metrics.json").read_text()) for folder in args.runs]
+        table = across_seeds(records, section, measures)
+        if len(table):
+            print(f"\n### {notebook}: {section}\n\n{markdown(table)}")
+    for notebook, section in SINGLE:
+        records = [json.loads((folder / notebook / "metrics.json").read_text()) for folder in args.runs]
+        wrapped = [{"seed": r["seed"], "metrics": {section: {section: r["metrics"][section]}}} for r in records]
+        table = across_seeds(wrapped, section, ("pcc", "rmse", "accuracy", "mae")).dropna(axis=1, how="all")
+        print(f"\n### {notebook}: {section}\n\n{markdown(table)}")
+
+
+if __name__ == "__main__":
+    main()
