@@ -32,13 +32,6 @@ SINGLE = [("02_whole_image_cnn", "regression_baseline"), ("02_whole_image_cnn", 
           ("02_whole_image_cnn", "classification_baseline")]  # fmt: skip
 
 
-def markdown(table) -> str:
-    """A table as GitHub markdown, numbers to three decimals."""
-    cells = [[str(i)] + [f"{v:.3f}" if v == v else "-" for v in row] for i, row in zip(table.index, table.to_numpy(float))]
-    lines = ["| run | " + " | ".join(table.columns) + " |", "|---" * (len(table.columns) + 1) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="folders of runs made with different seeds")
@@ -47,12 +40,12 @@ def main() -> None:
         records = [json.loads((folder / notebook / "metrics.json").read_text()) for folder in args.runs]
         table = across_seeds(records, section, measures)
         if len(table):
-            print(f"\n### {notebook}: {section}\n\n{markdown(table)}")
+            print(f"\n### {notebook}: {section}\n\n{table.to_markdown(floatfmt='.3f', missingval='-')}")
     for notebook, section in SINGLE:
         records = [json.loads((folder / notebook / "metrics.json").read_text()) for folder in args.runs]
         wrapped = [{"seed": r["seed"], "metrics": {section: {section: r["metrics"][section]}}} for r in records]
         table = across_seeds(wrapped, section, ("pcc", "rmse", "accuracy", "mae")).dropna(axis=1, how="all")
-        print(f"\n### {notebook}: {section}\n\n{markdown(table)}")
+        print(f"\n### {notebook}: {section}\n\n{table.to_markdown(floatfmt='.3f', missingval='-')}")
 
 
 if __name__ == "__main__":

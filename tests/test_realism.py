@@ -1,0 +1,119 @@
+"""The realism measures: the two-sample test tells what differs and not what does not, shapes align
+whatever their position, size, rotation and side, and the damage tables read both layouts alike."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ralib import anatomy, realism
+from ralib.synth import SynthConfig, load_tables, make_dataset
+
+
+def test_two_sample_auc_is_near_chance_for_one_distribution_and_near_one_for_two():
+    rng = np.random.default_rng(1)
+    same = realism.two_sample_auc(rng.normal(size=(300, 4)), rng.normal(size=(300, 4)))
+    shifted = realism.two_sample_auc(rng.normal(size=(300, 4)), rng.normal(size=(300, 4)) + [1.5, 0, 0, 0])
+    assert 0.4 < same.auc < 0.6
+    assert shifted.auc > 0.8
+    assert len(shifted.fold_aucs) == 5 and shifted.n_synthetic == shifted.n_real == 300
+
+
+def test_two_sample_auc_keeps_groups_together():
+    """Twenty copies of each of 30 random rows: memorising a row gives nothing when its copies share a fold."""
+    rng = np.random.default_rng(2)
+    a, b = np.repeat(rng.normal(size=(30, 3)), 20, axis=0), np.repeat(rng.normal(size=(30, 3)), 20, axis=0)
+    groups = np.repeat(np.arange(30), 20)
+    together = realism.two_sample_auc(a, b, groups, groups)
+    assert together.auc < 0.75
+    assert together.n_synthetic == together.n_real == 600
+
+
+def test_two_sample_auc_balances_the_samples_by_group():
+    rng = np.random.default_rng(3)
+    result = realism.two_sample_auc(rng.normal(size=(500, 2)), rng.normal(size=(100, 2)))
+    assert result.n_synthetic == result.n_real == 100
+
+
+def test_too_few_groups_is_an_error():
+    with pytest.raises(ValueError, match="too few groups"):
+        realism.two_sample_auc(np.zeros((3, 2)), np.ones((3, 2)))
+
+
+def _template_points(names):
+    lm = anatomy.template_landmarks("LH")
+    index = {n: i for i, n in enumerate(anatomy.LANDMARKS)}
+    return np.array([lm[index[realism.SYNTH_POINTS[n]]] for n in names])
+
+
+def test_alignment_removes_position_size_rotation_and_side():
+    names = realism.COMPARED_POINTS
+    hand = _template_points(names)
+    a = np.deg2rad(30)
+    turned = hand @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T * 3.7 + [200, -50]
+    mirrored = hand * [-1, 1] + [10, 10]  # a right hand
+    aligned, _ = realism.align_shapes(np.stack([hand, turned, mirrored]), names)
+    assert np.allclose(aligned[0], aligned[1], atol=1e-9) and np.allclose(aligned[0], aligned[2], atol=1e-9)
+    mcp2, mcp5 = names.index("mcp_2"), names.index("mcp_5")
+    assert np.isclose(np.linalg.norm(aligned[0, mcp2] - aligned[0, mcp5]), 1.0)
+
+
+def test_a_second_set_aligns_to_the_first_sets_reference():
+    names = realism.COMPARED_POINTS
+    hand = _template_points(names)
+    rng = np.random.default_rng(4)
+    first = hand + rng.normal(0, 2, (20, *hand.shape))
+    aligned_first, ref = realism.align_shapes(first, names)
+    aligned_again, _ = realism.align_shapes(first * 2 + 5, names, reference=ref)
+    assert np.allclose(aligned_first, aligned_again, atol=1e-6)
+
+
+def test_geometry_statistics_measure_the_wrist_in_mcp_units():
+    names = realism.COMPARED_POINTS
+    hand = _template_points(names)
+    aligned, _ = realism.align_shapes(np.stack([hand, hand]), names)
+    stats = realism.geometry_statistics(aligned, names)
+    width = np.linalg.norm(hand[names.index("wrist_radial")] - hand[names.index("wrist_ulnar")])
+    unit = np.linalg.norm(hand[names.index("mcp_2")] - hand[names.index("mcp_5")])
+    assert stats["wrist width"] == pytest.approx(width / unit)
+    assert stats["IQR mcp_3"] == 0
+
+
+def test_real_landmark_file_with_the_wrong_layout_names_what_is_missing(tmp_path):
+    path = tmp_path / "landmarks.csv"
+    pd.DataFrame({"source": ["ra2dream"], "patient_id": ["1"], "ip_1_x": [1.0]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="no columns"):
+        realism.real_hand_shapes(path)
+
+
+@pytest.fixture(scope="module")
+def small_tables(tmp_path_factory):
+    folder = make_dataset(SynthConfig(n_images=12, image_size=128), tmp_path_factory.mktemp("r"), progress=False, workers=1)
+    return load_tables(folder)
+
+
+def test_synthetic_shapes_and_grades_have_the_real_layouts(small_tables):
+    shapes = realism.synthetic_hand_shapes(small_tables["landmarks"])
+    assert shapes.points.shape == (24, len(realism.COMPARED_POINTS), 2)
+    truth = realism.synthetic_hand_grades(small_tables["sites"], readers=False)
+    assert list(truth.columns) == list(realism.HAND_SITE_COLUMNS) and len(truth) == 12
+    radiographs = small_tables["radiographs"].set_index("image_id")
+    assert np.array_equal(truth.sum(axis=1).to_numpy(), radiographs.loc[truth.index, "truth_total"].to_numpy())
+
+
+def test_a_cohort_against_itself_is_near_chance_and_against_a_shifted_copy_is_not(small_tables):
+    truth = realism.synthetic_hand_grades(small_tables["sites"], readers=False)
+    rng = np.random.default_rng(5)
+    a = pd.DataFrame(rng.poisson(0.5, (200, 62)), columns=list(realism.HAND_SITE_COLUMNS), dtype=float)
+    b = pd.DataFrame(rng.poisson(0.5, (200, 62)), columns=list(realism.HAND_SITE_COLUMNS), dtype=float)
+    assert realism.two_sample_auc(a.to_numpy(), b.to_numpy()).auc < 0.65
+    assert realism.two_sample_auc(a.to_numpy(), b.to_numpy() + 1).auc > 0.95
+    assert realism.site_prevalence(truth).between(0, 1).all()
+
+
+def test_damage_statistics_count_hands_and_patients_without_damage():
+    g = pd.DataFrame(0.0, index=range(4), columns=list(realism.HAND_SITE_COLUMNS))
+    g.loc[0, "LH_mcp_E__2"] = 2
+    g.loc[1, "RH_mcp_J__3"] = 1
+    stats = realism.damage_statistics(g)
+    assert stats["hands without damage"] == 6 / 8
+    assert stats["patients without damage"] == 2 / 4
