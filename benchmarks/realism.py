@@ -4,8 +4,12 @@
                                            [--landmarks CSV] [--scores CSV] [--seed 0] [--out FILE.md]
 
 ``--real`` is a folder laid out as the repository's shared evidence (``real_hand_landmarks.csv``,
-``real_ra2dream_scores.csv``); ``--landmarks`` and ``--scores`` point at a user's own files in the same
-layouts instead. Evidence that is not there is skipped with a message. The synthetic cohort is the
+``real_ra2dream_scores.csv``, ``real_radiographs/*.jpg``, ``real_adult_hand/hand_*.png``,
+``real_wrists/*.png``); ``--landmarks`` and ``--scores`` point at a user's own files in the same
+layouts instead. The real films carry no pixel spacing: the dual-hand films are taken at 0.16 mm a pixel
+(an adult hand's 19 cm from wrist crease to middle fingertip spans about 1,200 px on them), the healthy
+adult hand at 0.146 mm (the viewer's 5 cm ruler burned into the export spans 343 px), the wrist squares
+at 0.09 mm (55 mm across 600 px); ``--film-spacing`` changes the first. Evidence that is not there is skipped with a message. The synthetic cohort is the
 profile's cached data set (made if missing) or any SynthRA folder. Prints markdown tables (AUC 0.5:
 indistinguishable; the "real (other half)" rows show what chance and sample size give on their own).
 """
@@ -27,6 +31,8 @@ def main() -> None:
     parser.add_argument("--scores", type=Path, help="real RA2-DREAM training.csv (default: REAL/real_ra2dream_scores.csv)")
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--synthetic", type=Path, help="a SynthRA folder instead of the profile's")
+    parser.add_argument("--film-spacing", type=float, default=0.16, help="mm a pixel of the real dual-hand films")
+    parser.add_argument("--films", type=int, default=24, help="synthetic films in the pixel tests")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the report to this markdown file")
     args = parser.parse_args()
@@ -58,6 +64,8 @@ def main() -> None:
     else:
         lines += [f"Damage: skipped, no real labels at {scores}.", ""]
 
+    lines += pixel_tests(args, folder, tables, tests)
+
     if tests:
         import pandas as pd
 
@@ -69,6 +77,36 @@ def main() -> None:
         args.out.write_text(report + "\n")
     if not tests:
         sys.exit("no real evidence found: pass --real, --landmarks or --scores")
+
+
+def pixel_tests(args, folder: Path, tables: dict, tests: list) -> list[str]:
+    """Crops of whole films (inside the body) and of wrists, at 0.3 mm a pixel, against the real ones."""
+    import pandas as pd
+
+    from ralib.data.io import read_film
+
+    real = [realism.Film(read_film(p), args.film_spacing, p.name) for p in sorted((args.real / "real_radiographs").glob("*.jpg"))]
+    real += [realism.Film(read_film(p), 0.146, p.name) for p in sorted((args.real / "real_adult_hand").glob("hand_*.png"))]
+    wrists = [realism.Film(read_film(p), 0.09, p.name[:4]) for p in sorted((args.real / "real_wrists").glob("*.png"))]
+    lines, rows = [], []
+    if len(real) >= 2:
+        against, chance = realism.crop_test(realism.synthetic_films(folder, tables["radiographs"], args.films, args.seed), real, seed=args.seed)
+        rows.append({"test": f"film crops ({len(real)} real films)", "against": "real", **against.as_row()})
+        if chance is not None:
+            rows.append({"test": f"film crops ({len(real)} real films)", "against": "real (other half)", **chance.as_row()})
+    else:
+        lines += [f"Film crops: skipped, fewer than two real films under {args.real}.", ""]
+    if len(wrists) >= 2:
+        against, chance = realism.crop_test(realism.synthetic_wrists(folder, tables, args.films, args.seed), wrists,
+                                            per_film=20, seed=args.seed, inside_body=False)  # fmt: skip
+        rows.append({"test": f"wrist crops ({len(wrists)} real wrists)", "against": "real", **against.as_row()})
+        if chance is not None:
+            rows.append({"test": f"wrist crops ({len(wrists)} real wrists)", "against": "real (other half)", **chance.as_row()})
+    else:
+        lines += [f"Wrist crops: skipped, no real wrists under {args.real / 'real_wrists'}.", ""]
+    if rows:
+        tests.append(pd.DataFrame(rows))
+    return lines
 
 
 if __name__ == "__main__":

@@ -117,3 +117,38 @@ def test_damage_statistics_count_hands_and_patients_without_damage():
     stats = realism.damage_statistics(g)
     assert stats["hands without damage"] == 6 / 8
     assert stats["patients without damage"] == 2 / 4
+
+
+@pytest.mark.parametrize("spacing", [0.1, 0.15, 0.45])
+def test_crops_come_from_inside_the_body_at_the_common_scale(spacing):
+    """Stripes 6 mm apart on a 120 mm disc: at 0.3 mm a pixel every crop shows a 20-px period, whatever
+    the film's own spacing, and no crop reaches the dark background."""
+    n = int(200 / spacing)
+    ys, xs = np.mgrid[:n, :n] * spacing
+    body = np.hypot(xs - 100, ys - 100) < 60
+    film = np.where(body, 0.6 + 0.2 * np.sin(2 * np.pi * xs / 6.0), 0.05).astype(np.float32)
+    crops = realism.film_crops(realism.Film(film, spacing, "f"), 10, np.random.default_rng(0))
+    assert crops.shape == (10, realism.CROP_PX, realism.CROP_PX)
+    assert (crops == 0).mean() < 0.08  # the stripes' troughs (1 px in 20); the background would add far more
+    spectrum = np.abs(np.fft.rfft(crops.mean(axis=1) - crops.mean(axis=(1, 2))[:, None], axis=1)).mean(axis=0)
+    assert np.argmax(spectrum) * 20 == pytest.approx(realism.CROP_PX, abs=4)
+
+
+def test_a_body_smaller_than_a_crop_gives_no_crops():
+    film = np.full((300, 300), 0.05, np.float32)
+    film[100:140, 100:140] = 0.8  # 12 mm at 0.3 mm a pixel: no 19-mm crop fits
+    assert len(realism.film_crops(realism.Film(film, 0.3, "f"), 5, np.random.default_rng(0))) == 0
+
+
+def test_the_crop_test_tells_sharp_films_from_blurred_ones():
+    import cv2
+
+    rng = np.random.default_rng(6)
+
+    def film(blur):
+        texture = cv2.GaussianBlur(rng.random((400, 400)).astype(np.float32), (0, 0), 1.0 + blur)
+        return realism.Film(0.3 + texture, 0.3, str(rng.integers(1e9)))
+
+    against, chance = realism.crop_test([film(3) for _ in range(8)], [film(0) for _ in range(8)], per_film=10, inside_body=False)
+    assert against.auc > 0.9
+    assert chance is not None and chance.n_real == 40
