@@ -305,15 +305,16 @@ def site_prevalence(grades: pd.DataFrame) -> pd.Series:
     return (grades > 0).mean()
 
 
-def damage_report(synthetic_sites: pd.DataFrame, real: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def damage_report(synthetic_sites: pd.DataFrame, real: pd.DataFrame, seed: int = 0, cohort: str = "") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Two-sample tests on per-patient site grades (readers' labels and noise-free truth against the real
     labels, and real halves against each other), the statistics behind them, and the per-site
-    prevalence side by side (largest differences first)."""
+    prevalence side by side (largest differences first). ``cohort`` names the synthetic cohort in the rows."""
     published = synthetic_hand_grades(synthetic_sites, readers=True)
     truth = synthetic_hand_grades(synthetic_sites, readers=False)
+    named = f"{cohort}: " if cohort else ""
     tests = [
-        {"test": "site grades (reader labels)", "against": "real", **two_sample_auc(published.to_numpy(), real.to_numpy(), seed=seed).as_row()},
-        {"test": "site grades (noise-free truth)", "against": "real", **two_sample_auc(truth.to_numpy(), real.to_numpy(), seed=seed).as_row()},
+        {"test": f"{named}site grades (reader labels)", "against": "real", **two_sample_auc(published.to_numpy(), real.to_numpy(), seed=seed).as_row()},
+        {"test": f"{named}site grades (noise-free truth)", "against": "real", **two_sample_auc(truth.to_numpy(), real.to_numpy(), seed=seed).as_row()},
         {"test": "site grades", "against": "real (other half)", **real_against_real(real.to_numpy(), seed=seed).as_row()},
     ]  # fmt: skip
     stats = pd.DataFrame({"real": damage_statistics(real), "synthetic (readers)": damage_statistics(published),

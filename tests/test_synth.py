@@ -202,6 +202,29 @@ def test_cohort_severity_looks_like_the_image_level_data():
     assert summary["max"] > 150
 
 
+def test_the_ra2dream_cohort_is_milder_and_has_no_controls():
+    """The two cohorts differ only in who the patients are: RA2-DREAM's severity (the site model's own
+    fit, N(0, 1)) and no healthy controls, against the image-level cohort's worse severity and 8 % controls."""
+    from ralib.synth.cohort import cohort_sites
+
+    totals = {name: cohort_sites(800, name).groupby("image_id").truth.sum() for name in disease.COHORTS}
+    assert totals["ra2dream"].median() < totals["image_level"].median()
+    patients = [disease.sample_patient(np.random.default_rng(i), "ra2dream") for i in range(300)]
+    assert not any(p.healthy for p in patients)
+    with pytest.raises(ValueError, match="unknown cohort"):
+        SynthConfig(cohort="ra2")
+
+
+def test_a_labels_only_cohort_has_the_data_sets_site_table(small_set):
+    from ralib.synth.cohort import cohort_sites
+
+    sites = cohort_sites(4, "image_level")
+    assert list(sites.columns) == list(load_tables(small_set)["sites"].columns)
+    assert len(sites) == 4 * len(anatomy.svdh_sites()) and sites.image_id.nunique() == 4
+    top = sites.hand + "_" + sites.site
+    assert (sites.truth <= top.map({s.id: s.max_grade for s in anatomy.svdh_sites()})).all()
+
+
 def test_dip_joints_are_spared_compared_with_mcps():
     rng = np.random.default_rng(1)
     dip, mcp = [], []

@@ -58,7 +58,7 @@ from ralib.config import REAL_SPLIT, data_dir, get_profile
 from ralib.data.splits import patient_split
 from ralib.synth import readers as rd
 from ralib.synth.children import child_radiograph
-from ralib.synth.disease import HEALTHY_FRACTION
+from ralib.synth.disease import COHORTS
 from ralib.synth.world import Sample, box_truth, radiograph
 
 #: ralib modules whose code cannot change what the generator writes: config's values that matter
@@ -137,12 +137,15 @@ class SynthConfig:
     n_images: int = 24
     image_size: int = 1024
     seed: int = 0
-    healthy_fraction: float = HEALTHY_FRACTION
+    cohort: str = "image_level"  # who the patients are: a name of ralib.synth.disease.COHORTS
+    healthy_fraction: float | None = None  # share of healthy controls; None: the cohort's
     p_flip: float = 0.12
     split: tuple[int, int, int] = REAL_SPLIT
 
     def __post_init__(self):
         _plain_ints(self)
+        if self.cohort not in COHORTS:
+            raise ValueError(f"unknown cohort {self.cohort!r}; choose one of {sorted(COHORTS)}")
 
     @classmethod
     def from_profile(cls, profile: str, **overrides) -> "SynthConfig":
@@ -363,7 +366,7 @@ def _render_one(job: tuple[SynthConfig, int, str]) -> dict:
     cv2.setNumThreads(1)
     folder = Path(folder)
     _stop_if_orphaned(folder)
-    sample = radiograph(image_seed(config, index), config.image_size, config.healthy_fraction, config.p_flip)
+    sample = radiograph(image_seed(config, index), config.image_size, config.healthy_fraction, config.p_flip, config.cohort)
     image_id = f"SYN{index:05d}"
     _stop_if_orphaned(folder)
     cv2.imwrite(str(folder / "images" / f"{image_id}.png"), sample.image)

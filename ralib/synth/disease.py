@@ -8,7 +8,8 @@ threshold ``tau_ik``. The shared terms make damage symmetric between the hands (
 correlated within a hand and between erosion and narrowing at one joint; their sizes were chosen so
 that the simulated cohort reproduces the real left-right (0.90), erosion-JSN (0.81) and same-site
 left-right (0.59) correlations. The latent severity is shifted from the RA2-DREAM cohort towards the
-image-level cohort of the whole-image papers (median total 10-20, about one in ten above 70).
+image-level cohort of the whole-image papers (median total 10-20, about one in ten above 70) unless
+the ``ra2dream`` cohort is asked for (:data:`COHORTS`).
 
 Confounders that SvdH does not score are sampled too: osteoarthritis at the DIP joints and the thumb
 base (age-driven), deformity without damage, and periarticular osteopenia.
@@ -41,10 +42,39 @@ HAND_EFFECT = 0.2  # one hand worse than the other
 JOINT_EFFECT = 0.3  # erosion and JSN at the same joint
 KIND_EFFECT = 0.25  # a patient's erosive versus narrowing tendency
 
-#: latent severity of RA patients in the image-level cohort, and the share of healthy controls
-SEVERITY_MEAN = 0.3
-SEVERITY_SD = 1.0
-HEALTHY_FRACTION = 0.08
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Who is in a synthetic cohort: the latent severity of its RA patients and its share of healthy controls."""
+
+    severity_mean: float
+    severity_sd: float
+    healthy_fraction: float
+
+
+#: ``image_level``: the 3,818-film cohort of the whole-image and MIL papers (median total 10-20, about one
+#: in ten above 70, some controls), the default; ``ra2dream``: the RA2-DREAM patients the site model was
+#: fitted on (severity N(0, 1), no controls), for judging how damage spreads over the joints.
+COHORTS = {
+    "image_level": Cohort(severity_mean=0.3, severity_sd=1.0, healthy_fraction=0.08),
+    "ra2dream": Cohort(severity_mean=0.0, severity_sd=1.0, healthy_fraction=0.0),
+}
+HEALTHY_FRACTION = COHORTS["image_level"].healthy_fraction
+
+
+def cohort_of(cohort: str | Cohort) -> Cohort:
+    """A cohort by name (one of :data:`COHORTS`) or as given.
+
+    Example:
+        >>> cohort_of("ra2dream").healthy_fraction
+        0.0
+    """
+    if isinstance(cohort, Cohort):
+        return cohort
+    if cohort not in COHORTS:
+        raise ValueError(f"unknown cohort {cohort!r}; choose one of {sorted(COHORTS)} or pass a Cohort")
+    return COHORTS[cohort]
 
 SVDH_IDS = tuple(anatomy.svdh_site_ids())
 #: scored by the joint-level data set (RheumaVIT boxes) but not by SvdH
@@ -92,9 +122,12 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def sample_patient(rng: np.random.Generator, healthy_fraction: float = HEALTHY_FRACTION) -> Patient:
-    """Draw age, sex, severity, deformity, osteopenia and osteoarthritis of one patient."""
-    healthy = rng.random() < healthy_fraction
+def sample_patient(rng: np.random.Generator, cohort: str | Cohort = "image_level",
+                   healthy_fraction: float | None = None) -> Patient:  # fmt: skip
+    """Draw age, sex, severity, deformity, osteopenia and osteoarthritis of one patient of ``cohort``
+    (``healthy_fraction`` overrides the cohort's share of healthy controls)."""
+    cohort = cohort_of(cohort)
+    healthy = rng.random() < (cohort.healthy_fraction if healthy_fraction is None else healthy_fraction)
     if healthy:
         age = float(np.clip(rng.normal(45, 15), 18, 85))
         sex = "F" if rng.random() < 0.5 else "M"
@@ -104,7 +137,7 @@ def sample_patient(rng: np.random.Generator, healthy_fraction: float = HEALTHY_F
     else:
         age = float(np.clip(rng.normal(57, 13), 20, 90))
         sex = "F" if rng.random() < 0.74 else "M"
-        theta = float(rng.normal(SEVERITY_MEAN, SEVERITY_SD))
+        theta = float(rng.normal(cohort.severity_mean, cohort.severity_sd))
         # late RA deforms; a few mild patients have deformity without damage
         deformity = float(np.clip(_sigmoid(2.2 * (theta - 1.6)) + rng.normal(0, 0.08), 0, 1))
         if rng.random() < 0.05:

@@ -222,6 +222,7 @@ def radiograph(
     image_size: int = 1024,
     healthy_fraction: float | None = None,
     p_flip: float = 0.12,
+    cohort: str = "image_level",
     p_ring: float = 0.08,
     severity: float | None = None,
     pose: dict | None = None,
@@ -229,12 +230,13 @@ def radiograph(
 ) -> Sample:
     """Render one dual-hand radiograph (long side ``image_size`` px) with its labels; deterministic per seed.
 
-    For teaching and tests, ``severity`` fixes the patient's latent severity (about -2 to 3), ``pose``
+    The patient comes from ``cohort`` (:data:`~ralib.synth.disease.COHORTS`); ``healthy_fraction``
+    overrides its share of healthy controls. For teaching and tests, ``severity`` fixes the patient's latent severity (about -2 to 3), ``pose``
     overrides :class:`~ralib.synth.skeleton.Pose` fields of both hands (e.g. ``{"spread": 1.5}``) and
     ``acquisition`` overrides :class:`~ralib.synth.render.Acquisition` fields.
     """
     rng = np.random.default_rng(seed)
-    patient = sample_patient(rng) if healthy_fraction is None else sample_patient(rng, healthy_fraction)
+    patient = sample_patient(rng, cohort, healthy_fraction)
     if severity is not None:
         patient.theta = float(severity)
     truth = sample_grades(patient, rng)
