@@ -237,15 +237,17 @@ def geometry_report(synthetic: Shapes, real: Shapes, seed: int = 0) -> tuple[pd.
     Returns ``(tests, statistics)``: one row per test (synthetic vs real, and real vs real halves), one
     row per statistic with the real and synthetic values and their ratio.
     """
-    real_aligned, ref = align_shapes(real.points, real.names)
-    synth_aligned, _ = align_shapes(synthetic.points, synthetic.names, reference=ref)
     tests = []
     finger = [i for i, n in enumerate(real.names) if n in FINGER_POINTS]
-    for label, cols in (("landmarks: all compared points", slice(None)), ("landmarks: fingers and thumb", finger)):
-        flat_r = real_aligned[:, cols].reshape(len(real_aligned), -1)
-        flat_s = synth_aligned[:, cols].reshape(len(synth_aligned), -1)
+    for label, cols in (("landmarks: all compared points", list(range(len(real.names)))), ("landmarks: fingers and thumb", finger)):
+        names = tuple(real.names[i] for i in cols)  # each set aligned on its own points
+        flat_r, ref = align_shapes(real.points[:, cols], names)
+        flat_s, _ = align_shapes(synthetic.points[:, cols], names, reference=ref)
+        flat_r, flat_s = flat_r.reshape(len(flat_r), -1), flat_s.reshape(len(flat_s), -1)
         tests.append({"test": label, "against": "real", **two_sample_auc(flat_s, flat_r, synthetic.patients, real.patients, seed=seed).as_row()})
         tests.append({"test": label, "against": "real (other half)", **real_against_real(flat_r, real.patients, seed=seed).as_row()})
+    real_aligned, ref = align_shapes(real.points, real.names)
+    synth_aligned, _ = align_shapes(synthetic.points, synthetic.names, reference=ref)
     stats_r = geometry_statistics(real_aligned, real.names)
     stats_s = geometry_statistics(synth_aligned, synthetic.names)
     stats = pd.DataFrame({"real": stats_r, "synthetic": stats_s})

@@ -20,6 +20,7 @@ from ralib.synth import ChildConfig, SynthConfig, child_radiograph, load_tables,
 from ralib.synth import dataset as ds
 from ralib.synth import disease, readers
 from ralib.synth.world import joint_closeup
+from ralib.synth.skeleton import Damage, Pose
 
 # ---------------------------------------------------------------------------------------------
 # determinism
@@ -387,3 +388,32 @@ def test_children_dataset(tmp_path):
     table = pd.read_csv(folder / "children.csv")
     assert len(table) == 5 and table.boneage.between(1, 228).all()
     assert all((folder / f).exists() for f in table.file)
+
+
+def test_the_hand_shape_model_reproduces_its_fitted_moments():
+    """Sampled hands have the fitted centre and the covariance a Student-t with that scale implies."""
+    from ralib.synth import hand_shape
+
+    centre, chol, dof = hand_shape.shape_model()
+    rng = np.random.default_rng(0)
+    draws = np.array([np.concatenate([d[j] for j in hand_shape.FINGER_JOINTS])
+                      for d in (hand_shape.sample_finger_joints(rng) for _ in range(20000))])  # fmt: skip
+    implied = chol @ chol.T * dof / (dof - 2)
+    sd = np.sqrt(np.diag(implied))
+    assert np.all(np.abs(draws.mean(axis=0) - centre) < 0.05 * sd + 1e-3)
+    assert np.allclose(np.cov(draws, rowvar=False), implied, atol=0.08 * sd.max() ** 2)
+    template = {name: np.array(xy) for name, xy in anatomy.TEMPLATE_LEFT_HAND_MM.items()}
+    typical = hand_shape.mean_finger_joints()
+    assert all(np.linalg.norm(typical[j] - template[j]) < 3.0 for j in hand_shape.FINGER_JOINTS)
+
+
+def test_sampled_hands_put_their_joints_where_the_shape_model_says():
+    from ralib.synth.skeleton import build_hand
+
+    pose = Pose.sample(np.random.default_rng(3))
+    pose.ulnar_deviation[:] = 0
+    pose.wrist_deviation = 0.0
+    hand = build_hand(pose, Damage.none())
+    index = {n: i for i, n in enumerate(anatomy.LANDMARKS)}
+    for joint, xy in pose.joints.items():
+        assert np.allclose(hand.landmarks[index[joint]], pose.scale * xy, atol=1e-6)

@@ -3,8 +3,10 @@
 A hand is built in its own frame, a LEFT hand as it appears on a posteroanterior film (thumb towards
 +x, fingers towards -y, forearm towards +y, origin at the centre of the distal radius); the right hand
 is its mirror image. The mean shape is :data:`ralib.anatomy.TEMPLATE_LEFT_HAND_MM`; a :class:`Pose`
-varies size, proportions, finger spread, flexion (which foreshortens phalanges on a PA film), ulnar
-deviation and wrist deviation. Joint-space narrowing, subluxation and luxation change the geometry
+varies size, the finger joints' layout (drawn from the real-hand shape model of
+:mod:`ralib.synth.hand_shape`: spread, MCP flexion, drift and proportions as real hands show them),
+the distal phalanges' flexion (which foreshortens them on a PA film), disease-driven ulnar drift and
+wrist deviation. Joint-space narrowing, subluxation and luxation change the geometry
 here; erosions and density changes are applied when rendering (:mod:`ralib.synth.render`).
 
 Example:
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ralib import anatomy
+from ralib.synth.hand_shape import sample_finger_joints
 
 # half-widths (mm) of base, shaft and head of the long bones of an average adult, per ray
 _MC = {1: (7.0, 4.5, 7.0), 2: (7.5, 4.3, 7.2), 3: (7.5, 4.3, 7.2), 4: (6.0, 3.7, 6.3), 5: (6.3, 3.7, 6.2)}
@@ -60,6 +63,10 @@ class Pose:
     ulnar_deviation: np.ndarray = field(default_factory=lambda: np.zeros(5))  # per ray, at the MCP
     wrist_deviation: float = 0.0  # radial (+) / ulnar (-) deviation of the hand on the forearm
     forearm_length: float = 300.0  # mm of forearm bones (the film's edge cuts them)
+    #: MCP, PIP and thumb-IP positions (mm, template frame, before ``scale``) from the real-hand shape
+    #: model; they fix the metacarpals and proximal phalanges, whose MCP flexion, spread and lengths
+    #: they already hold. None: the template's joints with the knobs above.
+    joints: dict[str, np.ndarray] | None = None
 
     @classmethod
     def mean(cls) -> "Pose":
@@ -67,21 +74,21 @@ class Pose:
 
     @classmethod
     def sample(cls, rng: np.random.Generator, scale: float = 1.0, deformity: float = 0.0) -> "Pose":
-        """A random adult pose; ``deformity`` (0-1) adds flexion contractures and ulnar drift."""
+        """A random adult pose: finger joints from the real-hand shape model, the distal phalanges' flexion
+        drawn here; ``deformity`` (0-1) adds flexion contractures and ulnar drift beyond what the real
+        RA hands of the shape model show on average."""
         flex = np.abs(rng.normal(0, 6, (5, 3)))  # most fingers lie flat on the film
         bent = rng.random(5) < 0.08 + 0.35 * deformity
         flex[bent] += np.abs(rng.normal(0, 25 + 30 * deformity, (bent.sum(), 3)))
-        ulnar = np.clip(rng.normal(2 + 20 * deformity, 3 + 6 * deformity), -5, 45) * np.array([0.3, 0.8, 1, 1, 1])
-        ulnar += rng.normal(0, 2, 5)
+        drift = np.clip(rng.normal(20 * deformity, 1e-6 + 6 * deformity), 0, 45) * np.array([0.3, 0.8, 1, 1, 1])
         return cls(
             scale=scale,
             proportions=np.clip(rng.normal(1, 0.035, 19), 0.9, 1.1),
-            spread=float(np.clip(rng.normal(1.0, 0.25), 0.4, 1.7)),
-            spread_jitter=rng.normal(0, 3, 5),
             flexion=np.clip(flex, 0, 80),
-            ulnar_deviation=ulnar,
+            ulnar_deviation=drift,
             wrist_deviation=float(rng.normal(0, 5)),
             forearm_length=300.0,
+            joints=sample_finger_joints(rng),
         )
 
 
@@ -206,13 +213,28 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
         finger_rot = _rot(extra - pose.ulnar_deviation[f - 1] * (1 if f > 1 else 0.3))  # ulnar is -x
         widths = [_MC[f], _PP[f]] + ([_MP[f]] if f > 1 else []) + [_DP[f]]
         joint_keys = (["cmc1", "mcp1", "ip"] if f == 1 else [f"cmc{f}", f"mcp{f}", f"pip{f}", f"dip{f}"])
+        sampled = pose.joints is not None
+        if sampled:  # the metacarpal ends at the sampled MCP, the proximal phalanx at the sampled PIP / IP
+            mcp = pose.scale * pose.joints[names[1]] + ray_base_drop[f] * down
+            pp = pose.scale * (pose.joints[names[2]] - pose.joints[names[1]])
+            pp_ratio = np.linalg.norm(pp) / lengths[1]
         for k, (d, length) in enumerate(zip(template_dirs, lengths)):
-            if k >= 1:  # phalanges follow the finger rotation; flexion foreshortens them on the film
-                d = finger_rot @ d
-                flex = pose.flexion[f - 1, min(k - 1, 2)] if f > 1 else pose.flexion[0, min(k - 1, 2)]
-                length = length * np.cos(np.deg2rad(flex))
-            length *= pose.proportions[bone_index % 19]
-            pts.append(pts[-1] + d * length)
+            if sampled and k == 0:
+                pts.append(mcp)
+            elif sampled and k == 1:
+                pts.append(pts[-1] + finger_rot @ pp)
+            elif sampled:  # distal phalanges continue the sampled proximal one, bent as in the template
+                bend = _rot(np.degrees(np.arctan2(d[1], d[0]) - np.arctan2(template_dirs[1][1], template_dirs[1][0])))
+                flex = pose.flexion[f - 1, min(k - 1, 2)]
+                length = length * pp_ratio * np.cos(np.deg2rad(flex)) * pose.proportions[bone_index % 19]
+                pts.append(pts[-1] + finger_rot @ bend @ _unit(pp) * length)
+            else:
+                if k >= 1:  # phalanges follow the finger rotation; flexion foreshortens them on the film
+                    d = finger_rot @ d
+                    flex = pose.flexion[f - 1, min(k - 1, 2)] if f > 1 else pose.flexion[0, min(k - 1, 2)]
+                    length = length * np.cos(np.deg2rad(flex))
+                length *= pose.proportions[bone_index % 19]
+                pts.append(pts[-1] + d * length)
             bone_index += 1
         # subluxation / luxation: the distal bone slides off the head towards the ulnar side (-x)
         for k in range(1, len(pts) - 1):
