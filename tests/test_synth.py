@@ -162,8 +162,8 @@ def _gap_width_mm(joint, grade, spacing=0.05):
     film, axis = joint_closeup(joint, jsn=grade, spacing_mm=spacing, noise=False)
     centre = np.array(film.shape[::-1], float) / 2 - 0.5
     ts, v = _profile(film, centre, axis, 3 / spacing, step=1)
-    soft = np.median(film[film < 0.45])
-    dark = v < soft + 0.5 * (np.median(v) - soft)
+    bone = np.median(v)
+    dark = v < bone - 0.5 * max(bone - v.min(), 0.1)  # the dip's full width at half its depth; none under 0.05
     return dark.sum() * spacing
 
 

@@ -24,10 +24,43 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-MU_CORTEX = 0.22  # per mm of path, dense cortical bone
-MU_MEDULLA = 0.085  # per mm, trabecular bone with marrow
+MU_CORTEX = 0.24  # per mm of path, dense cortical bone (over the soft tissue it displaces)
+MU_MEDULLA = 0.065  # per mm, trabecular bone with marrow: about a quarter of cortex, as bone volume is
 MU_SOFT = 0.032  # per mm, soft tissue
 MU_METAL = 2.5  # per mm, rings and markers
+
+
+@dataclass(frozen=True)
+class BoneShape:
+    """How a long bone's outline and cortex change along it (lengths in multiples of the end's half-width).
+
+    The base and the head keep their full width up to 0.3 base half-widths from the base and up to the
+    head's centre (one head half-width from its tip), and narrow to the shaft's over ``base_reach`` /
+    ``head_reach`` half-widths beyond; a ``neck`` (share of the shaft width) narrows the bone ``neck_at`` head half-widths from
+    its tip, as behind a metacarpal head; the cortex thins from the shaft's to ``end_cortex`` of it at the
+    ends, where the bone is mostly cancellous. A shape without a head joint ends in a rounded tip (a tuft).
+    """
+
+    base_reach: float = 1.4
+    head_reach: float = 1.4
+    neck: float = 0.0
+    neck_at: float = 2.0
+    end_cortex: float = 0.3
+
+
+#: the long bones of the hand and forearm (fitted by eye to the real adult hand of ../shared/data)
+BONE_SHAPES = {
+    "metacarpal": BoneShape(base_reach=1.2, head_reach=1.2, neck=0.1, neck_at=2.5, end_cortex=0.2),
+    "phalanx": BoneShape(base_reach=1.1, head_reach=0.8, neck=0.06, neck_at=1.9, end_cortex=0.25),
+    "distal phalanx": BoneShape(base_reach=0.9, head_reach=0.5, neck=0.15, neck_at=1.7, end_cortex=0.3),
+    "radius": BoneShape(base_reach=1.0, head_reach=1.2, end_cortex=0.15),
+    "ulna": BoneShape(base_reach=1.0, head_reach=1.0, end_cortex=0.2),
+}
+
+
+def _smoothstep(x):
+    x = np.clip(x, 0, 1)
+    return x * x * (3 - 2 * x)
 
 
 @dataclass
@@ -80,13 +113,17 @@ def draw_tube(
     osteopenia: float = 0.0,
     plate: float = 0.5,
     lip: float = 0.0,
+    shape: BoneShape | None = None,
 ) -> None:
     """Add the log attenuation of a long bone from ``p0`` (base) to ``p1`` (head) to ``img``.
 
-    Half-widths (base, shaft, head), cortex and plate thickness in pixels. ``head``: convex distal end,
-    a circle the bone must stay inside beyond its centre; ``socket``: a circle the bone's base is
-    carved out of (the concave side of a joint); ``lip``: how far the base extends proximally of
-    ``p0`` to cup the neighbouring head.
+    The bone is a hollow solid of revolution: at every point along it the path through the cortex and
+    through the cancellous core is the chord of its outer and inner circle, so the cortex shows as bright
+    lines along the shaft by itself. Half-widths (base, shaft, head), cortex and plate thickness in pixels.
+    ``head``: convex distal end, a circle the bone must stay inside beyond its centre; ``socket``: a circle
+    the bone's base is carved out of (the concave side of a joint); ``lip``: how far the base extends
+    proximally of ``p0`` to cup the neighbouring head; ``shape``: the outline and cortex along the bone
+    (:data:`BONE_SHAPES`); None: straight flares over the last quarter at each end.
     """
     axis = p1 - p0
     length = float(np.linalg.norm(axis))
@@ -102,10 +139,22 @@ def draw_tube(
     dx, dy = xs - p0[0], ys - p0[1]
     u = (dx * a[0] + dy * a[1]) / length  # 0 at the base, 1 at the head
     v2 = (dx * a[1] - dy * a[0]) ** 2
-    base_w = np.clip(1 - (u + lip / length) / 0.24, 0, 1) ** 2
-    head_w = np.clip(1 - (1 - u) / 0.24, 0, 1) ** 2
-    h = hs + (hb - hs) * base_w + (hh - hs) * head_w
-    c = cortex * (1 - 0.65 * np.maximum(base_w, head_w)) * (1 - 0.35 * osteopenia)
+    if shape is None:
+        base_w = np.clip(1 - (u + lip / length) / 0.24, 0, 1) ** 2
+        head_w = np.clip(1 - (1 - u) / 0.24, 0, 1) ** 2
+        h = hs + (hb - hs) * base_w + (hh - hs) * head_w
+        c = cortex * (1 - 0.65 * np.maximum(base_w, head_w)) * (1 - 0.35 * osteopenia)
+    else:
+        from_base = (u * length + lip) / hb  # in base half-widths
+        from_tip = (1 - u) * length / hh  # in head half-widths
+        base_w = _smoothstep(1 - (from_base - 0.3) / shape.base_reach)  # full width at the joint surface
+        head_w = _smoothstep(1 - (from_tip - 1.0) / shape.head_reach)  # full width at the head's centre
+        neck = shape.neck * hs * np.exp(-(((from_tip - shape.neck_at) / 0.45) ** 2))
+        h = hs + (hb - hs) * base_w + (hh - hs) * head_w - neck
+        ends = np.maximum(base_w, head_w)
+        c = cortex * (shape.end_cortex + (1 - shape.end_cortex) * (1 - ends)) * (1 - 0.35 * osteopenia)
+        if head is None and socket is None and lip == 0.0:  # a free end: a rounded tip
+            head = (p1 - a * hh, hh)
     outer = _chord(h, v2)
     inner = _chord(np.maximum(h - c, 0), v2)
     medulla = MU_MEDULLA * (1 - osteopenia * (0.25 + 0.35 * np.maximum(base_w, head_w)))

@@ -145,6 +145,13 @@ def _bites(target_bone, end: str, grade: int, hw_key: int, place: Placement, rng
     return bites
 
 
+def _bone_kind(name: str) -> str:
+    """The shape of a long bone by its skeleton name (``mc3``, ``pp2``, ``mp4``, ``dp1``, ``radius``, ``ulna``)."""
+    if name in ("radius", "ulna"):
+        return name
+    return {"mc": "metacarpal", "pp": "phalanx", "mp": "phalanx", "dp": "distal phalanx"}[name[:2]]
+
+
 def _carpal_bites(ellipse, grade: int, place: Placement, rng) -> list[render.Bite]:
     bites = []
     t = np.deg2rad(ellipse.angle)
@@ -189,6 +196,7 @@ def _draw_hand(att, soft, hand: Hand, damage: Damage, truth_hand: dict[str, int]
         render.draw_tube(
             att, p0, p1, tuple(w * k for w in bone.half_widths), bone.cortex * k, head=head, socket=socket,
             texture=texture, bites=bites.get(bone.name), osteopenia=damage.osteopenia, plate=0.5 * k, lip=lip,
+            shape=render.BONE_SHAPES[_bone_kind(bone.name)],
         )  # fmt: skip
     for c in hand.carpals:
         render.draw_ellipsoid(
