@@ -306,11 +306,19 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
 
     # forearm bones
     forearm_dir = np.array([0.0, 1.0])
-    radius_top = lm["radius_center"] + np.array([4.0, -3.0]) * pose.scale
+    # the distal radius ends at its styloid's level; its articular surface is a shallow concave arc that
+    # falls about 12 mm towards the ulna (radial inclination ~20 degrees), carved by a 40 mm circle
+    radius_top = lm["radius_center"] + np.array([4.0, -7.0]) * pose.scale
+    styloid_tip, ulnar_corner = lm["radial_styloid"], lm["radius_center"] + np.array([-13.0, 5.0]) * pose.scale
+    chord = ulnar_corner - styloid_tip
+    distal_normal = _unit(np.array([chord[1], -chord[0]]))
+    distal_normal = distal_normal if distal_normal[1] < 0 else -distal_normal
+    carve = 40.0 * pose.scale
+    centre = (styloid_tip + ulnar_corner) / 2 + distal_normal * np.sqrt(carve**2 - (np.linalg.norm(chord) / 2) ** 2)
     bones.append(
         LongBone("radius", radius_top + forearm_dir * pose.forearm_length, radius_top,
                  (8.5 * pose.scale, 8.0 * pose.scale, 17.0 * pose.scale), cortex=2.2 * pose.scale,
-                 head=(radius_top + np.array([5.0, 34.0]) * pose.scale, 36.0 * pose.scale))
+                 socket=(centre, carve))
     )  # fmt: skip
     ulna_end = lm["ulnar_head"] + np.array([3.0, -3.0]) * pose.scale
     bones.append(

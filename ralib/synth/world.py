@@ -23,7 +23,7 @@ import numpy as np
 from ralib import anatomy
 from ralib.synth import render
 from ralib.synth.disease import EXTRA_SITES, Patient, sample_grades, sample_patient
-from ralib.synth.skeleton import JSN_SPACE_LEFT, Damage, Hand, Pose, build_hand
+from ralib.synth.skeleton import JSN_SPACE_LEFT, NORMAL_GAP, Damage, Hand, Pose, build_hand
 
 #: which bone ends an erosion at a site attacks (bone name, end), the first one most
 EROSION_TARGETS: dict[str, list[tuple[str, str]]] = {
@@ -166,6 +166,55 @@ def _carpal_bites(ellipse, grade: int, place: Placement, rng) -> list[render.Bit
     return bites
 
 
+#: drawn over the mosaic rather than in it: the pisiform lies in front of the triquetrum on a PA film
+_OVERLYING_CARPALS = ("pisiform",)
+CARPAL_JOINT_MM = 1.4  # width of the joint lines between carpal bones
+
+
+def _draw_carpus(att, hand: Hand, damage: Damage, place: Placement, texture, bites: dict, rng) -> None:
+    """The carpal bones as a tight mosaic inside the outline of their ellipses and reaching down to the
+    radius' articular surface (less the radiocarpal joint space), the pisiform on top."""
+    k = place.k
+    osteopenia = damage.osteopenia
+    cells = [c for c in hand.carpals if c.name not in _OVERLYING_CARPALS]
+    blobs = np.zeros(att.shape, np.uint8)
+    for c in cells:
+        centre = place(c.centre[None])[0]
+        axes = (max(int(round(c.axes[0] * k / 1.15)), 1), max(int(round(c.axes[1] * k / 1.15)), 1))
+        cv2.ellipse(blobs, (int(round(centre[0])), int(round(centre[1]))), axes, place.angle_of(c.angle), 0, 360, 1, -1)
+    radius = next(b for b in hand.long_bones if b.name == "radius")
+    (cx, cy), carve = place(radius.socket[0][None])[0], radius.socket[1] * k
+    joint = NORMAL_GAP["radcar"] * JSN_SPACE_LEFT[damage.jsn.get("wrist_J__radcar", 0)] * k
+    ys, xs = np.mgrid[: att.shape[0], : att.shape[1]]
+    within = (xs - cx) ** 2 + (ys - cy) ** 2 < (carve - joint) ** 2  # distal to the radius and its joint
+    facing = np.zeros(att.shape, np.uint8)  # the carpal side of the radiocarpal joint, across the radius' width
+    half = radius.half_widths[2] * k
+    end = place(radius.p1[None])[0]
+    cv2.circle(facing, (int(round(end[0])), int(round(end[1]))), int(round(1.2 * half)), 1, -1)
+    points = cv2.findNonZero(blobs | (facing & within.astype(np.uint8)))
+    outline = np.zeros(att.shape, np.uint8)  # the carpus packs its bones tightly: the hull of their outlines
+    if points is not None:
+        cv2.fillConvexPoly(outline, cv2.convexHull(points), 1)
+    outline &= within.astype(np.uint8)
+    names = [c.name for c in cells]
+    fused = set()
+    for a, b, _ in hand.fusions:  # an ankylosed carpal joint: no joint line between the two bones
+        ends = [next((i for i, c in enumerate(cells) if np.allclose(c.centre, p)), None) for p in (a, b)]
+        if None not in ends:
+            fused.add((min(ends), max(ends)))
+    render.draw_carpus(
+        att, place(np.array([c.centre for c in cells])), np.array([np.sqrt(c.axes[0] * c.axes[1]) * k for c in cells]),
+        outline.astype(bool), depth=cells[0].depth * k, cortex=1.0 * k, gap=CARPAL_JOINT_MM * k, fused=fused,
+        texture=texture, bites=[b for n in names for b in bites.get(n, [])], osteopenia=osteopenia, rng=rng,
+        texture_depth=render.TEXTURE_DEPTH_MM * k,
+    )  # fmt: skip
+    for c in hand.carpals:
+        if c.name in _OVERLYING_CARPALS:
+            render.draw_ellipsoid(att, place(c.centre[None])[0], tuple(a * k / 1.15 for a in c.axes), place.angle_of(c.angle),
+                                  c.depth * k * 0.6, 1.0 * k, texture=texture, bites=bites.get(c.name), osteopenia=osteopenia,
+                                  texture_depth=render.TEXTURE_DEPTH_MM * k)  # fmt: skip
+
+
 def _draw_hand(att, soft, hand: Hand, damage: Damage, truth_hand: dict[str, int], place: Placement, texture, rng):
     """Render one hand's bones into ``att`` and its soft tissue thickness into ``soft`` (mm)."""
     k = place.k
@@ -196,13 +245,9 @@ def _draw_hand(att, soft, hand: Hand, damage: Damage, truth_hand: dict[str, int]
         render.draw_tube(
             att, p0, p1, tuple(w * k for w in bone.half_widths), bone.cortex * k, head=head, socket=socket,
             texture=texture, bites=bites.get(bone.name), osteopenia=damage.osteopenia, plate=0.5 * k, lip=lip,
-            shape=render.BONE_SHAPES[_bone_kind(bone.name)],
+            shape=render.BONE_SHAPES[_bone_kind(bone.name)], texture_depth=render.TEXTURE_DEPTH_MM * k,
         )  # fmt: skip
-    for c in hand.carpals:
-        render.draw_ellipsoid(
-            att, place(c.centre[None])[0], tuple(a * k for a in c.axes), place.angle_of(c.angle), c.depth * k,
-            1.0 * k, texture=texture, bites=bites.get(c.name), osteopenia=damage.osteopenia,
-        )  # fmt: skip
+    _draw_carpus(att, hand, damage, place, texture, bites, rng)
     for a, b, w in hand.fusions:
         pa, pb = place(np.stack([a, b]))
         render.draw_tube(att, pa, pb, (w * k, w * k, w * k), 0.6 * k, texture=texture)
