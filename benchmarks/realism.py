@@ -9,7 +9,9 @@
 layouts instead. The real films carry no pixel spacing: the dual-hand films are taken at 0.16 mm a pixel
 (an adult hand's 19 cm from wrist crease to middle fingertip spans about 1,200 px on them), the healthy
 adult hand at 0.146 mm (the viewer's 5 cm ruler burned into the export spans 343 px), the wrist squares
-at 0.09 mm (55 mm across 600 px); ``--film-spacing`` changes the first. Evidence that is not there is skipped with a message. The synthetic cohort is the
+at 0.15 mm (metacarpal shafts, about 8.5 mm wide, span about 57 px on them; the shared data's note of
+0.09 mm would make every bone on them half its real size), so a real wrist square is 90 mm across and
+the synthetic wrists are cut to the same; ``--film-spacing`` changes the first. Evidence that is not there is skipped with a message. The synthetic cohort is the
 profile's cached data set (made if missing) or any SynthRA folder. Prints markdown tables (AUC 0.5:
 indistinguishable; the "real (other half)" rows show what chance and sample size give on their own).
 """
@@ -23,6 +25,8 @@ from pathlib import Path
 from ralib import realism
 from ralib.synth import SynthConfig, load_tables, make_dataset
 from ralib.synth.cohort import cohort_sites
+
+WRIST_SPACING_MM = 0.15
 
 
 def main() -> None:
@@ -95,22 +99,27 @@ def pixel_tests(args, folder: Path, tables: dict, tests: list) -> list[str]:
 
     real = [realism.Film(read_film(p), args.film_spacing, p.name) for p in sorted((args.real / "real_radiographs").glob("*.jpg"))]
     real += [realism.Film(read_film(p), 0.146, p.name) for p in sorted((args.real / "real_adult_hand").glob("hand_*.png"))]
-    wrists = [realism.Film(read_film(p), 0.09, p.name[:4]) for p in sorted((args.real / "real_wrists").glob("*.png"))]
+    wrists = [realism.Film(read_film(p), WRIST_SPACING_MM, p.name[:4]) for p in sorted((args.real / "real_wrists").glob("*.png"))]
     lines, rows = [], []
-    if len(real) >= 2:
-        against, chance = realism.crop_test(realism.synthetic_films(folder, tables["radiographs"], args.films, args.seed), real, seed=args.seed)
-        rows.append({"test": f"film crops ({len(real)} real films)", "against": "real", **against.as_row()})
-        if chance is not None:
-            rows.append({"test": f"film crops ({len(real)} real films)", "against": "real (other half)", **chance.as_row()})
-    else:
+    synthetic_films = realism.synthetic_films(folder, tables["radiographs"], args.films, args.seed)
+    width = WRIST_SPACING_MM * (wrists[0].image.shape[1] if wrists else 600)
+    synthetic_wrists = realism.synthetic_wrists(folder, tables, args.films, args.seed, width_mm=width)
+    for equalise, tone in ((False, "stretched"), (True, "equalised: structure only")):
+        if len(real) >= 2:
+            against, chance = realism.crop_test(synthetic_films, real, seed=args.seed, equalise=equalise)
+            label = f"film crops, {tone} ({len(real)} real films)"
+            rows.append({"test": label, "against": "real", **against.as_row()})
+            if chance is not None:
+                rows.append({"test": label, "against": "real (other half)", **chance.as_row()})
+        if len(wrists) >= 2:
+            against, chance = realism.crop_test(synthetic_wrists, wrists, per_film=20, seed=args.seed, inside_body=False, equalise=equalise)
+            label = f"wrist crops, {tone} ({len(wrists)} real wrists)"
+            rows.append({"test": label, "against": "real", **against.as_row()})
+            if chance is not None:
+                rows.append({"test": label, "against": "real (other half)", **chance.as_row()})
+    if len(real) < 2:
         lines += [f"Film crops: skipped, fewer than two real films under {args.real}.", ""]
-    if len(wrists) >= 2:
-        against, chance = realism.crop_test(realism.synthetic_wrists(folder, tables, args.films, args.seed), wrists,
-                                            per_film=20, seed=args.seed, inside_body=False)  # fmt: skip
-        rows.append({"test": f"wrist crops ({len(wrists)} real wrists)", "against": "real", **against.as_row()})
-        if chance is not None:
-            rows.append({"test": f"wrist crops ({len(wrists)} real wrists)", "against": "real (other half)", **chance.as_row()})
-    else:
+    if len(wrists) < 2:
         lines += [f"Wrist crops: skipped, no real wrists under {args.real / 'real_wrists'}.", ""]
     if rows:
         tests.append(pd.DataFrame(rows))

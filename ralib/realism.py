@@ -362,10 +362,12 @@ def foreground(film: np.ndarray) -> np.ndarray:
 
 
 def film_crops(film: Film, n: int, rng: np.random.Generator, mm_per_px: float = CROP_MM_PER_PX,
-               size: int = CROP_PX, inside_body: bool = True) -> np.ndarray:  # fmt: skip
+               size: int = CROP_PX, inside_body: bool = True, equalise: bool = False) -> np.ndarray:  # fmt: skip
     """Up to ``n`` crops ``(n, size, size)`` from inside the body (anywhere when ``inside_body`` is False, for
     films that are all body, such as wrist squares), after resampling the film to ``mm_per_px`` and
-    stretching its body's 1st-99th intensity percentiles to 0-1 (so exposure and bit depth drop out)."""
+    stretching its body's 1st-99th intensity percentiles to 0-1 (so exposure and bit depth drop out).
+    ``equalise`` replaces every body pixel by its rank among them instead: any monotone tone curve drops
+    out too, and what is left to tell films apart is structure and texture."""
     import cv2
 
     factor = film.spacing_mm / mm_per_px
@@ -374,8 +376,12 @@ def film_crops(film: Film, n: int, rng: np.random.Generator, mm_per_px: float = 
     body = foreground(image)
     if not body.any():
         return np.zeros((0, size, size), np.float32)
-    low, high = np.percentile(image[body], [1, 99])
-    image = np.clip((image - low) / max(high - low, 1e-6), 0, 1)
+    if equalise:
+        ranks = np.sort(image[body])
+        image = (np.searchsorted(ranks, image) / len(ranks)).astype(np.float32)
+    else:
+        low, high = np.percentile(image[body], [1, 99])
+        image = np.clip((image - low) / max(high - low, 1e-6), 0, 1)
     if not inside_body:
         body = np.ones_like(body)
     kernel = np.ones((size, size), np.uint8)  # the whole crop in the body, none of it beyond the film's edge
@@ -409,7 +415,8 @@ def crop_features(crops: np.ndarray) -> np.ndarray:
 
 
 def crop_test(synthetic: list[Film], real: list[Film], per_film: int = 40, seed: int = 0,
-              mm_per_px: float = CROP_MM_PER_PX, inside_body: bool = True) -> tuple[TwoSample, TwoSample | None]:  # fmt: skip
+              mm_per_px: float = CROP_MM_PER_PX, inside_body: bool = True,
+              equalise: bool = False) -> tuple[TwoSample, TwoSample | None]:  # fmt: skip
     """Two-sample test on crops at one physical scale, films kept together; and real films against each
     other (half the real films against the other half), as the chance level of this sample (None with
     fewer than four real films). With a handful of films both are dominated by what makes each film
@@ -419,7 +426,7 @@ def crop_test(synthetic: list[Film], real: list[Film], per_film: int = 40, seed:
     def table(films):
         feats, groups = [], []
         for film in films:
-            crops = film_crops(film, per_film, rng, mm_per_px, inside_body=inside_body)
+            crops = film_crops(film, per_film, rng, mm_per_px, inside_body=inside_body, equalise=equalise)
             if len(crops):
                 feats.append(crop_features(crops))
             groups += [film.group] * len(crops)
@@ -444,7 +451,7 @@ def synthetic_films(folder: str | Path, radiographs: pd.DataFrame, n: int, seed:
     return [Film(read_image(folder, r), float(r.spacing_mm), r.image_id) for _, r in rows.iterrows()]
 
 
-def wrist_crop(film: Film, centre_px: np.ndarray, width_mm: float = 55.0) -> Film:
+def wrist_crop(film: Film, centre_px: np.ndarray, width_mm: float = 90.0) -> Film:
     """A square of ``width_mm`` around a wrist centre, as a film of its own (the real wrists' framing)."""
     half = int(round(width_mm / film.spacing_mm / 2))
     x, y = (int(round(c)) for c in centre_px)
@@ -453,13 +460,15 @@ def wrist_crop(film: Film, centre_px: np.ndarray, width_mm: float = 55.0) -> Fil
     return Film(crop, film.spacing_mm, film.group)
 
 
-def synthetic_wrists(folder: str | Path, tables: dict[str, pd.DataFrame], n: int, seed: int = 0) -> list[Film]:
-    """Wrist squares (both hands) of ``n`` random SynthRA films, centred on the 'wrist' joint box."""
+def synthetic_wrists(folder: str | Path, tables: dict[str, pd.DataFrame], n: int, seed: int = 0,
+                     width_mm: float = 90.0) -> list[Film]:  # fmt: skip
+    """Wrist squares ``width_mm`` across (both hands) of ``n`` random SynthRA films, centred on the 'wrist'
+    joint box."""
     films = synthetic_films(folder, tables["radiographs"], n, seed)
     boxes = tables["joints"][tables["joints"].joint == "wrist"].set_index(["image_id", "hand"])
     out = []
     for film in films:
         for hand in anatomy.HANDS:
             x0, y0, x1, y1 = boxes.loc[(film.group, hand), ["x0", "y0", "x1", "y1"]]
-            out.append(wrist_crop(film, np.array([(x0 + x1) / 2, (y0 + y1) / 2])))
+            out.append(wrist_crop(film, np.array([(x0 + x1) / 2, (y0 + y1) / 2]), width_mm))
     return out

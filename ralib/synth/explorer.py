@@ -21,7 +21,7 @@ def _film_of(sample) -> np.ndarray:
 
 
 def show_film(seed: int = 0, severity: float = 0.5, spread: float = 1.0, ulnar_deviation: float = 0.0,
-              photons: float = 6000.0, contrast: float = 1.0, image_size: int = 512):  # fmt: skip
+              photons: float = 200000.0, contrast: float = 1.0, image_size: int = 512):  # fmt: skip
     """Render and show one radiograph with the given severity, pose and exposure; returns the sample."""
     sample = radiograph(
         seed, image_size, healthy_fraction=0.0, p_flip=0.0, severity=severity,
@@ -55,7 +55,7 @@ def film_explorer() -> widgets.Widget:
         severity=widgets.FloatSlider(0.5, min=-2, max=3, step=0.25),
         spread=widgets.FloatSlider(1.0, min=0.4, max=1.7, step=0.1),
         ulnar_deviation=widgets.FloatSlider(0.0, min=-5, max=40, step=5),
-        photons=widgets.FloatLogSlider(6000, base=10, min=3, max=4.5),
+        photons=widgets.FloatLogSlider(200000, base=10, min=4, max=6),
         contrast=widgets.FloatSlider(1.0, min=0.6, max=1.4, step=0.05),
         image_size=widgets.fixed(512),
     )

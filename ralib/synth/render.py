@@ -261,11 +261,12 @@ def band_noise(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator
 class Acquisition:
     """How a film was taken and processed."""
 
-    photons_per_mm2: float = 6000.0
+    photons_per_mm2: float = 200000.0  # at the detector: hand exposures give about 1e5-1e6
     blur_mm: float = 0.15
     contrast: float = 0.9
     gamma: float = 1.0
     edge_enhance: float = 0.4
+    latitude: float = 0.5  # share of the large-scale density taken out (dynamic range compression)
     background: float = 0.08
     background_tilt: float = 0.05
     bits: int = 12
@@ -276,11 +277,12 @@ class Acquisition:
     def sample(cls, rng: np.random.Generator) -> "Acquisition":
         collimated = rng.random() < 0.6
         return cls(
-            photons_per_mm2=float(np.exp(rng.uniform(np.log(2500), np.log(20000)))),
+            photons_per_mm2=float(np.exp(rng.uniform(np.log(8e4), np.log(6e5)))),
             blur_mm=float(rng.uniform(0.05, 0.3)),
             contrast=float(rng.uniform(0.7, 1.25)),
             gamma=float(rng.uniform(0.8, 1.25)),
             edge_enhance=float(rng.uniform(0.0, 1.0)),
+            latitude=float(rng.uniform(0.3, 0.7)),
             background=float(rng.uniform(0.02, 0.16)),
             background_tilt=float(rng.uniform(0.0, 0.1)),
             bits=int(rng.choice([12, 14, 16], p=[0.45, 0.2, 0.35])),
@@ -300,10 +302,15 @@ def expose(
     blur_px = acq.blur_mm / spacing_mm
     if blur_px >= 0.3:
         noisy = cv2.GaussianBlur(noisy, (0, 0), blur_px)
-    film = 1 - np.exp(-acq.contrast * noisy / 1.6)
+    # digital radiography's processing: compress the large-scale density (so forearm and fingers share
+    # the grey scale), sharpen the detail, and window the result so that the body fills the scale
+    detail = noisy - acq.latitude * cv2.GaussianBlur(noisy, (0, 0), 12.0 / spacing_mm)
     if acq.edge_enhance > 0:
-        smooth = cv2.GaussianBlur(film, (0, 0), 2.5 / spacing_mm)
-        film = film + acq.edge_enhance * (film - smooth)
+        detail = detail + acq.edge_enhance * (noisy - cv2.GaussianBlur(noisy, (0, 0), 1.5 / spacing_mm))
+    body = noisy > 0.2
+    top = float(np.percentile(detail[body], 99.7)) if body.sum() > 100 else float(detail.max()) or 1.0
+    steep = 2.2 * acq.contrast
+    film = (1 - np.exp(-steep * np.clip(detail / top, 0, None))) / (1 - np.exp(-steep))  # a film-like shoulder
     h, w = film.shape
     ramp = np.linspace(-1, 1, w, dtype=np.float32)[None, :] * rng.choice([-1, 1]) + np.linspace(
         -1, 1, h, dtype=np.float32
