@@ -97,11 +97,25 @@ def _chord(r, d2):
 TEXTURE_DEPTH_MM = 5.0
 
 
+#: how much longer than wide trabeculae look along a long bone (they follow its lines of stress)
+TRABECULAR_STRETCH = 3.0
+
+
+def _along_bone(texture: np.ndarray, p0: np.ndarray, a: np.ndarray, xs, ys) -> np.ndarray:
+    """The texture seen through a bone whose axis runs along ``a``: stretched along the axis."""
+    along = (xs - p0[0]) * a[0] + (ys - p0[1]) * a[1]
+    shrink = along * (1 / TRABECULAR_STRETCH - 1)  # move each pixel towards p0 along the axis
+    map_x = (xs + a[0] * shrink).astype(np.float32)
+    map_y = (ys + a[1] * shrink).astype(np.float32)
+    return cv2.remap(texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
 def _trabecular(inner, texture, sl, depth_px: float | None):
-    """The texture's factor on a cancellous path of length ``inner`` (pixels): weaker on long paths."""
+    """The texture's factor on a cancellous path of length ``inner`` (pixels): weaker on long paths.
+    ``texture`` is the film-wide field (indexed by ``sl``) or one already cut to the bone's box."""
     if texture is None:
         return 1.0
-    tex = texture[sl]
+    tex = texture[sl] if texture.shape != np.shape(inner) else texture
     if depth_px is None:
         return tex
     return 1 + (tex - 1) * np.sqrt(depth_px / np.maximum(inner, depth_px))
@@ -175,7 +189,8 @@ def draw_tube(
     outer = _chord(h, v2)
     inner = _chord(np.maximum(h - c, 0), v2)
     medulla = MU_MEDULLA * (1 - osteopenia * (0.25 + 0.35 * np.maximum(base_w, head_w)))
-    tex = _trabecular(inner, texture, sl, texture_depth)
+    oriented = _along_bone(texture, p0, a, xs, ys) if texture is not None else None
+    tex = _trabecular(inner, oriented, sl, texture_depth)
     density = MU_CORTEX * (outer - inner) + medulla * inner * tex
     # ends: soft 1-px transitions
     inside = np.clip((u * length + lip) + 0.5, 0, 1) * np.clip((1 - u) * length + 0.5, 0, 1)
@@ -255,6 +270,20 @@ def band_noise(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator
         noise = cv2.GaussianBlur(noise, (0, 0), sigma_px)
     std = float(noise.std()) or 1.0
     return noise / std
+
+
+def trabecular_texture(shape: tuple[int, int], spacing_mm: float, rng: np.random.Generator,
+                       grain_mm: float = 0.25, contrast: float = 0.35) -> np.ndarray:  # fmt: skip
+    """A film-wide field around 1 that modulates cancellous bone: grains of ``grain_mm``; where a pixel is
+    larger than a grain, the grains average out within it and the field is weaker.
+
+    Example:
+        >>> field = trabecular_texture((64, 64), 0.1, np.random.default_rng(0))
+        >>> bool(0.9 < field.mean() < 1.1)
+        True
+    """
+    averaged = min(1.0, 2 * grain_mm / spacing_mm)
+    return 1 + contrast * averaged * band_noise(shape, grain_mm / spacing_mm, rng)
 
 
 @dataclass

@@ -328,7 +328,7 @@ def radiograph(
 
     att = np.zeros((height, width), np.float32)
     soft = np.zeros((height, width), np.float32)
-    texture = 1 + 0.3 * render.band_noise((height, width), 0.45 / spacing, rng)
+    texture = render.trabecular_texture((height, width), spacing, rng)
     palms = []
     landmarks, hand_geoms = {}, {}
     for hand, (geom, damage, angle, shift, _, _) in hands.items():
@@ -473,7 +473,7 @@ def joint_closeup(
     place = Placement(origin, 0.0, False, spacing_mm)
     att = np.zeros((n, n), np.float32)
     soft = np.zeros((n, n), np.float32)
-    texture = 1 + 0.3 * render.band_noise((n, n), 0.45 / spacing_mm, rng) if noise else None
+    texture = render.trabecular_texture((n, n), spacing_mm, rng) if noise else None
     _draw_hand(att, soft, geom, damage, truth_hand, place, texture, rng)
     att = att * spacing_mm + render.MU_SOFT * soft * spacing_mm
     if noise:
