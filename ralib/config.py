@@ -85,7 +85,7 @@ _PROFILES = {
     "cpu": Profile(
         name="cpu",
         description="a 2-core laptop: minutes per notebook, a documented subset of the papers' grid",
-        data=DataSizes(n_images=600, image_size=1024, n_children=400, child_image_size=256, n_reader_patients=2000),
+        data=DataSizes(n_images=600, image_size=1700, n_children=400, child_image_size=256, n_reader_patients=2000),
         train=TrainSizes(
             epochs=8, batch_size=16, image_size=128, hand_size=112, hand_epochs=6, hand_batch_size=32,
             pretrain_epochs=8,
@@ -99,7 +99,7 @@ _PROFILES = {
         name="paper",
         description="the papers' sizes, for a GPU",
         data=DataSizes(
-            n_images=3818, image_size=2048, n_children=14036, child_image_size=512, n_reader_patients=10000
+            n_images=3818, image_size=2800, n_children=14036, child_image_size=512, n_reader_patients=10000
         ),
         train=TrainSizes(
             epochs=100, batch_size=4, image_size=1024, hand_size=224, hand_epochs=100, hand_batch_size=64,
@@ -119,7 +119,7 @@ def get_profile(name: str) -> Profile:
 
     Example:
         >>> get_profile("cpu").data.image_size
-        1024
+        1700
     """
     try:
         return _PROFILES[name]

@@ -263,6 +263,24 @@ def draw_capsule_thickness(out: np.ndarray, p0, p1, r0: float, r1: float) -> Non
     np.maximum(out[sl], t.astype(out.dtype), out=out[sl])
 
 
+def smooth(img: np.ndarray, sigma_px: float) -> np.ndarray:
+    """A Gaussian blur; wide ones on a shrunken copy (the result is smooth anyway), which is many times faster.
+
+    Example:
+        >>> img = np.zeros((400, 400), np.float32); img[150:250, 150:250] = 1
+        >>> exact = cv2.GaussianBlur(img, (0, 0), 40)
+        >>> bool(np.abs(smooth(img, 40) - exact).max() < 0.02 * exact.max())
+        True
+    """
+    if sigma_px < 8:
+        return cv2.GaussianBlur(img, (0, 0), sigma_px)
+    factor = sigma_px / 4
+    h, w = img.shape
+    small = cv2.resize(img, (max(int(w / factor), 1), max(int(h / factor), 1)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma_px * small.shape[1] / w)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def band_noise(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator) -> np.ndarray:
     """Zero-mean, unit-variance Gaussian noise with a blob size of about ``sigma_px``."""
     noise = rng.standard_normal(shape, dtype=np.float32)
@@ -333,9 +351,9 @@ def expose(
         noisy = cv2.GaussianBlur(noisy, (0, 0), blur_px)
     # digital radiography's processing: compress the large-scale density (so forearm and fingers share
     # the grey scale), sharpen the detail, and window the result so that the body fills the scale
-    detail = noisy - acq.latitude * cv2.GaussianBlur(noisy, (0, 0), 12.0 / spacing_mm)
+    detail = noisy - acq.latitude * smooth(noisy, 12.0 / spacing_mm)
     if acq.edge_enhance > 0:
-        detail = detail + acq.edge_enhance * (noisy - cv2.GaussianBlur(noisy, (0, 0), 1.5 / spacing_mm))
+        detail = detail + acq.edge_enhance * (noisy - smooth(noisy, 1.5 / spacing_mm))
     body = noisy > 0.2
     top = float(np.percentile(detail[body], 99.7)) if body.sum() > 100 else float(detail.max()) or 1.0
     steep = 2.2 * acq.contrast

@@ -343,7 +343,7 @@ def radiograph(
     palm_mask = np.zeros((height, width), np.uint8)
     for poly in palms:
         cv2.fillPoly(palm_mask, [np.round(poly).astype(np.int32)], 1)
-    palm = cv2.GaussianBlur(palm_mask.astype(np.float32), (0, 0), 4.0 / spacing) * 26.0
+    palm = render.smooth(palm_mask.astype(np.float32), 4.0 / spacing) * 26.0
     soft_mm = np.maximum(np.minimum(soft * spacing, 30.0), palm)  # the forearm is flattened on the film
     att += render.MU_SOFT * soft_mm
     mask = (soft_mm > 1.0).astype(np.uint8)
