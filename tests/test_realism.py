@@ -86,9 +86,13 @@ def test_real_landmark_file_with_the_wrong_layout_names_what_is_missing(tmp_path
 
 
 @pytest.fixture(scope="module")
-def small_tables(tmp_path_factory):
-    folder = make_dataset(SynthConfig(n_images=12, image_size=128), tmp_path_factory.mktemp("r"), progress=False, workers=1)
-    return load_tables(folder)
+def small_folder(tmp_path_factory):
+    return make_dataset(SynthConfig(n_images=12, image_size=128), tmp_path_factory.mktemp("r"), progress=False, workers=1)
+
+
+@pytest.fixture(scope="module")
+def small_tables(small_folder):
+    return load_tables(small_folder)
 
 
 def test_synthetic_shapes_and_grades_have_the_real_layouts(small_tables):
@@ -152,3 +156,42 @@ def test_the_crop_test_tells_sharp_films_from_blurred_ones():
     against, chance = realism.crop_test([film(3) for _ in range(8)], [film(0) for _ in range(8)], per_film=10, inside_body=False)
     assert against.auc > 0.9
     assert chance is not None and chance.n_real == 40
+
+
+def _evidence_from(tables, folder, tmp_path):
+    """Real-looking evidence made from a synthetic set: landmarks and labels in the real layouts, films."""
+    from ralib.synth.cohort import cohort_sites
+
+    wide = tables["landmarks"].pivot_table(index=["image_id", "hand"], columns="landmark", values=["x", "y"])
+    rows = []
+    for (image_id, hand), r in wide.iterrows():
+        row = {"source": "ra2dream", "patient_id": image_id, "image_id": f"{image_id}-{hand}", "hand": hand}
+        for real, synth in realism.SYNTH_POINTS.items():
+            row |= {f"{real}_x": r["x"][synth], f"{real}_y": r["y"][synth]}
+        row |= {"wrist_mid_x": (r["x"]["radial_styloid"] + r["x"]["ulnar_styloid"]) / 2, "wrist_mid_y": r["y"]["forearm"]}
+        rows.append(row)
+    pd.DataFrame(rows).to_csv(tmp_path / "real_hand_landmarks.csv", index=False)
+    sites = cohort_sites(40, "ra2dream", seed=9)
+    grades = realism.synthetic_hand_grades(sites, readers=True).rename_axis("Patient_ID").reset_index()
+    grades.to_csv(tmp_path / "real_ra2dream_scores.csv", index=False)
+    films = realism.synthetic_films(folder, tables["radiographs"], 6, seed=3)
+    return realism.Evidence(tmp_path / "real_hand_landmarks.csv", tmp_path / "real_ra2dream_scores.csv", films, None)
+
+
+def test_the_report_runs_every_test_it_has_evidence_for_and_names_the_rest(small_folder, small_tables, tmp_path):
+    folder = small_folder
+    evidence = _evidence_from(small_tables, folder, tmp_path)
+    result = realism.report(folder, small_tables, evidence, n_films=6, n_patients=40)
+    tests = set(result.tests.test)
+    assert {"landmarks: fingers and thumb", "RA2-DREAM cohort: site grades (reader labels)"} <= tests
+    assert any(t.startswith("film crops") for t in tests) and not any(t.startswith("wrist crops") for t in tests)
+    assert result.skipped == ["wrist crops (no real wrists)"]
+    assert result.tests.AUC.between(0, 1).all()
+    assert "Hand geometry" in result.markdown()
+    nothing = realism.report(folder, small_tables, realism.Evidence())
+    assert nothing.tests.empty and len(nothing.skipped) == 4
+
+
+def test_evidence_from_a_missing_folder_is_empty(tmp_path):
+    assert realism.Evidence.from_folder(tmp_path / "absent") == realism.Evidence()
+    assert realism.Evidence.from_folder(None) == realism.Evidence()
