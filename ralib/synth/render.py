@@ -26,7 +26,7 @@ import numpy as np
 
 MU_CORTEX = 0.24  # per mm of path, dense cortical bone (over the soft tissue it displaces)
 MU_MEDULLA = 0.065  # per mm, trabecular bone with marrow: about a quarter of cortex, as bone volume is
-MU_SOFT = 0.032  # per mm, soft tissue
+MU_SOFT = 0.07  # per mm, soft tissue: about a third of cortex, as at the 50-60 kV of hand films
 MU_METAL = 2.5  # per mm, rings and markers
 
 
