@@ -32,17 +32,25 @@ SINGLE = [("02_whole_image_cnn", "regression_baseline"), ("02_whole_image_cnn", 
           ("02_whole_image_cnn", "classification_baseline")]  # fmt: skip
 
 
+def records_of(runs: list[Path], notebook: str) -> list[dict]:
+    """Every run's metrics of ``notebook``; runs without them are named and left out."""
+    found = [folder / notebook / "metrics.json" for folder in runs]
+    missing = [str(p.parent.parent) for p in found if not p.is_file()]
+    if missing:
+        print(f"\n({notebook}: no metrics in {', '.join(missing)}; left out)")
+    return [json.loads(p.read_text()) for p in found if p.is_file()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="folders of runs made with different seeds")
     args = parser.parse_args()
     for notebook, section, measures in TABLES:
-        records = [json.loads((folder / notebook / "metrics.json").read_text()) for folder in args.runs]
-        table = across_seeds(records, section, measures)
+        table = across_seeds(records_of(args.runs, notebook), section, measures)
         if len(table):
             print(f"\n### {notebook}: {section}\n\n{table.to_markdown(floatfmt='.3f', missingval='-')}")
     for notebook, section in SINGLE:
-        records = [json.loads((folder / notebook / "metrics.json").read_text()) for folder in args.runs]
+        records = records_of(args.runs, notebook)
         wrapped = [{"seed": r["seed"], "metrics": {section: {section: r["metrics"][section]}}} for r in records]
         table = across_seeds(wrapped, section, ("pcc", "rmse", "accuracy", "mae")).dropna(axis=1, how="all")
         print(f"\n### {notebook}: {section}\n\n{table.to_markdown(floatfmt='.3f', missingval='-')}")

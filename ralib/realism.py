@@ -5,14 +5,17 @@ with cross-validation that keeps each patient's examples in one fold, and read t
 0.5 means the classifier cannot tell the two apart; 1.0 means it always can. The same test between two
 random halves of the real set gives the level that chance and small samples reach on their own.
 
-Two kinds of evidence are compared here, both given as paths (the repository holds none of it):
+Three kinds of evidence are compared here, all given as paths (the repository holds none of it;
+:class:`Evidence` gathers them, :func:`report` runs every test there is evidence for):
 
 - **hand geometry**: the 13 landmarks per hand of ``real_hand_landmarks.csv`` against the same points of
   SynthRA's 37 landmarks, after mirroring to a left hand and a Procrustes fit (position, rotation and
   size removed), see :func:`align_shapes`;
 - **damage**: real RA2-DREAM joint-level grades (``training.csv`` layout) against SynthRA's, per patient,
   the 62 hand sites; SynthRA's grades as the data set publishes them (the rounded mean of the readers)
-  and without reader noise.
+  and without reader noise;
+- **pixels**: crops at one physical scale from inside the body of real films and of wrist squares,
+  described by simple texture features (:func:`crop_features`), with films kept together.
 
 Example:
     >>> rng = np.random.default_rng(0)
