@@ -13,7 +13,7 @@ from ralib.realism.geometry import geometry_report, real_hand_shapes, synthetic_
 from ralib.realism.pixels import CROP_PX, Film, crop_test, film_crops, synthetic_films, synthetic_wrists
 
 
-#: pixel spacings of the shared real films, which carry none (measured on them; see Evidence.from_folder)
+#: pixel spacings of the shared real films, which carry none (read off them by eye; see Evidence.from_folder)
 DUAL_HAND_FILM_MM = 0.16
 ADULT_HAND_MM = 0.146
 WRIST_SQUARE_MM = 0.15
@@ -34,7 +34,7 @@ class Evidence:
         ``real_ra2dream_scores.csv``, ``real_radiographs/*.jpg``, ``real_adult_hand/hand_*.png``,
         ``real_wrists/*.png``); None or a missing folder gives no evidence.
 
-        The real films carry no pixel spacing. The dual-hand films are taken at ``film_spacing`` (0.16 mm:
+        The real films carry no pixel spacing; these were read off them by eye. The dual-hand films are taken at ``film_spacing`` (0.16 mm:
         an adult hand's 19 cm from wrist crease to middle fingertip spans about 1,200 px on them), the
         healthy adult hand at 0.146 mm (the viewer's 5 cm ruler burned into the export spans 343 px), the
         wrist squares at 0.15 mm (metacarpal shafts, about 8.5 mm wide, span about 57 px on them; at the

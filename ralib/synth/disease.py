@@ -43,7 +43,6 @@ JOINT_EFFECT = 0.3  # erosion and JSN at the same joint
 KIND_EFFECT = 0.25  # a patient's erosive versus narrowing tendency
 
 
-
 @dataclass(frozen=True)
 class Cohort:
     """Who is in a synthetic cohort: the latent severity of its RA patients and its share of healthy controls."""
@@ -60,7 +59,6 @@ COHORTS = {
     "image_level": Cohort(severity_mean=0.3, severity_sd=1.0, healthy_fraction=0.08),
     "ra2dream": Cohort(severity_mean=0.0, severity_sd=1.0, healthy_fraction=0.0),
 }
-HEALTHY_FRACTION = COHORTS["image_level"].healthy_fraction
 
 
 def cohort_of(cohort: str | Cohort) -> Cohort:

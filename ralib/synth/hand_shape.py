@@ -1,4 +1,4 @@
-"""Where a synthetic hand's finger joints lie: a Gaussian shape model fitted to real annotated hands.
+"""Where a synthetic hand's finger joints lie: a Student-t shape model fitted to real annotated hands.
 
 The ten finger and thumb joints (thumb IP, PIP 2-5, MCP 1-5) of 360 adult RA hands (RA2-DREAM films,
 ``../shared/data/real_hand_landmarks.csv``) give a multivariate Student-t distribution in the skeleton's
