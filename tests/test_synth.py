@@ -417,3 +417,32 @@ def test_sampled_hands_put_their_joints_where_the_shape_model_says():
     index = {n: i for i, n in enumerate(anatomy.LANDMARKS)}
     for joint, xy in pose.joints.items():
         assert np.allclose(hand.landmarks[index[joint]], pose.scale * xy, atol=1e-6)
+
+
+def test_reader_label_matching_recovers_the_share_of_each_grade():
+    """The disease calibration's second stage: start from thresholds a unit too high and shift them
+    until the simulated readers' labels have a target cohort's share of damage at every site."""
+    import importlib.util
+
+    from ralib.synth.cohort import cohort_sites
+
+    spec = importlib.util.spec_from_file_location("calibrate", Path(__file__).parents[1] / "scripts" / "calibrate_disease_model.py")
+    calibrate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibrate)
+    types = list(anatomy.EROSION_SITES + anatomy.JSN_SITES)
+    target = cohort_sites(300, "ra2dream", seed=5)
+    label = np.floor((target.reader_1 + target.reader_2) / 2 + 0.5)
+    grades = np.stack([np.stack([label[(target.hand == h) & (target.site == s)].to_numpy() for s in types], axis=1)
+                       for h in anatomy.HANDS], axis=1).astype(int)  # fmt: skip
+    start = {s: (lam, taus + 1.0) for s, (lam, taus) in ((s, disease.site_parameters()[f"LH_{s}"]) for s in types)}
+
+    def prevalence_gap(params):
+        sim = cohort_sites(300, "ra2dream", seed=6, params=disease.with_extra_sites(params))
+        synth = np.floor((sim.reader_1 + sim.reader_2) / 2 + 0.5)
+        shares = lambda g, t: t.assign(g=g > 0).groupby(["hand", "site"]).g.mean()  # noqa: E731
+        return float((shares(synth, sim) - shares(label, target)).abs().mean())
+
+    before = prevalence_gap({f"{h}_{s}": v for h in anatomy.HANDS for s, v in start.items()})
+    matched = calibrate.match_reader_labels(grades, start, n_patients=300, iterations=4)
+    after = prevalence_gap(matched)
+    assert before > 0.06 and after < 0.03, (before, after)  # two samples of 300 differ by about 0.02

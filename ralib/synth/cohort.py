@@ -20,16 +20,17 @@ from ralib.synth import readers
 from ralib.synth.disease import Cohort, sample_grades, sample_patient
 
 
-def cohort_sites(n_patients: int, cohort: str | Cohort = "image_level", seed: int = 0) -> pd.DataFrame:
-    """One row per patient x SvdH site, in the columns of a SynthRA ``sites.csv`` (``image_id`` names the patient)."""
+def cohort_sites(n_patients: int, cohort: str | Cohort = "image_level", seed: int = 0,
+                 params: dict[str, tuple[float, np.ndarray]] | None = None) -> pd.DataFrame:  # fmt: skip
+    """One row per patient x SvdH site, in the columns of a SynthRA ``sites.csv`` (``image_id`` names the
+    patient); ``params`` as in :func:`ralib.synth.disease.sample_grades`."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2**31,)))  # apart from any data set's streams
     sites = anatomy.svdh_sites()
-    max_grade = np.array([s.max_grade for s in sites])
     frames = []
     for i in range(n_patients):
-        grades = sample_grades(sample_patient(rng, cohort), rng)
+        grades = sample_grades(sample_patient(rng, cohort), rng, params)
         truth = np.array([grades[s.id] for s in sites])
-        reads = [readers.read_sites(truth, max_grade, reader, rng) for reader in readers.READERS]
+        reads = readers.read_film(truth, rng)
         frames.append(pd.DataFrame({"image_id": f"C{i:05d}", "hand": [s.hand for s in sites], "site": [s.site for s in sites],
                                     "kind": [s.kind for s in sites], "truth": truth, "reader_1": reads[0], "reader_2": reads[1]}))  # fmt: skip
     return pd.concat(frames, ignore_index=True)

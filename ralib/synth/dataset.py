@@ -379,8 +379,7 @@ def _label_rows(sample: Sample, image_id: str, patient_id: str, rng: np.random.G
     """The rows of all four tables for one rendered radiograph."""
     sites = anatomy.svdh_sites()
     truth = np.array([sample.truth[s.id] for s in sites])
-    max_grade = np.array([s.max_grade for s in sites])
-    reads = [rd.read_sites(truth, max_grade, reader, rng) for reader in rd.READERS]
+    reads = rd.read_film(truth, rng)
     totals = [int(r.sum()) for r in reads]
     score_avg = float(np.mean(totals))
     is_erosion = np.array([s.kind == "E" for s in sites])

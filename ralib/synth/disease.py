@@ -2,9 +2,11 @@
 
 A patient has an age, a sex and, unless a healthy control, a latent severity ``theta``. Site grades
 follow a graded-response (ordinal probit) model fitted to real joint-level SvdH labels of RA2-DREAM
-patients (``disease_params.csv``, made by ``scripts/calibrate_disease_model.py``): site type ``i``
+patients (``disease_params.csv``, made by ``scripts/calibrate_disease_model.py``): site ``i`` of a hand
 reaches grade ``k`` when ``loading_i * (theta + hand + kind) + site + joint + noise`` exceeds its
-threshold ``tau_ik``. The shared terms make damage symmetric between the hands (same site type),
+threshold ``tau_ik``. The thresholds are those at which the *simulated readers* reproduce the real
+labels' share of each grade at each site of each hand, so the truth is the real labels with the readers'
+noise taken out. The shared terms make damage symmetric between the hands (same site type),
 correlated within a hand and between erosion and narrowing at one joint; their sizes were chosen so
 that the simulated cohort reproduces the real left-right (0.90), erosion-JSN (0.81) and same-site
 left-right (0.59) correlations. The latent severity is shifted from the RA2-DREAM cohort towards the
@@ -56,7 +58,7 @@ class Cohort:
 #: in ten above 70, some controls), the default; ``ra2dream``: the RA2-DREAM patients the site model was
 #: fitted on (severity N(0, 1), no controls), for judging how damage spreads over the joints.
 COHORTS = {
-    "image_level": Cohort(severity_mean=0.3, severity_sd=1.0, healthy_fraction=0.08),
+    "image_level": Cohort(severity_mean=0.5, severity_sd=1.0, healthy_fraction=0.08),
     "ra2dream": Cohort(severity_mean=0.0, severity_sd=1.0, healthy_fraction=0.0),
 }
 
@@ -102,18 +104,39 @@ class Patient:
 
 @lru_cache(maxsize=1)
 def site_parameters() -> dict[str, tuple[float, np.ndarray]]:
-    """Loading and thresholds per per-hand site type (SvdH sites and the extra box-level sites)."""
+    """Loading and thresholds per site of each hand (``LH_mcp_E__2``): the 62 SvdH sites, fitted per hand
+    because the real labels differ between the hands (MCP1 narrowing 0.43 left against 0.21 right), and
+    the extra box-level sites, the same in both hands."""
     table = pd.read_csv(PARAMS_PATH)
     params = {}
     for row in table.itertuples(index=False):
         taus = np.array([t for t in row[2:] if not pd.isna(t)], dtype=float)
-        for k in range(1, len(taus)):  # keep every grade reachable
-            taus[k] = max(taus[k], taus[k - 1] + 0.15)
-        params[row.site] = (float(row.loading), taus)
-    loading, taus = params["pip_J__5"]
-    params["mcp_J__ip"] = (loading, taus.copy())
-    params |= {site: (lam, np.array(t)) for site, (lam, t) in _EXTRA_PARAMS.items()}
+        params[row.site] = (float(row.loading), reachable(taus))
+    return with_extra_sites(params)
+
+
+def with_extra_sites(svdh: dict[str, tuple[float, np.ndarray]]) -> dict[str, tuple[float, np.ndarray]]:
+    """The 62 SvdH sites' parameters completed with the box-level sites SvdH does not score: the DIPs
+    (spared by RA) and the thumb IP's narrowing (which behaves like PIP5's)."""
+    params = dict(svdh)
+    for hand in anatomy.HANDS:
+        loading, taus = params[f"{hand}_pip_J__5"]
+        params[f"{hand}_mcp_J__ip"] = (loading, taus.copy())
+        params |= {f"{hand}_{site}": (lam, np.array(t)) for site, (lam, t) in _EXTRA_PARAMS.items()}
     return params
+
+
+def reachable(taus: np.ndarray, gap: float = 0.15) -> np.ndarray:
+    """Thresholds made ascending by at least ``gap``, so that every grade can be reached.
+
+    Example:
+        >>> reachable(np.array([1.0, 0.9, 2.0])).round(2).tolist()
+        [1.0, 1.15, 2.0]
+    """
+    taus = np.array(taus, dtype=float)
+    for k in range(1, len(taus)):
+        taus[k] = max(taus[k], taus[k - 1] + gap)
+    return taus
 
 
 def _sigmoid(x):
@@ -150,12 +173,14 @@ def sample_patient(rng: np.random.Generator, cohort: str | Cohort = "image_level
     return Patient(age, sex, theta, deformity, osteopenia, oa)
 
 
-def sample_grades(patient: Patient, rng: np.random.Generator) -> dict[str, int]:
+def sample_grades(patient: Patient, rng: np.random.Generator,
+                  params: dict[str, tuple[float, np.ndarray]] | None = None) -> dict[str, int]:  # fmt: skip
     """True grades of one patient: the 62 SvdH site ids plus the extra box-level sites per hand.
 
-    Keys are ``<hand>_<site>`` (``LH_mcp_E__2``, ``RH_dip_J__3``, ``LH_mcp_J__ip``).
+    Keys are ``<hand>_<site>`` (``LH_mcp_E__2``, ``RH_dip_J__3``, ``LH_mcp_J__ip``). ``params``: loading and
+    thresholds per site type (default :func:`site_parameters`; the calibration script passes candidates).
     """
-    params = site_parameters()
+    params = site_parameters() if params is None else params
     types = list(anatomy.EROSION_SITES + anatomy.JSN_SITES + EXTRA_SITES)
     if patient.healthy:
         return {f"{h}_{s}": 0 for h in anatomy.HANDS for s in types}
@@ -169,7 +194,7 @@ def sample_grades(patient: Patient, rng: np.random.Generator) -> dict[str, int]:
         hand_term = rng.normal(0, HAND_EFFECT)
         joint_term = dict(zip(joints, rng.standard_normal(len(joints)) * JOINT_EFFECT))
         for s in types:
-            loading, taus = params[s]
+            loading, taus = params[f"{hand}_{s}"]
             kind = "E" if "_E__" in s else "J"
             z = loading * (patient.theta + hand_term + kind_term[kind]) + site_term[s] + joint_term[joint_of[s]]
             z += rng.normal(0, noise_sd)
