@@ -32,7 +32,7 @@ class DataSizes:
     """How much synthetic data a profile generates, and at which resolution."""
 
     n_images: int  # dual-hand radiographs, split in the proportions of REAL_SPLIT
-    image_size: int  # long side of a rendered dual-hand radiograph, pixels
+    image_size: int  # a dual-hand radiograph's detector resolution: pixels across a 43 cm cassette
     n_children: int  # single children's hands for the bone-age pretraining task
     child_image_size: int  # long side of a rendered child's hand, pixels
     n_reader_patients: int  # simulated patients (labels only) for measuring reader agreement
@@ -85,7 +85,7 @@ _PROFILES = {
     "cpu": Profile(
         name="cpu",
         description="a 2-core laptop: minutes per notebook, a documented subset of the papers' grid",
-        data=DataSizes(n_images=600, image_size=1700, n_children=400, child_image_size=256, n_reader_patients=2000),
+        data=DataSizes(n_images=600, image_size=1750, n_children=400, child_image_size=256, n_reader_patients=2000),
         train=TrainSizes(
             epochs=8, batch_size=16, image_size=128, hand_size=112, hand_epochs=6, hand_batch_size=32,
             pretrain_epochs=8,

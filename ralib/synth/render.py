@@ -25,9 +25,12 @@ import cv2
 import numpy as np
 
 MU_CORTEX = 0.24  # per mm of path, dense cortical bone (over the soft tissue it displaces)
-MU_MEDULLA = 0.065  # per mm, trabecular bone with marrow: about a quarter of cortex, as bone volume is
+MU_MEDULLA = 0.045  # per mm, cancellous bone with marrow: about a fifth of cortex, as about a fifth of it is bone
+SHAFT_MARROW = 0.5  # the shafts' cavity holds fatty marrow and few trabeculae: this share of MU_MEDULLA
 MU_SOFT = 0.07  # per mm, soft tissue: about a third of cortex, as at the 50-60 kV of hand films
 MU_METAL = 2.5  # per mm, rings and markers
+SCATTER_MM = 15.0  # spread of scattered radiation on the detector
+LATITUDE_MM = 40.0  # scale above which digital radiography's processing compresses density (body thickness, not bones)
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,18 @@ def _smoothstep(x):
 
 @dataclass
 class Bite:
-    """A lytic defect (erosion) in a bone: centre and radius in pixels, depth 0-1 of density lost."""
+    """A lytic defect (erosion) in a bone: centre and radius in pixels, depth 0-1 of density lost.
+
+    Real erosions are ill-defined: the loss fades over ``margin`` of the radius, the outline is irregular
+    (``seed`` draws its lobes) and the bone around it is osteopenic (a ``halo`` of lighter loss out to
+    twice the radius)."""
 
     centre: np.ndarray
     radius: float
     depth: float = 0.9
+    margin: float = 0.7
+    halo: float = 0.25
+    seed: int = 0
 
 
 def _bbox(points: np.ndarray, pad: float, shape: tuple[int, int]) -> tuple[slice, slice] | None:
@@ -122,10 +132,26 @@ def _trabecular(inner, texture, sl, depth_px: float | None):
 
 
 def _apply_bites(density: np.ndarray, xs, ys, bites: list[Bite]) -> np.ndarray:
+    density = density.copy()
+    x0, y0 = xs[0, 0], ys[0, 0]
     for b in bites:
-        dist = np.hypot(xs - b.centre[0], ys - b.centre[1])
-        inside = np.clip((b.radius + 0.5 - dist), 0, 1)  # 1 inside, 1-px soft edge
-        density = density * (1 - b.depth * inside)
+        reach = 2.3 * b.radius + 2
+        c0, r0 = max(int(b.centre[0] - reach - x0), 0), max(int(b.centre[1] - reach - y0), 0)
+        c1, r1 = min(int(b.centre[0] + reach - x0) + 1, density.shape[1]), min(int(b.centre[1] + reach - y0) + 1, density.shape[0])
+        if c1 <= c0 or r1 <= r0:
+            continue
+        dx, dy = xs[r0:r1, c0:c1] - b.centre[0], ys[r0:r1, c0:c1] - b.centre[1]
+        dist = np.hypot(dx, dy)
+        angle = np.arctan2(dy, dx)
+        rng = np.random.default_rng(b.seed)
+        lobes = rng.uniform(0, 2 * np.pi, 3)
+        radius = b.radius * (1 + 0.22 * np.sin(2 * angle + lobes[0]) + 0.15 * np.sin(3 * angle + lobes[1])
+                             + 0.1 * np.sin(5 * angle + lobes[2]))  # fmt: skip
+        fade = max(b.margin * b.radius, 0.5)
+        loss = _smoothstep((radius + fade / 2 - dist) / fade)  # ill-defined edge
+        moth = np.clip(0.75 + 0.35 * band_noise(dist.shape, max(b.radius / 5, 0.5), rng), 0, 1)  # moth-eaten inside
+        loss = b.depth * np.maximum(loss * moth, b.halo * _smoothstep((2 * radius - dist) / radius))  # osteopenic rim
+        density[r0:r1, c0:c1] *= 1 - loss
     return density
 
 
@@ -188,7 +214,8 @@ def draw_tube(
             head = (p1 - a * hh, hh)
     outer = _chord(h, v2)
     inner = _chord(np.maximum(h - c, 0), v2)
-    medulla = MU_MEDULLA * (1 - osteopenia * (0.25 + 0.35 * np.maximum(base_w, head_w)))
+    ends = np.maximum(base_w, head_w)
+    medulla = MU_MEDULLA * (SHAFT_MARROW + (1 - SHAFT_MARROW) * ends) * (1 - osteopenia * (0.25 + 0.35 * ends))
     oriented = _along_bone(texture, p0, a, xs, ys) if texture is not None else None
     tex = _trabecular(inner, oriented, sl, texture_depth)
     density = MU_CORTEX * (outer - inner) + medulla * inner * tex
@@ -247,7 +274,11 @@ def draw_ellipsoid(
 
 
 def draw_capsule_thickness(out: np.ndarray, p0, p1, r0: float, r1: float) -> None:
-    """Soft tissue: keep the larger path length through a tapered cylinder from ``p0`` to ``p1``."""
+    """Soft tissue: keep the larger path length through a tapered finger from ``p0`` to ``p1``.
+
+    A finger's cross-section is flatter than a circle (it lies on the film and is wider than deep), so the
+    path keeps most of its depth across the width and falls off over the rim: ``2 r sqrt(1 - (d / r)^4)``.
+    """
     axis = p1 - p0
     length = float(np.linalg.norm(axis)) + 1e-6
     a = axis / length
@@ -259,7 +290,8 @@ def draw_capsule_thickness(out: np.ndarray, p0, p1, r0: float, r1: float) -> Non
     u = np.clip((dx * a[0] + dy * a[1]) / length, 0, 1)
     r = r0 + (r1 - r0) * u
     px, py = dx - u * length * a[0], dy - u * length * a[1]
-    t = _chord(r, px * px + py * py)
+    d2 = (px * px + py * py) / (r * r)
+    t = 2 * r * np.sqrt(np.clip(1 - d2 * d2, 0, None))
     np.maximum(out[sl], t.astype(out.dtype), out=out[sl])
 
 
@@ -291,7 +323,7 @@ def band_noise(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator
 
 
 def trabecular_texture(shape: tuple[int, int], spacing_mm: float, rng: np.random.Generator,
-                       grain_mm: float = 0.25, contrast: float = 0.35) -> np.ndarray:  # fmt: skip
+                       grain_mm: float = 0.35, contrast: float = 0.6) -> np.ndarray:  # fmt: skip
     """A film-wide field around 1 that modulates cancellous bone: grains of ``grain_mm``; where a pixel is
     larger than a grain, the grains average out within it and the field is weaker.
 
@@ -311,6 +343,8 @@ class Acquisition:
     photons_per_mm2: float = 200000.0  # at the detector: hand exposures give about 1e5-1e6
     blur_mm: float = 0.15
     contrast: float = 0.9
+    scatter: float = 0.0  # scattered radiation reaching the detector, as a share of the blurred absorbed fluence
+    window: float = 98.5  # percentile of the body's processed values shown as white (brighter ones clip)
     gamma: float = 1.0
     edge_enhance: float = 0.4
     latitude: float = 0.5  # share of the large-scale density taken out (dynamic range compression)
@@ -324,13 +358,15 @@ class Acquisition:
     def sample(cls, rng: np.random.Generator) -> "Acquisition":
         collimated = rng.random() < 0.6
         return cls(
-            photons_per_mm2=float(np.exp(rng.uniform(np.log(8e4), np.log(6e5)))),
-            blur_mm=float(rng.uniform(0.05, 0.3)),
+            photons_per_mm2=float(np.exp(rng.uniform(np.log(1.5e4), np.log(1.5e5)))),
+            blur_mm=float(rng.uniform(0.05, 0.2)),
             contrast=float(rng.uniform(0.7, 1.25)),
+            window=float(rng.uniform(96.5, 99.7)),
+            scatter=float(rng.uniform(0.02, 0.08)),
             gamma=float(rng.uniform(0.8, 1.25)),
             edge_enhance=float(rng.uniform(0.0, 1.0)),
             latitude=float(rng.uniform(0.3, 0.7)),
-            background=float(rng.uniform(0.02, 0.16)),
+            background=float(rng.uniform(0.04, 0.2)),
             background_tilt=float(rng.uniform(0.0, 0.1)),
             bits=int(rng.choice([12, 14, 16], p=[0.45, 0.2, 0.35])),
             inverted=bool(rng.random() < 0.08),
@@ -344,6 +380,9 @@ def expose(
     """Turn log attenuation into a processed film with values in 0-1 (bone bright)."""
     n0 = acq.photons_per_mm2 * spacing_mm**2
     transmitted = np.exp(-attenuation)
+    if acq.scatter > 0:  # scatter: a wide fog from where the beam was absorbed, lowering contrast behind thick parts
+        transmitted = transmitted + acq.scatter * smooth(1 - transmitted, SCATTER_MM / spacing_mm)
+        attenuation = -np.log(transmitted)
     noisy = attenuation + rng.standard_normal(attenuation.shape, dtype=np.float32) / np.sqrt(n0 * transmitted)
     noisy = np.clip(noisy, 0, None)
     blur_px = acq.blur_mm / spacing_mm
@@ -351,12 +390,12 @@ def expose(
         noisy = cv2.GaussianBlur(noisy, (0, 0), blur_px)
     # digital radiography's processing: compress the large-scale density (so forearm and fingers share
     # the grey scale), sharpen the detail, and window the result so that the body fills the scale
-    detail = noisy - acq.latitude * smooth(noisy, 12.0 / spacing_mm)
+    detail = noisy - acq.latitude * smooth(noisy, LATITUDE_MM / spacing_mm)
     if acq.edge_enhance > 0:
         detail = detail + acq.edge_enhance * (noisy - smooth(noisy, 1.5 / spacing_mm))
     body = noisy > 0.2
-    top = float(np.percentile(detail[body], 99.7)) if body.sum() > 100 else float(detail.max()) or 1.0
-    steep = 2.2 * acq.contrast
+    top = float(np.percentile(detail[body], acq.window)) if body.sum() > 100 else float(detail.max()) or 1.0
+    steep = 1.4 * acq.contrast
     film = (1 - np.exp(-steep * np.clip(detail / top, 0, None))) / (1 - np.exp(-steep))  # a film-like shoulder
     h, w = film.shape
     ramp = np.linspace(-1, 1, w, dtype=np.float32)[None, :] * rng.choice([-1, 1]) + np.linspace(
@@ -399,6 +438,15 @@ def draw_marker(img: np.ndarray, letter: str, centre: tuple[int, int], height_px
         img[:] = img * (1 - alpha) + 0.98 * alpha
 
 
+def _inside_ellipse(gx, gy, centre, axes: tuple[float, float], angle_deg: float) -> np.ndarray:
+    """About how far each pixel lies inside an ellipse (negative outside), in pixels."""
+    t = np.deg2rad(angle_deg)
+    dx, dy = gx - centre[0], gy - centre[1]
+    u, v = dx * np.cos(t) + dy * np.sin(t), -dx * np.sin(t) + dy * np.cos(t)
+    q = np.sqrt((u / axes[0]) ** 2 + (v / axes[1]) ** 2)
+    return (1 - q) * min(axes)
+
+
 def draw_carpus(
     img: np.ndarray,
     centres: np.ndarray,
@@ -413,12 +461,17 @@ def draw_carpus(
     osteopenia: float = 0.0,
     rng: np.random.Generator | None = None,
     texture_depth: float | None = None,
+    ellipses: list[tuple[tuple[float, float], float]] | None = None,
+    free: np.ndarray | None = None,
 ) -> None:
     """Add the carpal bones as a tight mosaic: the carpus ``outline`` (a mask the size of ``img``) cut into
     one cell per bone by a power diagram of ``centres`` weighted by ``radii``, every cell shrunk by half the
     joint ``gap`` and drawn as a solid ``depth`` thick with rounded edges and a cortical shell (sizes in
     pixels). Pairs in ``fused`` (indices) are drawn as one bone, without the joint line between them. With
-    ``rng`` the joint lines curve, as real ones do, instead of running straight.
+    ``rng`` the joint lines curve, as real ones do, instead of running straight, and vary in width from pair
+    to pair (some bones overlap). ``ellipses`` (semi-axes and angle per bone, pixels and degrees) bound each
+    bone as well, so that the carpus' outer outline follows the bones rather than their hull, except inside
+    ``free`` (a mask the size of ``img``: where the bones reach down to the radius' articular surface).
 
     Example:
         >>> img = np.zeros((80, 80), np.float32)
@@ -438,27 +491,43 @@ def draw_carpus(
     if rng is not None:  # bend the joint lines: a smooth random field per bone, a few pixels' worth
         scale = float(np.mean(radii))
         power += np.stack([band_noise(gx.shape, scale * 0.6, rng) * scale * scale * 0.12 for _ in centres])
-    owner = power.argmin(axis=0)
-    boundary = np.full(gx.shape, np.inf, np.float32)
+    # each bone reaches to its bisector with every neighbour, less half that joint's line; the lines vary
+    # from pair to pair and some are negative: there the two bones overlap in projection, as real carpals do
+    pairs = {}
     for i in range(len(centres)):
-        mine = owner == i
-        for j in range(len(centres)):
-            if j == i or (min(i, j), max(i, j)) in fused:
-                continue
-            span = float(np.linalg.norm(centres[i] - centres[j])) or 1e-6
-            to_bisector = (power[j] - power[i]) / (2 * span)
-            boundary = np.where(mine, np.minimum(boundary, to_bisector - gap / 2), boundary)
-    d = np.minimum(boundary, edge)  # distance to the cell's own surface, in pixels
-    rounding = 0.7 * depth  # domed: thickest in the middle of each bone, as carpals are
+        for j in range(i + 1, len(centres)):
+            width = gap * (rng.uniform(-0.6, 1.0) if rng is not None else 1.0)
+            pairs[(i, j)] = pairs[(j, i)] = width
+    free_depth = None if free is None else np.where(free[sl], np.inf, -np.inf)  # inside: no ellipse bound
+    groups = {i: {i} for i in range(len(centres))}  # an ankylosed pair is one bone
+    for i, j in fused:
+        merged = groups[i] | groups[j]
+        for k in merged:
+            groups[k] = merged
+    density = np.zeros(gx.shape, np.float32)
+    for members in {frozenset(g) for g in groups.values()}:
+        reach = np.full(gx.shape, -np.inf, np.float32)
+        for i in members:
+            mine = np.full(gx.shape, np.inf, np.float32)
+            for j in set(range(len(centres))) - members:
+                span = float(np.linalg.norm(centres[i] - centres[j])) or 1e-6
+                mine = np.minimum(mine, (power[j] - power[i]) / (2 * span) - pairs[(i, j)] / 2)
+            reach = np.maximum(reach, mine)
+        d = np.minimum(reach, edge)  # distance to this bone's own surface, in pixels
+        if ellipses is not None:
+            own = np.max([_inside_ellipse(gx, gy, centres[i], *ellipses[i]) for i in members], axis=0)
+            d = np.minimum(d, own if free_depth is None else np.maximum(own, free_depth))
+        size = float(np.mean([radii[i] for i in members]))
+        rounding = min(depth, size)  # domed: thickest in the middle, thin at the rim
 
-    def solid(dist, thick):
-        return thick * np.sqrt(np.clip(1 - (1 - np.clip(dist / rounding, 0, 1)) ** 2, 0, 1))
+        def solid(dist, thick, rounding=rounding):
+            return thick * np.sqrt(np.clip(1 - (1 - np.clip(dist / rounding, 0, 1)) ** 2, 0, 1))
 
-    outer = solid(d, depth)
-    inner = solid(d - cortex, depth - 2 * cortex)
-    tex = _trabecular(inner, texture, sl, texture_depth)
-    density = MU_CORTEX * (1 - 0.35 * osteopenia) * (outer - inner) + MU_MEDULLA * (1 - 0.45 * osteopenia) * inner * tex
-    density = np.where(inside & (d > 0), density, 0.0)
+        outer = solid(d, depth)
+        inner = solid(d - cortex, depth - 2 * cortex)
+        tex = _trabecular(inner, texture, sl, texture_depth)
+        bone = MU_CORTEX * (1 - 0.35 * osteopenia) * (outer - inner) + MU_MEDULLA * (1 - 0.45 * osteopenia) * inner * tex
+        density += np.where(inside & (d > 0), bone, 0.0).astype(np.float32)
     if bites:
         density = _apply_bites(density, gx, gy, bites)
     img[sl] += density.astype(img.dtype)

@@ -63,6 +63,7 @@ class Pose:
     ulnar_deviation: np.ndarray = field(default_factory=lambda: np.zeros(5))  # per ray, at the MCP
     wrist_deviation: float = 0.0  # radial (+) / ulnar (-) deviation of the hand on the forearm
     forearm_length: float = 300.0  # mm of forearm bones (the film's edge cuts them)
+    flesh: float = 1.0  # soft tissue around the bones (1 = average; lean hands less, fleshy ones more)
     #: MCP, PIP and thumb-IP positions (mm, template frame, before ``scale``) from the real-hand shape
     #: model; they fix the metacarpals and proximal phalanges, whose MCP flexion, spread and lengths
     #: they already hold. None: the template's joints with the knobs above.
@@ -88,6 +89,7 @@ class Pose:
             ulnar_deviation=drift,
             wrist_deviation=float(rng.normal(0, 5)),
             forearm_length=300.0,
+            flesh=float(np.clip(rng.normal(1, 0.15), 0.7, 1.4)),
             joints=sample_finger_joints(rng),
         )
 
@@ -257,7 +259,7 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
         for k in range(len(pts) - 1):
             hw = tuple(pose.scale * w for w in widths[k])
             a, b = pts[k], pts[k + 1]
-            bone = LongBone(f"{_bone_name(f, k)}", a, b, hw, cortex=pose.scale * (1.6 if k == 0 else 1.2))
+            bone = LongBone(f"{_bone_name(f, k)}", a, b, hw, cortex=pose.scale * (1.1 if k == 0 else 0.85))
             bones.append(bone)
         for k in range(1, len(pts) - 1):  # interior joints: MCP, PIP/IP, DIP
             key = joint_keys[k]
@@ -331,32 +333,38 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
     landmarks = np.array([lm[name] for name in anatomy.LANDMARKS]) * 1.0
     joint_width |= {"wrist": 30.0 * pose.scale, "ulna": 16.0 * pose.scale, "radiocarpal": 28.0 * pose.scale}
 
-    # soft tissue: capsules along the fingers, the palm polygon, the forearm band
+    # soft tissue: capsules along the fingers, the palm polygon (up to the webs between the fingers), the forearm band
+    flesh = pose.flesh * pose.scale
     capsules = []
     for f, names in ray_names.items():
         start = lm[names[1]] if f > 1 else lm[names[0]]
-        r0 = (_PP[f][0] + (3.5 if f > 1 else 6.0)) * pose.scale
+        r0 = _PP[f][0] * pose.scale + (4.0 if f > 1 else 6.5) * flesh
         pts = [start] + [lm[n] for n in names[2:]]
         for a, b in zip(pts[:-1], pts[1:]):
             capsules.append((a, b, r0, r0 * 0.88))
             r0 *= 0.88
         tip_dir = _unit(pts[-1] - pts[-2])
         capsules.append((pts[-1], pts[-1] + tip_dir * 2.5 * pose.scale, r0, r0 * 0.7))
+
+    def web(f: int, g: int) -> np.ndarray:  # the skin fold between two fingers, a third of the way up
+        return (lm[f"mcp{f}"] + lm[f"mcp{g}"]) / 2 + 0.35 * ((lm[f"pip{f}"] + lm[f"pip{g}"]) / 2 - (lm[f"mcp{f}"] + lm[f"mcp{g}"]) / 2)
+
     palm = np.array(
         [
-            lm["mcp2"] + np.array([6, -4]) * pose.scale,
-            lm["mcp3"] + np.array([0, -6]) * pose.scale,
-            lm["mcp4"] + np.array([-2, -6]) * pose.scale,
-            lm["mcp5"] + np.array([-9, -3]) * pose.scale,
-            lm["hamate"] + np.array([-20, 0]) * pose.scale,
-            lm["ulnar_head"] + np.array([-12, 4]) * pose.scale,
+            lm["mcp2"] + np.array([10, -4]) * flesh,
+            web(2, 3),
+            web(3, 4),
+            web(4, 5),
+            lm["mcp5"] + np.array([-13, -3]) * flesh,
+            lm["hamate"] + np.array([-21, 0]) * flesh,
+            lm["ulnar_head"] + np.array([-12, 4]) * flesh,
             lm["ulnar_head"] + np.array([-10, 14]) * pose.scale,
             lm["radius_center"] + np.array([26, 14]) * pose.scale,
-            lm["radial_styloid"] + np.array([8, 0]) * pose.scale,
-            lm["cmc1"] + np.array([12, 2]) * pose.scale,
-            (lm["mcp1"] + lm["cmc1"]) / 2 + np.array([9, -4]) * pose.scale,
-            lm["mcp1"] + np.array([2, -8]) * pose.scale,
-            (lm["mcp1"] + lm["mcp2"]) / 2 + np.array([0, 0]) * pose.scale,
+            lm["radial_styloid"] + np.array([8, 0]) * flesh,
+            lm["cmc1"] + np.array([13, 2]) * flesh,
+            (lm["mcp1"] + lm["cmc1"]) / 2 + np.array([10, -4]) * flesh,
+            lm["mcp1"] + np.array([3, -8]) * flesh,
+            (lm["mcp1"] + lm["mcp2"]) / 2 + np.array([3, 4]) * pose.scale,
         ]
     )
     return Hand(landmarks, bones, carpals, fusions, capsules, palm, 31.0 * pose.scale, joint_width)

@@ -7,8 +7,8 @@ on which side, a foreground mask and the acquisition settings.
 
 Example:
     >>> sample = radiograph(seed=0, image_size=256)
-    >>> sample.image.dtype, sample.image.shape[1]
-    (dtype('uint16'), 256)
+    >>> sample.image.dtype, sample.spacing_mm <= 430 / 256  # 256 px across a 43 cm cassette, or finer
+    (dtype('uint16'), True)
     >>> sample.landmarks["LH"].shape
     (37, 2)
 """
@@ -137,11 +137,11 @@ def _bites(target_bone, end: str, grade: int, hw_key: int, place: Placement, rng
         if grade >= 3 and i >= 2:  # larger grades reach the articular surface
             centre = tip + inward * hw * rng.uniform(0.05, 0.3) + n * hw * rng.uniform(-0.5, 0.5)
         else:
-            centre = tip + inward * hw * rng.uniform(0.25, 0.7) + n * side * hw * rng.uniform(0.75, 1.0)
+            centre = tip + inward * hw * rng.uniform(0.25, 0.7) + n * side * hw * rng.uniform(0.65, 0.95)
         r = hw * _BITE_SIZE[grade] * rng.uniform(0.85, 1.15)
-        bites.append(render.Bite(place(centre[None])[0], r * place.k, depth=rng.uniform(0.75, 0.95)))
+        bites.append(render.Bite(place(centre[None])[0], r * place.k, depth=rng.uniform(0.7, 0.95), seed=int(rng.integers(2**31))))
     if grade == 5:  # collapse of the articular surface
-        bites.append(render.Bite(place((tip + inward * hw * 0.15)[None])[0], 0.75 * hw * place.k, depth=0.95))
+        bites.append(render.Bite(place((tip + inward * hw * 0.15)[None])[0], 0.75 * hw * place.k, depth=0.95, seed=int(rng.integers(2**31))))
     return bites
 
 
@@ -160,9 +160,9 @@ def _carpal_bites(ellipse, grade: int, place: Placement, rng) -> list[render.Bit
         phi = rng.uniform(0, 2 * np.pi)
         edge = ellipse.centre + rot @ (np.array([ellipse.axes[0] * np.cos(phi), ellipse.axes[1] * np.sin(phi)]) * 0.85)
         r = min(ellipse.axes) * _BITE_SIZE[grade] * 1.1
-        bites.append(render.Bite(place(edge[None])[0], r * place.k, depth=rng.uniform(0.75, 0.95)))
+        bites.append(render.Bite(place(edge[None])[0], r * place.k, depth=rng.uniform(0.7, 0.95), seed=int(rng.integers(2**31))))
     if grade == 5:
-        bites.append(render.Bite(place(ellipse.centre[None])[0], min(ellipse.axes) * 0.7 * place.k, 0.9))
+        bites.append(render.Bite(place(ellipse.centre[None])[0], min(ellipse.axes) * 0.7 * place.k, 0.9, seed=int(rng.integers(2**31))))
     return bites
 
 
@@ -204,9 +204,10 @@ def _draw_carpus(att, hand: Hand, damage: Damage, place: Placement, texture, bit
             fused.add((min(ends), max(ends)))
     render.draw_carpus(
         att, place(np.array([c.centre for c in cells])), np.array([np.sqrt(c.axes[0] * c.axes[1]) * k for c in cells]),
-        outline.astype(bool), depth=cells[0].depth * k, cortex=1.0 * k, gap=CARPAL_JOINT_MM * k, fused=fused,
+        outline.astype(bool), depth=cells[0].depth * k, cortex=0.7 * k, gap=CARPAL_JOINT_MM * k, fused=fused,
         texture=texture, bites=[b for n in names for b in bites.get(n, [])], osteopenia=osteopenia, rng=rng,
-        texture_depth=render.TEXTURE_DEPTH_MM * k,
+        texture_depth=render.TEXTURE_DEPTH_MM * k, ellipses=[(tuple(1.2 * a * k for a in c.axes), place.angle_of(c.angle)) for c in cells],
+        free=(facing & within.astype(np.uint8)).astype(bool),
     )  # fmt: skip
     for c in hand.carpals:
         if c.name in _OVERLYING_CARPALS:
@@ -281,7 +282,11 @@ def radiograph(
     pose: dict | None = None,
     acquisition: dict | None = None,
 ) -> Sample:
-    """Render one dual-hand radiograph (long side ``image_size`` px) with its labels; deterministic per seed.
+    """Render one dual-hand radiograph with its labels; deterministic per seed.
+
+    ``image_size`` sets the detector's resolution: pixels across the largest cassette (43 cm); a detector's
+    spacing varies by up to 15 % finer from film to film, and a film is as many pixels wide as its cassette
+    (or the hands on it) needs, so films differ in size as real ones do.
 
     The patient comes from ``cohort`` (:data:`~ralib.synth.disease.COHORTS`); ``healthy_fraction``
     overrides its share of healthy controls. For teaching and tests, ``severity`` fixes the patient's latent severity (about -2 to 3), ``pose``
@@ -299,10 +304,9 @@ def radiograph(
             truth[key] = _seen_narrowing(truth[key], patient.oa.get(f"{hand}_dip{f}", 0.0))
         truth[f"{hand}_mcp_J__ip"] = _seen_narrowing(truth[f"{hand}_mcp_J__ip"], patient.oa.get(f"{hand}_ip", 0.0))
 
-    # two posed hands in millimetres, placed side by side; the film is sized to hold them
+    # two posed hands in millimetres, placed side by side on a cassette
     scale = float(np.clip(rng.normal(1.07 if patient.sex == "M" else 1.0, 0.055), 0.85, 1.25))
     gap_mm = rng.uniform(0, 50)  # between the two hands' innermost points (thumbs)
-    top_mm = rng.uniform(8, 40)  # from the film's top edge to the highest fingertip
     tilt = rng.normal(3, 6)  # hands lean outwards
     hands = {}
     for hand in anatomy.HANDS:
@@ -314,17 +318,29 @@ def radiograph(
         geom = build_hand(hand_pose, damage)
         draft = Placement(np.zeros(2), side * (tilt + rng.normal(0, 3)), hand == "RH", 1.0)
         pts = draft(np.delete(geom.landmarks, LANDMARK_INDEX["forearm"], axis=0))
-        pad = 12 * scale  # soft tissue around the outermost landmarks
+        pad = 8 * scale  # soft tissue beyond the outermost landmarks (bone tips and joint centres)
         inner_x = pts[:, 0].max() + pad if hand == "LH" else pts[:, 0].min() - pad
         outer_x = pts[:, 0].min() - pad if hand == "LH" else pts[:, 0].max() + pad
-        shift = np.array([side * gap_mm / 2 - inner_x + rng.normal(0, 3), top_mm - (pts[:, 1].min() - pad)])
-        hands[hand] = (geom, damage, draft.angle, shift, outer_x + shift[0], pts[:, 1].max() + shift[1])
+        hands[hand] = [geom, damage, draft.angle, inner_x, outer_x, pts[:, 1].min() - pad, pts[:, 1].max()]
+    # the radiographer fits both hands on the cassette (35 x 43 cm at most), bringing them together if need be
+    cassette_w = rng.uniform(*FILM_WIDTH_MM)
+    margin = rng.uniform(5, 30)
+    breadth = sum(abs(h[4] - h[3]) for h in hands.values())
+    gap_mm = float(np.clip(cassette_w - margin - breadth, 0, gap_mm))
+    # the film's lower edge cuts the forearms a little below the wrists; the rest of the film is above
+    below = rng.uniform(65, 130)  # mm of forearm below the lowest wrist landmark
+    reach = max(h[6] - h[5] for h in hands.values())
+    top_mm = max(cassette_w * rng.uniform(*FILM_ASPECT) - below - reach, rng.uniform(5, 15))
+    for hand, h in hands.items():
+        side = -1 if hand == "LH" else 1
+        shift = np.array([side * gap_mm / 2 - h[3] + rng.normal(0, 3), top_mm - h[5]])
+        hands[hand] = (h[0], h[1], h[2], shift, h[4] + shift[0], h[6] + shift[1])
     half_span = max(abs(hands["LH"][4]), abs(hands["RH"][4]))
-    film_w = max(rng.uniform(*FILM_WIDTH_MM), 2 * half_span + rng.uniform(10, 40))
-    film_h = max(film_w * rng.uniform(*FILM_ASPECT), max(h[5] for h in hands.values()) + rng.uniform(30, 80))
-    width = image_size
-    height = int(round(image_size * film_h / film_w))
-    spacing = film_w / width
+    film_w = max(cassette_w, 2 * half_span + margin)
+    film_h = top_mm + reach + below
+    spacing = FILM_WIDTH_MM[1] / image_size * rng.uniform(0.85, 1.0)
+    width = int(round(film_w / spacing))
+    height = int(round(film_h / spacing))
 
     att = np.zeros((height, width), np.float32)
     soft = np.zeros((height, width), np.float32)
@@ -343,7 +359,7 @@ def radiograph(
     palm_mask = np.zeros((height, width), np.uint8)
     for poly in palms:
         cv2.fillPoly(palm_mask, [np.round(poly).astype(np.int32)], 1)
-    palm = render.smooth(palm_mask.astype(np.float32), 4.0 / spacing) * 26.0
+    palm = render.smooth(palm_mask.astype(np.float32), 3.0 / spacing) * 26.0
     soft_mm = np.maximum(np.minimum(soft * spacing, 30.0), palm)  # the forearm is flattened on the film
     att += render.MU_SOFT * soft_mm
     mask = (soft_mm > 1.0).astype(np.uint8)
