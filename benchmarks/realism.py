@@ -1,7 +1,8 @@
 """How far a SynthRA cohort is from real evidence: classifier two-sample tests and the statistics behind them.
 
     .venv/bin/python benchmarks/realism.py [--real ../shared/data] [--profile cpu | --synthetic FOLDER]
-                                           [--landmarks CSV] [--scores CSV] [--seed 0] [--out FILE.md]
+                                           [--landmarks CSV] [--scores CSV] [--repeats 5] [--seed 0]
+                                           [--out FILE.md]
 
 ``--real`` is a folder laid out as the repository's shared evidence (see
 :meth:`ralib.realism.Evidence.from_folder`, which also says how the real films' pixel spacings were
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--film-spacing", type=float, default=realism.DUAL_HAND_FILM_MM, help="mm a pixel of the real dual-hand films")
     parser.add_argument("--films", type=int, default=24, help="synthetic films in the pixel tests")
     parser.add_argument("--patients", type=int, default=600, help="synthetic patients (labels only) in the RA2-DREAM-cohort damage test")
+    parser.add_argument("--repeats", type=int, default=5, help="draws of synthetic films and crops per crop test (AUC: their mean)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the report to this markdown file")
     args = parser.parse_args()
@@ -41,7 +43,7 @@ def main() -> None:
     for name in ("landmarks", "scores"):
         if getattr(args, name) is not None:
             evidence = replace(evidence, **{name: getattr(args, name)})
-    result = realism.report(folder, load_tables(folder), evidence, args.seed, args.films, args.patients)
+    result = realism.report(folder, load_tables(folder), evidence, args.seed, args.films, args.patients, args.repeats)
     text = f"Synthetic cohort: `{Path(folder).name}`; seed {args.seed}.\n\n" + result.markdown()
     print(text)
     if args.out:

@@ -185,7 +185,7 @@ def _evidence_from(tables, folder, tmp_path):
 def test_the_report_runs_every_test_it_has_evidence_for_and_names_the_rest(small_folder, small_tables, tmp_path):
     folder = small_folder
     evidence = _evidence_from(small_tables, folder, tmp_path)
-    result = realism.report(folder, small_tables, evidence, n_films=6, n_patients=40)
+    result = realism.report(folder, small_tables, evidence, n_films=6, n_patients=40, repeats=2)
     tests = set(result.tests.test)
     assert {"landmarks: fingers and thumb", "RA2-DREAM cohort: site grades (reader labels)"} <= tests
     assert any(t.startswith("film crops") for t in tests) and not any(t.startswith("wrist crops") for t in tests)
