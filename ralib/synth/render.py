@@ -411,6 +411,53 @@ def expose(
     return film.astype(np.float32)
 
 
+def grid_lines(film: np.ndarray, rng: np.random.Generator) -> None:
+    """An anti-scatter grid's lines as the detector samples them: a faint aliased stripe pattern along one
+    axis (a period of a few pixels), darkening the exposed film in place."""
+    h, w = film.shape
+    period = rng.uniform(2.2, 6.0)
+    amplitude = rng.uniform(0.006, 0.02)
+    vertical = rng.random() < 0.5
+    phase = np.cos(2 * np.pi * np.arange(w if vertical else h, dtype=np.float32) / period + rng.uniform(0, 2 * np.pi))
+    stripes = phase[None, :] if vertical else phase[:, None]
+    film -= amplitude * (1 + stripes) * (film > 0)
+
+
+#: what modalities burn into a film's corners
+_BURNED_IN = ("R PA", "L+R HANDS", "PA", "HANDS AP", "STANDING", "ERECT", "DR", "FCR", "kV 50 mAs 2.5", "1:1")
+
+
+def burn_in_text(film: np.ndarray, spacing_mm: float, rng: np.random.Generator) -> None:
+    """One to three lines of overlay text (a view label, a date, an exposure) burned into the film's corners."""
+    h, w = film.shape
+    height_px = rng.uniform(3.5, 7.0) / spacing_mm
+    scale = height_px / 22.0
+    thickness = max(1, int(round(height_px / 10)))
+    text = np.zeros((h, w), np.uint8)
+    for _ in range(int(rng.integers(1, 4))):
+        words = str(rng.choice(_BURNED_IN)) if rng.random() < 0.6 else f"{rng.integers(1995, 2024)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
+        (tw, th), _ = cv2.getTextSize(words, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        x = int(rng.uniform(0.02, 0.06) * w) if rng.random() < 0.5 else int(w - tw - rng.uniform(0.02, 0.06) * w)
+        y = int(rng.uniform(0.03, 0.1) * h + th) if rng.random() < 0.5 else int(h - rng.uniform(0.03, 0.1) * h)
+        cv2.putText(text, words, (max(x, 0), y), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
+    alpha = text.astype(np.float32) / 255
+    film[:] = film * (1 - alpha) + rng.uniform(0.85, 1.0) * alpha
+
+
+def jpeg(film: np.ndarray, quality: int) -> np.ndarray:
+    """The film after an 8-bit JPEG round trip at ``quality``, as archives and exports store many films.
+
+    Example:
+        >>> film = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+        >>> bool(np.abs(jpeg(film, 95) - film).mean() < np.abs(jpeg(film, 20) - film).mean())
+        True
+    """
+    ok, data = cv2.imencode(".jpg", np.round(np.clip(film, 0, 1) * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a JPEG")
+    return cv2.imdecode(data, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+
+
 def quantise(film: np.ndarray, bits: int, inverted: bool) -> np.ndarray:
     """Store a 0-1 film as ``bits``-deep integers in uint16; inverted films are MONOCHROME1."""
     top = 2**bits - 1

@@ -393,6 +393,9 @@ def radiograph(
         if not mask[y0:y1, x0:x1].any():
             break
     render.draw_marker(film, letter, (int(mx), int(my)), 11.0 / spacing, circled=bool(rng.random() < 0.5))
+    if rng.random() < 0.3:  # a stationary anti-scatter grid
+        render.grid_lines(film, rng)
+        artefacts.append("grid")
     if rng.random() < 0.04:  # a scratch or stray line
         p, q = rng.uniform([0, 0], [width, height], (2, 2)).astype(int)
         cv2.line(film, tuple(map(int, p)), tuple(map(int, q)), 0.9, 1, cv2.LINE_AA)
@@ -403,6 +406,13 @@ def radiograph(
         film = film[:, ::-1].copy()
         mask = mask[:, ::-1].copy()
         landmarks = {h: np.column_stack([width - 1 - xy[:, 0], xy[:, 1]]) for h, xy in landmarks.items()}
+    if rng.random() < 0.5:  # the modality's overlay text, burned in
+        render.burn_in_text(film, spacing, rng)
+        artefacts.append("text")
+    if rng.random() < 0.6:  # stored or exported as JPEG somewhere on the way to the archive
+        quality = int(rng.integers(70, 96))
+        film = render.jpeg(film, quality)
+        artefacts.append(f"jpeg {quality}")
     image = render.quantise(film, acq.bits, acq.inverted)
 
     joint_boxes = {h: _joint_boxes(landmarks[h], hand_geoms[h][0], spacing) for h in anatomy.HANDS}
