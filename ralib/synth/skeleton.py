@@ -64,6 +64,9 @@ class Pose:
     wrist_deviation: float = 0.0  # radial (+) / ulnar (-) deviation of the hand on the forearm
     forearm_length: float = 300.0  # mm of forearm bones (the film's edge cuts them)
     flesh: float = 1.0  # soft tissue around the bones (1 = average; lean hands less, fleshy ones more)
+    #: share of a finger's spread from the middle finger that its middle and distal phalanges take back: a
+    #: relaxed hand's fingers converge towards their tips (0: they run straight on from the proximal phalanx)
+    convergence: float = 0.0
     #: MCP, PIP and thumb-IP positions (mm, template frame, before ``scale``) from the real-hand shape
     #: model; they fix the metacarpals and proximal phalanges, whose MCP flexion, spread and lengths
     #: they already hold. None: the template's joints with the knobs above.
@@ -90,6 +93,7 @@ class Pose:
             wrist_deviation=float(rng.normal(0, 5)),
             forearm_length=300.0,
             flesh=float(np.clip(rng.normal(1, 0.15), 0.7, 1.4)),
+            convergence=float(rng.uniform(0.1, 0.5)),
             joints=sample_finger_joints(rng),
         )
 
@@ -201,6 +205,10 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
     joint_width: dict[str, float] = {}
     bone_index = 0
     axis3 = _unit(t["mcp3"] - t["mcb3"])
+    if pose.joints is not None:  # each finger's proximal phalanx against the middle finger's, for convergence
+        middle = _unit(pose.joints["pip3"] - pose.joints["mcp3"])
+        spread_from_middle = {f: np.degrees(np.arctan2(*reversed(_rot_into(middle, _unit(pose.joints[f"pip{f}"] - pose.joints[f"mcp{f}"])))))
+                              for f in (2, 3, 4, 5)}  # fmt: skip
     for f, names in ray_names.items():
         base = t[names[0]] + ray_base_drop[f] * down
         pts = [base]
@@ -226,7 +234,8 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
             elif sampled and k == 1:
                 pts.append(pts[-1] + finger_rot @ pp)
             elif sampled:  # distal phalanges continue the sampled proximal one, bent as in the template
-                bend = _rot(np.degrees(np.arctan2(d[1], d[0]) - np.arctan2(template_dirs[1][1], template_dirs[1][0])))
+                bend = _rot(np.degrees(np.arctan2(d[1], d[0]) - np.arctan2(template_dirs[1][1], template_dirs[1][0]))
+                            - (pose.convergence * spread_from_middle[f] if f > 1 else 0.0))  # fmt: skip
                 flex = pose.flexion[f - 1, min(k - 1, 2)]
                 length = length * pp_ratio * np.cos(np.deg2rad(flex)) * pose.proportions[bone_index % 19]
                 pts.append(pts[-1] + finger_rot @ bend @ _unit(pp) * length)
@@ -368,6 +377,11 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
         ]
     )
     return Hand(landmarks, bones, carpals, fusions, capsules, palm, 31.0 * pose.scale, joint_width)
+
+
+def _rot_into(reference: np.ndarray, direction: np.ndarray) -> tuple[float, float]:
+    """``direction`` in the frame of the unit vector ``reference``: (along, across)."""
+    return float(np.dot(reference, direction)), float(reference[0] * direction[1] - reference[1] * direction[0])
 
 
 def _bone_name(ray: int, k: int) -> str:

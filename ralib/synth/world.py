@@ -145,6 +145,15 @@ def _bites(target_bone, end: str, grade: int, hw_key: int, place: Placement, rng
     return bites
 
 
+def _collimation_off_the_hands(collimation_mm, landmarks: dict[str, np.ndarray], spacing: float,
+                               size: tuple[int, int]) -> tuple[float, float, float, float]:  # fmt: skip
+    """Collimation as a radiographer sets it: never into the fingers, thumbs or wrists (the forearms may be cut).
+    ``collimation_mm``: left, top, right, bottom."""
+    pts = np.concatenate([np.delete(xy, LANDMARK_INDEX["forearm"], axis=0) for xy in landmarks.values()]) * spacing
+    room = (pts[:, 0].min(), pts[:, 1].min(), size[0] * spacing - pts[:, 0].max(), size[1] * spacing - pts[:, 1].max())
+    return tuple(float(np.clip(c, 0, max(r - 10.0, 0))) for c, r in zip(collimation_mm, room))
+
+
 def _bone_kind(name: str) -> str:
     """The shape of a long bone by its skeleton name (``mc3``, ``pp2``, ``mp4``, ``dp1``, ``radius``, ``ulna``)."""
     if name in ("radius", "ulna"):
@@ -382,6 +391,7 @@ def radiograph(
     acq = render.Acquisition.sample(rng)
     for field_name, value in (acquisition or {}).items():
         setattr(acq, field_name, value)
+    acq.collimation_mm = _collimation_off_the_hands(acq.collimation_mm, landmarks, spacing, (width, height))
     film = render.expose(att, spacing, acq, rng)
     # marker: usually an "R" beside the right hand, sometimes an "L" beside the left
     letter = "R" if rng.random() < 0.85 else "L"
