@@ -2,14 +2,15 @@
 
     .venv/bin/python benchmarks/realism.py [--real ../shared/data] [--profile cpu | --synthetic FOLDER]
                                            [--landmarks CSV] [--scores CSV] [--repeats 5] [--seed 0]
-                                           [--out FILE.md]
+                                           [--checkpoint PT] [--out FILE.md]
 
 ``--real`` is a folder laid out as the repository's shared evidence (see
 :meth:`ralib.realism.Evidence.from_folder`, which also says how the real films' pixel spacings were
 measured); ``--landmarks`` and ``--scores`` point at a user's own files in the same layouts instead.
 Evidence that is not there is skipped with a message. The synthetic cohort is the profile's cached data
 set (made if missing) or any SynthRA folder. Prints markdown tables (AUC 0.5: indistinguishable; the
-"real (other half)" rows show what chance and sample size give on their own).
+"real (other half)" rows show what chance and sample size give on their own). Real films with scores
+are also scored by a whole-image regression checkpoint (``--checkpoint``, else the newest of the profile's).
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from ralib import realism
+from ralib.config import get_profile, runs_dir
 from ralib.synth import SynthConfig, load_tables, make_dataset
+
+
+def latest_regression_checkpoint(profile: str) -> Path | None:
+    """The newest total-score checkpoint of the profile's notebooks (``runs/<profile>/*/checkpoints``)."""
+    found = sorted(runs_dir(profile).glob("*/checkpoints/*svdh_regression.pt"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
 
 
 def main() -> None:
@@ -33,6 +41,8 @@ def main() -> None:
     parser.add_argument("--film-spacing", type=float, default=realism.DUAL_HAND_FILM_MM, help="mm a pixel of the real dual-hand films")
     parser.add_argument("--films", type=int, default=24, help="synthetic films in the pixel tests")
     parser.add_argument("--patients", type=int, default=600, help="synthetic patients (labels only) in the RA2-DREAM-cohort damage test")
+    parser.add_argument("--checkpoint", type=Path, help="a whole-image svdh_regression checkpoint to score the real films with "
+                        "(default: the newest under the profile's runs, if any)")
     parser.add_argument("--repeats", type=int, default=5, help="draws of synthetic films and crops per crop test (AUC: their mean)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the report to this markdown file")
@@ -43,7 +53,12 @@ def main() -> None:
     for name in ("landmarks", "scores"):
         if getattr(args, name) is not None:
             evidence = replace(evidence, **{name: getattr(args, name)})
-    result = realism.report(folder, load_tables(folder), evidence, args.seed, args.films, args.patients, args.repeats)
+    checkpoint = args.checkpoint or latest_regression_checkpoint(args.profile)
+    if checkpoint is None:
+        print("no whole-image regression checkpoint found (run 02_whole_image_cnn, or pass --checkpoint): real films not scored\n")
+    input_size = get_profile(args.profile).train.image_size
+    result = realism.report(folder, load_tables(folder), evidence, args.seed, args.films, args.patients, args.repeats,
+                            checkpoint, input_size)  # fmt: skip
     text = f"Synthetic cohort: `{Path(folder).name}`; seed {args.seed}.\n\n" + result.markdown()
     print(text)
     if args.out:

@@ -232,7 +232,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: TrainConfig, tas
     if task is not None:
         record.update(task=task.name, num_outputs=task.num_outputs, classes=list(task.classes),
                       target_mean=task.target_mean, target_sd=task.target_sd,
-                      pixel_mean=task.pixel_mean, pixel_sd=task.pixel_sd)  # fmt: skip
+                      pixel_mean=task.pixel_mean, pixel_sd=task.pixel_sd, input_size=int(task.images.shape[-1]))  # fmt: skip
     torch.save({"state_dict": model.state_dict(), "config": record}, path)
     return path
 

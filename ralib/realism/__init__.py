@@ -17,8 +17,12 @@ Three kinds of evidence are compared here, all given as paths (the repository ho
 - **pixels**: crops at one physical scale from inside the body of real films and of wrist squares,
   described by simple texture features (:func:`crop_features`), with films kept together.
 
+Where real films come with scores, a whole-image model trained on SynthRA scores them too
+(:func:`score_real_films`): with four films an anecdote of how far what SynthRA teaches carries.
+
 Modules: :mod:`~ralib.realism.two_sample` (the test), :mod:`~ralib.realism.geometry`,
-:mod:`~ralib.realism.damage`, :mod:`~ralib.realism.pixels` and :mod:`~ralib.realism.report` (all of it).
+:mod:`~ralib.realism.damage`, :mod:`~ralib.realism.pixels`, :mod:`~ralib.realism.real_films` and
+:mod:`~ralib.realism.report` (all of it).
 
 Example:
     >>> import numpy as np
@@ -35,4 +39,5 @@ from ralib.realism.pixels import (CROP_MM_PER_PX, CROP_PX, Film, crop_features, 
                                   synthetic_films, synthetic_wrists, wrist_crop)
 from ralib.realism.report import (ADULT_HAND_MM, DUAL_HAND_FILM_MM, WRIST_SQUARE_MM, Evidence, RealismReport,
                                   example_crops, report)
+from ralib.realism.real_films import score_real_films, scoring_summary
 from ralib.realism.two_sample import TwoSample, pooled, real_against_real, two_sample_auc

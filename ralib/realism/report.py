@@ -28,12 +28,14 @@ class Evidence:
     scores: Path | None = None  # RA2-DREAM training.csv layout
     films: list[Film] | None = None  # dual-hand (or single-hand) films with their spacing
     wrists: list[Film] | None = None  # wrist squares with their spacing
+    film_scores: dict[str, float] | None = None  # film name -> the readers' total SvdH, where known
 
     @classmethod
     def from_folder(cls, folder: str | Path | None, film_spacing: float = DUAL_HAND_FILM_MM) -> "Evidence":
         """The evidence in a folder laid out as the repository's shared data (``real_hand_landmarks.csv``,
         ``real_ra2dream_scores.csv``, ``real_radiographs/*.jpg``, ``real_adult_hand/hand_*.png``,
-        ``real_wrists/*.png``); None or a missing folder gives no evidence.
+        ``real_wrists/*.png``, and the films' scores in ``real_radiographs/labels.csv``); None or a missing
+        folder gives no evidence.
 
         The real films carry no pixel spacing; these were read off them by eye. The dual-hand films are taken at ``film_spacing`` (0.16 mm:
         an adult hand's 19 cm from wrist crease to middle fingertip spans about 1,200 px on them), the
@@ -53,7 +55,9 @@ class Evidence:
         films = [Film(read_film(p), film_spacing, p.name) for p in sorted((folder / "real_radiographs").glob("*.jpg"))]
         films += [Film(read_film(p), ADULT_HAND_MM, p.name) for p in sorted((folder / "real_adult_hand").glob("hand_*.png"))]
         wrists = [Film(read_film(p), WRIST_SQUARE_MM, p.name[:4]) for p in sorted((folder / "real_wrists").glob("*.png"))]
-        return cls(found("real_hand_landmarks.csv"), found("real_ra2dream_scores.csv"), films or None, wrists or None)
+        labels = found("real_radiographs/labels.csv")
+        scores = pd.read_csv(labels).set_index("filename").score_avg.astype(float).to_dict() if labels else None
+        return cls(found("real_hand_landmarks.csv"), found("real_ra2dream_scores.csv"), films or None, wrists or None, scores)
 
 
 @dataclass
@@ -74,13 +78,16 @@ class RealismReport:
 
 
 def report(folder: str | Path, tables: dict[str, pd.DataFrame], evidence: Evidence, seed: int = 0,
-           n_films: int = 24, n_patients: int = 600, repeats: int = 5) -> RealismReport:  # fmt: skip
+           n_films: int = 24, n_patients: int = 600, repeats: int = 5, checkpoint: str | Path | None = None,
+           input_size: int | None = None) -> RealismReport:  # fmt: skip
     """Measure a SynthRA data set (``folder`` and its :func:`~ralib.synth.load_tables`) against ``evidence``:
     hand geometry, damage (on a labels-only cohort with RA2-DREAM's severity, so that the test judges how
     damage spreads over the joints rather than which cohort it is, and on the data set's own), and crops
     of films and wrists at one physical scale, as stored and tone-free. The crop tests rest on a handful of
     real films, so one draw of synthetic films and crops moves their AUC by 0.1 or more: each is run
     ``repeats`` times on other draws, and reported as the mean AUC with the fold range over all draws.
+    With a whole-image regression ``checkpoint`` (and ``input_size`` where it does not record it), the real
+    films with scores are scored by it too (:func:`~ralib.realism.real_films.score_real_films`).
 
     Example (the shared evidence; not run here):
         >>> report(folder, load_tables(folder), Evidence.from_folder("../shared/data")).tests  # doctest: +SKIP
@@ -124,6 +131,14 @@ def report(folder: str | Path, tables: dict[str, pd.DataFrame], evidence: Eviden
                 rows.append({"test": name, "against": "real", **pooled([a for a, _ in results]).as_row()})
                 if results[0][1] is not None:
                     rows.append({"test": name, "against": "real (other half)", **pooled([c for _, c in results]).as_row()})
+    if checkpoint is not None:
+        if evidence.films and evidence.film_scores:
+            from ralib.realism.real_films import score_real_films, scoring_summary
+
+            scored = score_real_films(checkpoint, evidence.films, evidence.film_scores, input_size)
+            out[f"Real films scored by `{Path(checkpoint).name}` ({scoring_summary(scored)}; an anecdote)"] = scored
+        else:
+            skipped.append("scoring real films (no real films with scores)")
     if not evidence.films:
         skipped.append("film crops (no real films)")
     if not evidence.wrists:
