@@ -194,17 +194,17 @@ def _draw_carpus(att, hand: Hand, damage: Damage, place: Placement, texture, bit
     radius = next(b for b in hand.long_bones if b.name == "radius")
     (cx, cy), carve = place(radius.socket[0][None])[0], radius.socket[1] * k
     joint = NORMAL_GAP["radcar"] * JSN_SPACE_LEFT[damage.jsn.get("wrist_J__radcar", 0)] * k
-    ys, xs = np.mgrid[: att.shape[0], : att.shape[1]]
-    within = (xs - cx) ** 2 + (ys - cy) ** 2 < (carve - joint) ** 2  # distal to the radius and its joint
+    within = np.zeros(att.shape, np.uint8)  # distal to the radius and its joint
+    cv2.circle(within, (int(round(cx)), int(round(cy))), max(int(round(carve - joint)), 0), 1, -1)
     facing = np.zeros(att.shape, np.uint8)  # the carpal side of the radiocarpal joint, across the radius' width
     half = radius.half_widths[2] * k
     end = place(radius.p1[None])[0]
     cv2.circle(facing, (int(round(end[0])), int(round(end[1]))), int(round(1.2 * half)), 1, -1)
-    points = cv2.findNonZero(blobs | (facing & within.astype(np.uint8)))
+    points = cv2.findNonZero(blobs | (facing & within))
     outline = np.zeros(att.shape, np.uint8)  # the carpus packs its bones tightly: the hull of their outlines
     if points is not None:
         cv2.fillConvexPoly(outline, cv2.convexHull(points), 1)
-    outline &= within.astype(np.uint8)
+    outline &= within
     names = [c.name for c in cells]
     fused = set()
     for a, b, _ in hand.fusions:  # an ankylosed carpal joint: no joint line between the two bones
@@ -216,7 +216,7 @@ def _draw_carpus(att, hand: Hand, damage: Damage, place: Placement, texture, bit
         outline.astype(bool), depth=cells[0].depth * k, cortex=0.7 * k, gap=CARPAL_JOINT_MM * k, fused=fused,
         texture=texture, bites=[b for n in names for b in bites.get(n, [])], osteopenia=osteopenia, rng=rng,
         texture_depth=render.TEXTURE_DEPTH_MM * k, ellipses=[(tuple(1.2 * a * k for a in c.axes), place.angle_of(c.angle)) for c in cells],
-        free=(facing & within.astype(np.uint8)).astype(bool),
+        free=(facing & within).astype(bool),
     )  # fmt: skip
     for c in hand.carpals:
         if c.name in _OVERLYING_CARPALS:
