@@ -49,11 +49,12 @@ class BoneShape:
     neck: float = 0.0
     neck_at: float = 2.0
     end_cortex: float = 0.3
+    base_cap: float = 0.0  # a convex base reaching this many base half-widths beyond ``p0`` (metacarpals)
 
 
 #: the long bones of the hand and forearm (fitted by eye to the real adult hand of ../shared/data)
 BONE_SHAPES = {
-    "metacarpal": BoneShape(base_reach=1.2, head_reach=1.2, neck=0.1, neck_at=2.5, end_cortex=0.2),
+    "metacarpal": BoneShape(base_reach=1.2, head_reach=1.2, neck=0.1, neck_at=2.5, end_cortex=0.2, base_cap=0.35),
     "phalanx": BoneShape(base_reach=1.1, head_reach=0.8, neck=0.06, neck_at=1.9, end_cortex=0.25),
     "distal phalanx": BoneShape(base_reach=0.9, head_reach=0.5, neck=0.15, neck_at=1.7, end_cortex=0.3),
     "radius": BoneShape(base_reach=1.0, head_reach=1.2, end_cortex=0.15),
@@ -188,7 +189,8 @@ def draw_tube(
         return
     a = axis / length
     hb, hs, hh = half_widths
-    start = p0 - a * lip
+    cap = shape.base_cap * hb if shape is not None else 0.0
+    start = p0 - a * (lip + cap)
     sl = _bbox(np.stack([start, p1]), max(hb, hh) + 2, img.shape)
     if sl is None:
         return
@@ -220,7 +222,8 @@ def draw_tube(
     tex = _trabecular(inner, oriented, sl, texture_depth)
     density = MU_CORTEX * (outer - inner) + medulla * inner * tex
     # ends: soft 1-px transitions
-    inside = np.clip((u * length + lip) + 0.5, 0, 1) * np.clip((1 - u) * length + 0.5, 0, 1)
+    dome = cap * np.sqrt(np.clip(1 - v2 / (hb * hb), 0, 1)) if cap else 0.0  # a convex base, else a flat one
+    inside = np.clip((u * length + lip + dome) + 0.5, 0, 1) * np.clip((1 - u) * length + 0.5, 0, 1)
     if head is not None:
         (cx, cy), r = head
         dist = np.hypot(xs - cx, ys - cy)

@@ -146,7 +146,7 @@ class Hand:
     landmarks: np.ndarray  # (37, 2)
     long_bones: list[LongBone]
     carpals: list[Ellipse]
-    fusions: list[tuple[np.ndarray, np.ndarray, float]]  # bony bridges: from, to, half-width
+    fusions: list[tuple[np.ndarray, np.ndarray, float]]  # ankylosed carpal joints: from, to, half-width (drawn as one bone)
     soft_capsules: list[tuple[np.ndarray, np.ndarray, float, float]]  # from, to, radius from, radius to
     palm: np.ndarray  # polygon (k, 2)
     forearm_half_width: float

@@ -257,10 +257,7 @@ def _draw_hand(att, soft, hand: Hand, damage: Damage, truth_hand: dict[str, int]
             texture=texture, bites=bites.get(bone.name), osteopenia=damage.osteopenia, plate=0.5 * k, lip=lip,
             shape=render.BONE_SHAPES[_bone_kind(bone.name)], texture_depth=render.TEXTURE_DEPTH_MM * k,
         )  # fmt: skip
-    _draw_carpus(att, hand, damage, place, texture, bites, rng)
-    for a, b, w in hand.fusions:
-        pa, pb = place(np.stack([a, b]))
-        render.draw_tube(att, pa, pb, (w * k, w * k, w * k), 0.6 * k, texture=texture)
+    _draw_carpus(att, hand, damage, place, texture, bites, rng)  # fused carpals are drawn as one bone there
     # osteoarthritis: osteophytes at the joint margins
     lm = dict(zip(anatomy.LANDMARKS, hand.landmarks))
     for joint, level in damage.osteoarthritis.items():
