@@ -143,6 +143,21 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
+def expected_deformity(theta: float) -> float:
+    """Flexion contractures and ulnar drift (0-1) of an RA patient of latent severity ``theta``, on average.
+
+    Example:
+        >>> round(expected_deformity(0.0), 2), round(expected_deformity(3.0), 2)
+        (0.03, 0.96)
+    """
+    return float(_sigmoid(2.2 * (theta - 1.6)))
+
+
+def expected_osteopenia(theta: float, age: float) -> float:
+    """Periarticular and general osteopenia (0-1) of an RA patient, on average: with severity and with age."""
+    return float(0.55 * _sigmoid(2 * (theta - 0.3)) + 0.2 * max(age - 55, 0) / 25)
+
+
 def sample_patient(rng: np.random.Generator, cohort: str | Cohort = "image_level",
                    healthy_fraction: float | None = None) -> Patient:  # fmt: skip
     """Draw age, sex, severity, deformity, osteopenia and osteoarthritis of one patient of ``cohort``
@@ -160,10 +175,10 @@ def sample_patient(rng: np.random.Generator, cohort: str | Cohort = "image_level
         sex = "F" if rng.random() < 0.74 else "M"
         theta = float(rng.normal(cohort.severity_mean, cohort.severity_sd))
         # late RA deforms; a few mild patients have deformity without damage
-        deformity = float(np.clip(_sigmoid(2.2 * (theta - 1.6)) + rng.normal(0, 0.08), 0, 1))
+        deformity = float(np.clip(expected_deformity(theta) + rng.normal(0, 0.08), 0, 1))
         if rng.random() < 0.05:
             deformity = max(deformity, rng.uniform(0.3, 0.6))
-        osteopenia = float(np.clip(0.55 * _sigmoid(2 * (theta - 0.3)) + 0.2 * max(age - 55, 0) / 25 + rng.normal(0, 0.08), 0, 1))
+        osteopenia = float(np.clip(expected_osteopenia(theta, age) + rng.normal(0, 0.08), 0, 1))
     oa = {}
     p_oa = 0.75 * _sigmoid((age - 62) / 6)
     for hand in anatomy.HANDS:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ralib import anatomy
 from ralib.synth import render
-from ralib.synth.disease import EXTRA_SITES, Patient, sample_grades, sample_patient
+from ralib.synth.disease import EXTRA_SITES, Patient, expected_deformity, expected_osteopenia, sample_grades, sample_patient
 from ralib.synth.skeleton import JSN_SPACE_LEFT, NORMAL_GAP, Damage, Hand, Pose, build_hand
 
 #: which bone ends an erosion at a site attacks (bone name, end), the first one most
@@ -301,8 +301,10 @@ def radiograph(
     """
     rng = np.random.default_rng(seed)
     patient = sample_patient(rng, cohort, healthy_fraction)
-    if severity is not None:
+    if severity is not None:  # and the deformity and osteopenia that go with it
         patient.theta = float(severity)
+        patient.deformity = expected_deformity(patient.theta)
+        patient.osteopenia = float(np.clip(expected_osteopenia(patient.theta, patient.age), 0, 1))
     truth = sample_grades(patient, rng)
     for hand in anatomy.HANDS:  # osteoarthritis narrows DIPs and the thumb IP as seen by a reader
         for f in (2, 3, 4, 5):
