@@ -136,7 +136,7 @@ def report(folder: str | Path, tables: dict[str, pd.DataFrame], evidence: Eviden
             from ralib.realism.real_films import score_real_films, scoring_summary
 
             scored = score_real_films(checkpoint, evidence.films, evidence.film_scores, input_size)
-            out[f"Real films scored by `{Path(checkpoint).name}` ({scoring_summary(scored)}; an anecdote)"] = scored
+            out[f"Real films scored by `{Path(checkpoint).name}` ({scoring_summary(scored)}; an anecdote)"] = scored.set_index("film")
         else:
             skipped.append("scoring real films (no real films with scores)")
     if not evidence.films:
