@@ -21,14 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ralib import realism
-from ralib.config import get_profile, runs_dir
+from ralib.config import get_profile
 from ralib.synth import SynthConfig, load_tables, make_dataset
-
-
-def latest_regression_checkpoint(profile: str) -> Path | None:
-    """The newest total-score checkpoint of the profile's notebooks (``runs/<profile>/*/checkpoints``)."""
-    found = sorted(runs_dir(profile).glob("*/checkpoints/*svdh_regression.pt"), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
 
 
 def main() -> None:
@@ -53,7 +47,7 @@ def main() -> None:
     for name in ("landmarks", "scores"):
         if getattr(args, name) is not None:
             evidence = replace(evidence, **{name: getattr(args, name)})
-    checkpoint = args.checkpoint or latest_regression_checkpoint(args.profile)
+    checkpoint = args.checkpoint or realism.latest_regression_checkpoint(args.profile)
     if checkpoint is None:
         print("no whole-image regression checkpoint found (run 02_whole_image_cnn, or pass --checkpoint): real films not scored\n")
     input_size = get_profile(args.profile).train.image_size

@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, {args.n} images per size\n")
-    print("| long side (px) | one process (img/s) | make_dataset, all cores (img/s) | MB per image on disk | peak RSS, one process (MB) | peak RSS, one worker (MB) |")
+    print("| image_size (px across 43 cm) | one process (img/s) | make_dataset, all cores (img/s) | MB per image on disk | peak RSS, one process (MB) | peak RSS, one worker (MB) |")
     print("|---|---|---|---|---|---|")
     for size in args.sizes:
         radiograph(0, size)  # warm up

@@ -39,5 +39,5 @@ from ralib.realism.pixels import (CROP_MM_PER_PX, CROP_PX, Film, crop_features, 
                                   synthetic_films, synthetic_wrists, wrist_crop)
 from ralib.realism.report import (ADULT_HAND_MM, DUAL_HAND_FILM_MM, WRIST_SQUARE_MM, Evidence, RealismReport,
                                   example_crops, report)
-from ralib.realism.real_films import score_real_films, scoring_summary
+from ralib.realism.real_films import latest_regression_checkpoint, score_real_films, scoring_summary
 from ralib.realism.two_sample import TwoSample, pooled, real_against_real, two_sample_auc

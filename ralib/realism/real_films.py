@@ -48,6 +48,20 @@ def score_real_films(checkpoint: str | Path, films: list[Film], scores: dict[str
     })  # fmt: skip
 
 
+def latest_regression_checkpoint(profile: str) -> Path | None:
+    """The newest total-score checkpoint the profile's notebooks saved (``runs/<profile>/*/checkpoints``),
+    or None before any has been trained.
+
+    Example:
+        >>> latest_regression_checkpoint("cpu")      # doctest: +SKIP
+        PosixPath('runs/cpu/02_whole_image_cnn/checkpoints/resnet34_mse_b16_svdh_regression.pt')
+    """
+    from ralib.config import runs_dir
+
+    found = sorted(runs_dir(profile).glob("*/checkpoints/*svdh_regression.pt"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
 def scoring_summary(table: pd.DataFrame) -> str:
     """The model's mean absolute error on the films against the training mean's.
 

@@ -394,9 +394,10 @@ def radiograph(
     film = render.expose(att, spacing, acq, rng)
     # marker: usually an "R" beside the right hand, sometimes an "L" beside the left
     letter = "R" if rng.random() < 0.85 else "L"
-    for _ in range(20):  # beside the hand it names, off the hand and forearm
-        mx = width * (rng.uniform(0.8, 0.96) if letter == "R" else rng.uniform(0.04, 0.2))
-        my = height * rng.uniform(0.15, 0.8)
+    for attempt in range(60):  # beside the hand it names, off the hand and forearm; further in if need be
+        reach_in = 0.2 if attempt < 20 else 0.5
+        mx = width * (rng.uniform(1 - reach_in, 0.96) if letter == "R" else rng.uniform(0.04, reach_in))
+        my = height * rng.uniform(0.1, 0.85)
         reach = int(14 / spacing)
         y0, y1, x0, x1 = max(int(my) - reach, 0), int(my) + reach, max(int(mx) - reach, 0), int(mx) + reach
         if not mask[y0:y1, x0:x1].any():
