@@ -119,7 +119,7 @@ def get_profile(name: str) -> Profile:
 
     Example:
         >>> get_profile("cpu").data.image_size
-        1700
+        1750
     """
     try:
         return _PROFILES[name]
