@@ -38,6 +38,9 @@ class HandSplit:
         return "left" if x < self.seam_x[row] else "right"
 
 
+CENTRE_PULL = 0.02  # energy per pixel of the seam at the edge of its band, growing with the square of the distance
+
+
 def split_hands(film: np.ndarray, work_size: int = 256, band: float = 0.3) -> HandSplit:
     """Find the minimum-energy top-to-bottom seam between the two hands of a film (0-1, bone bright).
 
@@ -54,6 +57,9 @@ def split_hands(film: np.ndarray, work_size: int = 256, band: float = 0.3) -> Ha
     h, w = small.shape
     background = np.percentile(small, 5)
     energy = np.clip(small - background, 0, None) + 2 * sobel(small)
+    # the hands lie either side of the middle: a mild pull towards it, so that where the thumbs touch the
+    # seam crosses between them rather than through a finger at the far side
+    energy = energy + CENTRE_PULL * ((np.arange(w) - w / 2) / (band * w))[None, :] ** 2
     lo, hi = int(w * (0.5 - band)), int(w * (0.5 + band)) + 1
     costs = np.full((h, w), np.inf)
     costs[:, lo:hi] = energy[:, lo:hi] + 1e-3  # a small cost per step keeps the seam short

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -143,6 +144,18 @@ def _bites(target_bone, end: str, grade: int, hw_key: int, place: Placement, rng
     if grade == 5:  # collapse of the articular surface
         bites.append(render.Bite(place((tip + inward * hw * 0.15)[None])[0], 0.75 * hw * place.k, depth=0.95, seed=int(rng.integers(2**31))))
     return bites
+
+
+class _Posed(NamedTuple):
+    """One posed hand before it is placed on the film (mm, hand frame turned to the film's axes)."""
+
+    geom: Hand
+    damage: Damage
+    angle: float
+    inner_x: float  # towards the other hand, soft tissue included
+    outer_x: float
+    top: float  # the fingertips' soft tissue
+    bottom: float  # the lowest wrist landmark
 
 
 def _collimation_off_the_hands(collimation_mm, landmarks: dict[str, np.ndarray], spacing: float,
@@ -329,21 +342,21 @@ def radiograph(
         pad = 8 * scale  # soft tissue beyond the outermost landmarks (bone tips and joint centres)
         inner_x = pts[:, 0].max() + pad if hand == "LH" else pts[:, 0].min() - pad
         outer_x = pts[:, 0].min() - pad if hand == "LH" else pts[:, 0].max() + pad
-        hands[hand] = [geom, damage, draft.angle, inner_x, outer_x, pts[:, 1].min() - pad, pts[:, 1].max()]
+        hands[hand] = _Posed(geom, damage, draft.angle, inner_x, outer_x, pts[:, 1].min() - pad, pts[:, 1].max())
     # the radiographer fits both hands on the cassette (35 x 43 cm at most), bringing them together if need be
     cassette_w = rng.uniform(*FILM_WIDTH_MM)
     margin = rng.uniform(5, 30)
-    breadth = sum(abs(h[4] - h[3]) for h in hands.values())
+    breadth = sum(abs(h.outer_x - h.inner_x) for h in hands.values())
     gap_mm = float(np.clip(cassette_w - margin - breadth, 0, gap_mm))
     # the film's lower edge cuts the forearms a little below the wrists; the rest of the film is above
     below = rng.uniform(65, 130)  # mm of forearm below the lowest wrist landmark
-    reach = max(h[6] - h[5] for h in hands.values())
+    reach = max(h.bottom - h.top for h in hands.values())
     top_mm = max(cassette_w * rng.uniform(*FILM_ASPECT) - below - reach, rng.uniform(5, 15))
+    shifts = {}
     for hand, h in hands.items():
         side = -1 if hand == "LH" else 1
-        shift = np.array([side * gap_mm / 2 - h[3] + rng.normal(0, 3), top_mm - h[5]])
-        hands[hand] = (h[0], h[1], h[2], shift, h[4] + shift[0], h[6] + shift[1])
-    half_span = max(abs(hands["LH"][4]), abs(hands["RH"][4]))
+        shifts[hand] = np.array([side * gap_mm / 2 - h.inner_x + rng.normal(0, 3), top_mm - h.top])
+    half_span = max(abs(h.outer_x + shifts[hand][0]) for hand, h in hands.items())
     film_w = max(cassette_w, 2 * half_span + margin)
     film_h = top_mm + reach + below
     spacing = FILM_WIDTH_MM[1] / image_size * rng.uniform(0.85, 1.0)
@@ -355,8 +368,8 @@ def radiograph(
     texture = render.trabecular_texture((height, width), spacing, rng)
     palms = []
     landmarks, hand_geoms = {}, {}
-    for hand, (geom, damage, angle, shift, _, _) in hands.items():
-        origin = (shift + np.array([film_w / 2, 0.0])) / spacing
+    for hand, (geom, damage, angle, *_) in hands.items():
+        origin = (shifts[hand] + np.array([film_w / 2, 0.0])) / spacing
         place = Placement(origin, angle, hand == "RH", spacing)
         truth_hand = {site.split("_", 1)[1]: v for site, v in truth.items() if site.startswith(hand + "_")}
         palms.append(_draw_hand(att, soft, geom, damage, truth_hand, place, texture, rng))
