@@ -207,8 +207,7 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
     axis3 = _unit(t["mcp3"] - t["mcb3"])
     if pose.joints is not None:  # each finger's proximal phalanx against the middle finger's, for convergence
         middle = _unit(pose.joints["pip3"] - pose.joints["mcp3"])
-        spread_from_middle = {f: np.degrees(np.arctan2(*reversed(_rot_into(middle, _unit(pose.joints[f"pip{f}"] - pose.joints[f"mcp{f}"])))))
-                              for f in (2, 3, 4, 5)}  # fmt: skip
+        spread_from_middle = {f: _angle_from(middle, pose.joints[f"pip{f}"] - pose.joints[f"mcp{f}"]) for f in (2, 3, 4, 5)}
     for f, names in ray_names.items():
         base = t[names[0]] + ray_base_drop[f] * down
         pts = [base]
@@ -379,9 +378,10 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
     return Hand(landmarks, bones, carpals, fusions, capsules, palm, 31.0 * pose.scale, joint_width)
 
 
-def _rot_into(reference: np.ndarray, direction: np.ndarray) -> tuple[float, float]:
-    """``direction`` in the frame of the unit vector ``reference``: (along, across)."""
-    return float(np.dot(reference, direction)), float(reference[0] * direction[1] - reference[1] * direction[0])
+def _angle_from(reference: np.ndarray, direction: np.ndarray) -> float:
+    """The angle (degrees, counter-clockwise positive as :func:`_rot`) from ``reference`` to ``direction``."""
+    cross = reference[0] * direction[1] - reference[1] * direction[0]
+    return float(np.degrees(np.arctan2(cross, np.dot(reference, direction))))
 
 
 def _bone_name(ray: int, k: int) -> str:
