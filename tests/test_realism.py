@@ -202,8 +202,8 @@ def test_evidence_from_a_missing_folder_is_empty(tmp_path):
 
 
 def test_real_films_are_scored_as_the_whole_image_model_sees_them(tmp_path):
-    """A regression checkpoint scores the films that have a score, after the whole-image preparation, in
-    the target's unit; other checkpoints are refused."""
+    """A regression checkpoint scores the films that have a score, after the whole-image preparation at the
+    input size it was trained at, in the target's unit; other checkpoints are refused."""
     import torch
 
     from ralib.data.arrays import to_square
@@ -218,7 +218,7 @@ def test_real_films_are_scored_as_the_whole_image_model_sees_them(tmp_path):
     model = create_model("mobilenetv2_100", 1).eval()
     path = save_checkpoint(tmp_path / "regressor.pt", model, TrainConfig.miua2024("mobilenetv2_100", 1, 2), task)
     films = [realism.Film(rng.random((90, 120)).astype(np.float32), 0.2, name) for name in ("a.jpg", "b.jpg", "c.jpg")]
-    table = realism.score_real_films(path, films, {"a.jpg": 3.0, "c.jpg": 40.0})
+    table = realism.score_real_films(path, films, {"a.jpg": 3.0, "c.jpg": 40.0}, input_size=64)  # it records 32: that wins
     assert list(table.film) == ["a.jpg", "c.jpg"] and list(table["readers' score"]) == [3.0, 40.0]
     with torch.no_grad():
         x = (torch.from_numpy(np.stack([to_square(films[0].image, 32)]))[:, None] - task.pixel_mean) / task.pixel_sd

@@ -21,8 +21,8 @@ def score_real_films(checkpoint: str | Path, films: list[Film], scores: dict[str
                      input_size: int | None = None) -> pd.DataFrame:  # fmt: skip
     """The total SvdH a whole-image regression ``checkpoint`` predicts for every film in ``scores`` (film
     name -> the readers' score), beside the score and the prediction that knows nothing: the training
-    set's mean. Films are prepared as the whole-image models' inputs are (stretched, squared to
-    ``input_size``, which newer checkpoints record themselves)."""
+    set's mean. Films are prepared as the whole-image models' inputs are (stretched, squared to the input
+    size the checkpoint records, or to ``input_size`` for older checkpoints that do not)."""
     from ralib.data.arrays import to_square
     from ralib.data.loaders import ImageDataset
     from ralib.train import load_checkpoint, predict
@@ -30,7 +30,7 @@ def score_real_films(checkpoint: str | Path, films: list[Film], scores: dict[str
     model, config = load_checkpoint(checkpoint)
     if config.get("task") != "svdh_regression":
         raise ValueError(f"{checkpoint}: a {config.get('task')!r} checkpoint; scoring real films needs an svdh_regression one")
-    size = input_size or config.get("input_size")
+    size = config.get("input_size") or input_size  # what the model was trained at wins over a caller's guess
     if not size:
         raise ValueError(f"{checkpoint} does not record its input size: pass input_size (the profile's whole-image size)")
     scored = [f for f in films if f.group in scores]
