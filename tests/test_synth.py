@@ -449,3 +449,24 @@ def test_reader_label_matching_recovers_the_share_of_each_grade():
     matched = calibrate.match_reader_labels(grades, start, n_patients=300, iterations=4)
     after = prevalence_gap(matched)
     assert before > 0.06 and after < 0.03, (before, after)  # two samples of 300 differ by about 0.02
+
+
+def test_films_are_framed_as_a_radiographer_frames_them():
+    """At most 430 mm / image_size a pixel, collimation never over a finger, thumb or wrist landmark, and
+    the archive's artefacts (grid, burned-in text, JPEG) each on some films but not all."""
+    seen = []
+    for seed in range(24):
+        sample = radiograph(seed, 192)
+        assert sample.spacing_mm <= 430 / 192 + 1e-9
+        film = sample.image.astype(float) / (2**sample.bits - 1)
+        film = 1 - film if sample.inverted else film
+        left, top, right, bottom = (int(round(c / sample.spacing_mm)) for c in sample.meta["acquisition"]["collimation_mm"])
+        if sample.flipped:
+            left, right = right, left
+        h, w = film.shape
+        for xy in sample.landmarks.values():
+            xs, ys = np.delete(xy, anatomy.LANDMARKS.index("forearm"), axis=0).T
+            assert (xs >= left).all() and (xs < w - right).all() and (ys >= top).all() and (ys < h - bottom).all()
+        seen += [a.split()[0] for a in sample.meta["artefacts"]]
+    for artefact in ("grid", "text", "jpeg"):
+        assert 0 < seen.count(artefact) < 24, (artefact, seen.count(artefact))
