@@ -143,10 +143,11 @@ def wrist_crop(film: Film, centre_px: np.ndarray, width_mm: float = 90.0) -> Fil
 
 def synthetic_wrists(folder: str | Path, tables: dict[str, pd.DataFrame], n: int, seed: int = 0,
                      width_mm: float = 90.0) -> list[Film]:  # fmt: skip
-    """Wrist squares ``width_mm`` across (both hands) of ``n`` random SynthRA films, centred on the 'wrist'
-    joint box."""
+    """Wrist squares ``width_mm`` across (both hands) of ``n`` random SynthRA films, centred on the
+    'radiocarpal' joint box: the real wrist squares (RAM-W600) are centred about the radiocarpal joint,
+    with the metacarpal shafts at the top and a few centimetres of forearm below."""
     films = synthetic_films(folder, tables["radiographs"], n, seed)
-    boxes = tables["joints"][tables["joints"].joint == "wrist"].set_index(["image_id", "hand"])
+    boxes = tables["joints"][tables["joints"].joint == "radiocarpal"].set_index(["image_id", "hand"])
     out = []
     for film in films:
         for hand in anatomy.HANDS:

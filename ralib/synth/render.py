@@ -276,11 +276,19 @@ def draw_ellipsoid(
     img[sl] += density.astype(img.dtype)
 
 
-def draw_capsule_thickness(out: np.ndarray, p0, p1, r0: float, r1: float) -> None:
+def draw_capsule_thickness(out: np.ndarray, p0, p1, r0: float, r1: float, half_depth: float | None = None) -> None:
     """Soft tissue: keep the larger path length through a tapered finger from ``p0`` to ``p1``.
 
     A finger's cross-section is flatter than a circle (it lies on the film and is wider than deep), so the
     path keeps most of its depth across the width and falls off over the rim: ``2 r sqrt(1 - (d / r)^4)``.
+    With ``half_depth`` the cross-section is an ellipse that deep instead, as a forearm's (wider than deep,
+    and thickest along its middle): ``2 half_depth sqrt(1 - (d / r)^2)``.
+
+    Example:
+        >>> out = np.zeros((40, 100), np.float32)
+        >>> draw_capsule_thickness(out, np.array([10.0, 20]), np.array([90.0, 20]), 15, 15, half_depth=10)
+        >>> round(float(out[20, 50]), 1), bool(out[10, 50] < out[20, 50])
+        (20.0, True)
     """
     axis = p1 - p0
     length = float(np.linalg.norm(axis)) + 1e-6
@@ -294,7 +302,10 @@ def draw_capsule_thickness(out: np.ndarray, p0, p1, r0: float, r1: float) -> Non
     r = r0 + (r1 - r0) * u
     px, py = dx - u * length * a[0], dy - u * length * a[1]
     d2 = (px * px + py * py) / (r * r)
-    t = 2 * r * np.sqrt(np.clip(1 - d2 * d2, 0, None))
+    if half_depth is None:
+        t = 2 * r * np.sqrt(np.clip(1 - d2 * d2, 0, None))
+    else:
+        t = 2 * half_depth * np.sqrt(np.clip(1 - d2, 0, None))
     np.maximum(out[sl], t.astype(out.dtype), out=out[sl])
 
 
@@ -317,7 +328,19 @@ def smooth(img: np.ndarray, sigma_px: float) -> np.ndarray:
 
 
 def band_noise(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator) -> np.ndarray:
-    """Zero-mean, unit-variance Gaussian noise with a blob size of about ``sigma_px``."""
+    """Zero-mean, unit-variance Gaussian noise with a blob size of about ``sigma_px`` (wide blobs are made
+    on a coarser grid and enlarged, which is many times faster and looks the same).
+
+    Example:
+        >>> noise = band_noise((300, 200), 20.0, np.random.default_rng(0))
+        >>> noise.shape, round(float(noise.std()), 2)
+        ((300, 200), 1.0)
+    """
+    if sigma_px >= 8:
+        factor = sigma_px / 4
+        small = (max(int(shape[0] / factor), 2), max(int(shape[1] / factor), 2))
+        noise = cv2.resize(band_noise(small, 4.0, rng), (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+        return noise / (float(noise.std()) or 1.0)
     noise = rng.standard_normal(shape, dtype=np.float32)
     if sigma_px >= 0.5:
         noise = cv2.GaussianBlur(noise, (0, 0), sigma_px)
@@ -326,9 +349,11 @@ def band_noise(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator
 
 
 def trabecular_texture(shape: tuple[int, int], spacing_mm: float, rng: np.random.Generator,
-                       grain_mm: float = 0.35, contrast: float = 0.6) -> np.ndarray:  # fmt: skip
-    """A film-wide field around 1 that modulates cancellous bone: grains of ``grain_mm``; where a pixel is
-    larger than a grain, the grains average out within it and the field is weaker.
+                       grain_mm: float = 0.22, contrast: float = 0.45) -> np.ndarray:  # fmt: skip
+    """A film-wide field around 1 that modulates cancellous bone: a network of thin bright struts (the
+    trabeculae, along the zero lines of noise with blobs of ``grain_mm``) around darker marrow spaces, with
+    a coarser variation of density on top; where a pixel is larger than a grain, the struts average out
+    within it and the field is weaker.
 
     Example:
         >>> field = trabecular_texture((64, 64), 0.1, np.random.default_rng(0))
@@ -336,7 +361,9 @@ def trabecular_texture(shape: tuple[int, int], spacing_mm: float, rng: np.random
         True
     """
     averaged = min(1.0, 2 * grain_mm / spacing_mm)
-    return 1 + contrast * averaged * band_noise(shape, grain_mm / spacing_mm, rng)
+    struts = np.exp(-4 * band_noise(shape, grain_mm / spacing_mm, rng) ** 2)  # bright near the zero lines
+    struts = struts + 0.5 * band_noise(shape, 4 * grain_mm / spacing_mm, rng) * float(struts.std())
+    return 1 + contrast * averaged * (struts - struts.mean()) / (struts.std() or 1.0)
 
 
 @dataclass
@@ -540,13 +567,13 @@ def draw_carpus(
     power = np.stack([(gx - cx) ** 2 + (gy - cy) ** 2 - r * r for (cx, cy), r in zip(centres, radii)])
     if rng is not None:  # bend the joint lines: a smooth random field per bone, a few pixels' worth
         scale = float(np.mean(radii))
-        power += np.stack([band_noise(gx.shape, scale * 0.6, rng) * scale * scale * 0.12 for _ in centres])
+        power += np.stack([band_noise(gx.shape, scale * 0.6, rng) * scale * scale * 0.2 for _ in centres])
     # each bone reaches to its bisector with every neighbour, less half that joint's line; the lines vary
     # from pair to pair and some are negative: there the two bones overlap in projection, as real carpals do
     pairs = {}
     for i in range(len(centres)):
         for j in range(i + 1, len(centres)):
-            width = gap * (rng.uniform(-0.6, 1.0) if rng is not None else 1.0)
+            width = gap * (rng.uniform(-1.0, 0.8) if rng is not None else 1.0)
             pairs[(i, j)] = pairs[(j, i)] = width
     free_depth = None if free is None else np.where(free[sl], np.inf, -np.inf)  # inside: no ellipse bound
     groups = {i: {i} for i in range(len(centres))}  # an ankylosed pair is one bone
@@ -568,7 +595,7 @@ def draw_carpus(
             own = np.max([_inside_ellipse(gx, gy, centres[i], *ellipses[i]) for i in members], axis=0)
             d = np.minimum(d, own if free_depth is None else np.maximum(own, free_depth))
         size = float(np.mean([radii[i] for i in members]))
-        rounding = min(depth, size)  # domed: thickest in the middle, thin at the rim
+        rounding = size  # domed: thickest in the middle, thin at the rim
 
         def solid(dist, thick, rounding=rounding):
             return thick * np.sqrt(np.clip(1 - (1 - np.clip(dist / rounding, 0, 1)) ** 2, 0, 1))

@@ -191,6 +191,27 @@ def _carpal_bites(ellipse, grade: int, place: Placement, rng) -> list[render.Bit
 #: drawn over the mosaic rather than in it: the pisiform lies in front of the triquetrum on a PA film
 _OVERLYING_CARPALS = ("pisiform",)
 CARPAL_JOINT_MM = 1.4  # width of the joint lines between carpal bones
+FOREARM_HALF_DEPTH_MM = 19.0  # the distal forearm is about 38 mm deep, palm down on the cassette
+PALM_MM = 26.0  # the palm's thickness in the middle
+PALM_ROUNDING_MM = 10.0  # the palm thins towards its edges over this distance
+PALM_EMINENCES = 0.12  # relative variation of the palm's thickness (thenar, hypothenar) over a few cm
+
+
+def palm_thickness(palm_mask: np.ndarray, spacing: float, rng: np.random.Generator) -> np.ndarray:
+    """Soft tissue of the palms (mm): ``PALM_MM`` deep in the middle with rounded edges, thicker and
+    thinner over a few centimetres as the eminences and the hollow of the palm make it.
+
+    Example:
+        >>> mask = np.zeros((200, 200), np.uint8); mask[40:160, 40:160] = 1
+        >>> t = palm_thickness(mask, 0.5, np.random.default_rng(0))
+        >>> bool(t[100, 100] > 20 > t[100, 41] > 0 == t[10, 10])
+        True
+    """
+    inside = cv2.distanceTransform(np.pad(palm_mask, 1), cv2.DIST_L2, 5)[1:-1, 1:-1] * spacing
+    rim = np.clip(inside / PALM_ROUNDING_MM, 0, 1)
+    profile = np.sqrt(1 - (1 - rim) ** 2)  # a rounded edge, flat in the middle
+    lumps = 1 + PALM_EMINENCES * render.band_noise(palm_mask.shape, 15.0 / spacing, rng)
+    return (PALM_MM * profile * lumps).astype(np.float32)
 
 
 def _draw_carpus(att, hand: Hand, damage: Damage, place: Placement, texture, bites: dict, rng) -> None:
@@ -226,9 +247,9 @@ def _draw_carpus(att, hand: Hand, damage: Damage, place: Placement, texture, bit
             fused.add((min(ends), max(ends)))
     render.draw_carpus(
         att, place(np.array([c.centre for c in cells])), np.array([np.sqrt(c.axes[0] * c.axes[1]) * k for c in cells]),
-        outline.astype(bool), depth=cells[0].depth * k, cortex=0.7 * k, gap=CARPAL_JOINT_MM * k, fused=fused,
+        outline.astype(bool), depth=cells[0].depth * k, cortex=1.0 * k, gap=CARPAL_JOINT_MM * k, fused=fused,
         texture=texture, bites=[b for n in names for b in bites.get(n, [])], osteopenia=osteopenia, rng=rng,
-        texture_depth=render.TEXTURE_DEPTH_MM * k, ellipses=[(tuple(1.2 * a * k for a in c.axes), place.angle_of(c.angle)) for c in cells],
+        texture_depth=render.TEXTURE_DEPTH_MM * k, ellipses=[(tuple(1.05 * a * k for a in c.axes), place.angle_of(c.angle)) for c in cells],
         free=(facing & within).astype(bool),
     )  # fmt: skip
     for c in hand.carpals:
@@ -286,7 +307,8 @@ def _draw_hand(att, soft, hand: Hand, damage: Damage, truth_hand: dict[str, int]
         render.draw_capsule_thickness(soft, pa, pb, r0 * k, r1 * k)
     forearm_top = (lm["radius_center"] + lm["ulnar_head"]) / 2
     pa, pb = place(np.stack([forearm_top, forearm_top + np.array([0, 400.0])]))
-    render.draw_capsule_thickness(soft, pa, pb, hand.forearm_half_width * k, hand.forearm_half_width * 1.1 * k)
+    render.draw_capsule_thickness(soft, pa, pb, hand.forearm_half_width * k, hand.forearm_half_width * 1.1 * k,
+                                  half_depth=FOREARM_HALF_DEPTH_MM * hand.forearm_half_width / 31.0 * k)
     return place(hand.palm)
 
 
@@ -380,8 +402,7 @@ def radiograph(
     palm_mask = np.zeros((height, width), np.uint8)
     for poly in palms:
         cv2.fillPoly(palm_mask, [np.round(poly).astype(np.int32)], 1)
-    palm = render.smooth(palm_mask.astype(np.float32), 3.0 / spacing) * 26.0
-    soft_mm = np.maximum(np.minimum(soft * spacing, 30.0), palm)  # the forearm is flattened on the film
+    soft_mm = np.maximum(soft * spacing, palm_thickness(palm_mask, spacing, rng))
     att += render.MU_SOFT * soft_mm
     mask = (soft_mm > 1.0).astype(np.uint8)
 
