@@ -336,10 +336,10 @@ def band_noise(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator
         >>> noise.shape, round(float(noise.std()), 2)
         ((300, 200), 1.0)
     """
-    if sigma_px >= 8:
-        factor = sigma_px / 4
+    if sigma_px >= 3:
+        factor = sigma_px / 2
         small = (max(int(shape[0] / factor), 2), max(int(shape[1] / factor), 2))
-        noise = cv2.resize(band_noise(small, 4.0, rng), (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+        noise = cv2.resize(band_noise(small, 2.0, rng), (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
         return noise / (float(noise.std()) or 1.0)
     noise = rng.standard_normal(shape, dtype=np.float32)
     if sigma_px >= 0.5:

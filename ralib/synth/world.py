@@ -191,7 +191,7 @@ def _carpal_bites(ellipse, grade: int, place: Placement, rng) -> list[render.Bit
 #: drawn over the mosaic rather than in it: the pisiform lies in front of the triquetrum on a PA film
 _OVERLYING_CARPALS = ("pisiform",)
 CARPAL_JOINT_MM = 1.4  # width of the joint lines between carpal bones
-FOREARM_HALF_DEPTH_MM = 19.0  # the distal forearm is about 38 mm deep, palm down on the cassette
+FOREARM_HALF_DEPTH_MM = 15.0  # the distal forearm is about 30 mm deep, palm down on the cassette
 PALM_MM = 26.0  # the palm's thickness in the middle
 PALM_ROUNDING_MM = 10.0  # the palm thins towards its edges over this distance
 PALM_EMINENCES = 0.12  # relative variation of the palm's thickness (thenar, hypothenar) over a few cm
@@ -238,7 +238,7 @@ def _draw_carpus(att, hand: Hand, damage: Damage, place: Placement, texture, bit
     outline = np.zeros(att.shape, np.uint8)  # the carpus packs its bones tightly: the hull of their outlines
     if points is not None:
         cv2.fillConvexPoly(outline, cv2.convexHull(points), 1)
-    outline &= within
+    outline &= within | ~facing  # the radius' articular surface bounds the carpus across the radius only
     names = [c.name for c in cells]
     fused = set()
     for a, b, _ in hand.fusions:  # an ankylosed carpal joint: no joint line between the two bones
