@@ -54,6 +54,7 @@ def test_the_palm_is_thickest_in_its_middle_and_rounds_off_to_its_edges():
     across = t[150, 40:150]
     assert t[0, 0] == 0 and across[:10].max() == 0
     assert np.all(np.diff(across[10:40]) >= 0)  # rising over the rim (10 mm at 0.5 mm a pixel)
+    assert across[14] < 0.85 * across[60]  # 2 mm inside the edge it is still clearly thinner than inside
     assert 0.7 * 26 < t[150, 150] < 1.3 * 26
 
 
