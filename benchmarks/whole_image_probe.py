@@ -7,7 +7,7 @@ regression on 24-px thumbnails.
     .venv/bin/python benchmarks/whole_image_probe.py --size 192 --epochs 6 --recipe adamw --augment none
 
 Recipes: ``miua2024`` (SGD 1e-3, constant), ``adamw`` (AdamW 1e-3, weight decay 1e-2, constant) and
-``fast`` (``TrainConfig.fast``: AdamW with a one-cycle schedule). Run it alone: two torch processes on
+``fast`` (``recipes.fast``: AdamW with a one-cycle schedule). Run it alone: two torch processes on
 two cores slow each other down about tenfold.
 """
 
@@ -21,7 +21,7 @@ from ralib import tasks
 from ralib.data import load_dataset
 from ralib.data.arrays import film_array
 from ralib.results import mean_baseline, thumbnail_ridge
-from ralib.train import TrainConfig, fit
+from ralib.train import build_model, fit, recipes
 
 
 def main() -> None:
@@ -38,12 +38,12 @@ def main() -> None:
     ds = load_dataset("synthra", profile=args.profile)
     task = tasks.svdh_regression(ds, film_array(ds, args.size, progress=False))
     if args.recipe == "fast":
-        config = TrainConfig.fast(args.model, args.epochs, args.batch, augment=args.augment)
+        config = recipes.fast(args.model, args.epochs, args.batch, augment=args.augment)
     else:
-        config = TrainConfig.miua2024(args.model, args.epochs, args.batch, augment=args.augment)
+        config = recipes.miua2024(args.model, args.epochs, args.batch, augment=args.augment)
         if args.recipe == "adamw":
             config = replace(config, optimizer="adamw", weight_decay=1e-2)
-    fitted = fit(task, config, progress=False)
+    fitted = fit(build_model(config, task.num_outputs), task, config, progress=False)
     test, val = fitted.evaluate(task, "test"), fitted.evaluate(task, "val")
     print("| size | model | epochs | recipe | augment | final train loss | val PCC | test PCC | test MAE | test RMSE | minutes |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -53,7 +53,7 @@ class TrainSizes:
     classification: tuple[tuple[str, int], ...]  # (model, batch size) runs of notebook 02
     hand_models: tuple[str, ...]  # per-hand recognition and staging models of notebook 02
     transfer: tuple[tuple[str, str], ...]  # (model, freezing scheme or "none") runs of notebook 03
-    paper_recipe: bool = False  # the papers' optimisers (True) or ralib.train.TrainConfig.fast (few epochs)
+    paper_recipe: bool = False  # the papers' optimisers (True) or ralib.train.recipes.fast (few epochs)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 Example:
     >>> import numpy as np, pandas as pd
-    >>> from ralib.tasks import Task
+    >>> from ralib.tasks import ImageTask
     >>> table = pd.DataFrame({"split": ["train", "train", "test", "test"], "score": [0.0, 20.0, 5.0, 15.0]})
-    >>> task = Task("demo", "regression", np.zeros((4, 8, 8), np.float16), table, "score")
+    >>> task = ImageTask("demo", "regression", np.zeros((4, 8, 8), np.float16), table, "score")
     >>> mean_baseline(task)["rmse"]
     5.0
 """
@@ -16,10 +16,10 @@ import pandas as pd
 
 from ralib import anatomy
 from ralib.metrics import bootstrap_interval, class_metrics, regression_metrics
-from ralib.tasks import Task
+from ralib.tasks import ImageTask
 
 
-def results_table(fits: dict, task: Task, split: str = "test") -> pd.DataFrame:
+def results_table(fits: dict, task: ImageTask, split: str = "test") -> pd.DataFrame:
     """One row per fitted model: its configuration, best epoch, training time and the task's measures
     (for regression with a 95 % bootstrap interval of the PCC, ``pcc_low`` - ``pcc_high``)."""
     rows = []
@@ -38,7 +38,7 @@ def _measures(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "n"}
 
 
-def mean_baseline(task: Task, split: str = "test") -> dict:
+def mean_baseline(task: ImageTask, split: str = "test") -> dict:
     """The measures of always predicting the training mean (regression) or the most frequent training
     class: what a model must beat to have learnt anything from the images."""
     train = task.table[task.table.split == "train"][task.target]
@@ -49,7 +49,7 @@ def mean_baseline(task: Task, split: str = "test") -> dict:
     return task.evaluate(probabilities, split)
 
 
-def reader_reference(task: Task, split: str = "test") -> dict[str, dict]:
+def reader_reference(task: ImageTask, split: str = "test") -> dict[str, dict]:
     """How the simulated (or real) readers do on the same films: reader 2 against reader 1, and, for
     synthetic data, the label (mean of the readers) against the noise-free truth."""
     t = task.table.iloc[task.rows(split)]
@@ -65,7 +65,7 @@ def reader_reference(task: Task, split: str = "test") -> dict[str, dict]:
     return {k: _measures(v) for k, v in out.items()}
 
 
-def against_truth(fits: dict, task: Task, split: str = "test") -> pd.DataFrame:
+def against_truth(fits: dict, task: ImageTask, split: str = "test") -> pd.DataFrame:
     """Synthetic data only: each regressor's measures against the noise-free total instead of the label."""
     t = task.table.iloc[task.rows(split)]
     if "truth_total" not in t or t.truth_total.isna().any():
@@ -73,7 +73,7 @@ def against_truth(fits: dict, task: Task, split: str = "test") -> pd.DataFrame:
     return pd.DataFrame([{"run": k, **_measures(regression_metrics(t.truth_total, f.predict(task, split)))} for k, f in fits.items()])
 
 
-def regression_as_classes(task: Task, predictions: np.ndarray, split: str = "test") -> dict:
+def regression_as_classes(task: ImageTask, predictions: np.ndarray, split: str = "test") -> dict:
     """A regressor used as a severity classifier: its predicted score's class against the label's class
     (MIUA 2024, "regression to classification")."""
     true = anatomy.severity_class(task.truth(split).clip(0, 280))
@@ -81,7 +81,7 @@ def regression_as_classes(task: Task, predictions: np.ndarray, split: str = "tes
     return _measures(class_metrics(true, pred, len(anatomy.SEVERITY_LABELS)))
 
 
-def thumbnail_ridge(task: Task, size: int = 24, split: str = "test") -> dict:
+def thumbnail_ridge(task: ImageTask, size: int = 24, split: str = "test") -> dict:
     """A non-deep reference for a regression task: ridge regression on ``size`` x ``size`` thumbnails
     (penalty chosen by cross-validation on the training images). If it beats the training mean while
     a CNN does not, the images carry signal the CNN failed to learn."""

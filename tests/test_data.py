@@ -11,7 +11,7 @@ from ralib.data.aggregate import aggregate
 from ralib.data.formats import image_table, ra2dream
 from ralib.data.io import ImageReadError, read_film
 from ralib.data.model import RADataset
-from ralib.data.splits import check_patient_level, patient_split
+from ralib.splits import check_patient_level, patient_split
 from ralib.data.validate import DataValidationError, require_columns, validate
 from ralib.synth import SynthConfig, make_dataset
 

@@ -1,11 +1,11 @@
-"""The model factory: every backbone builds and trains, freezing freezes, local weights load."""
+"""The model registry and backbones: every backbone builds and trains, freezing freezes, local weights load."""
 
 import pytest
 import timm
 import torch
 import torchvision
 
-from ralib.models import MODEL_NAMES, cam_layer, create_model, freeze, penultimate, unfreeze
+from ralib.models import MODEL_NAMES, cam_layer, create_model, freeze, list_models, penultimate, register_model, unfreeze
 
 
 @pytest.mark.parametrize("name", list(MODEL_NAMES))
@@ -24,6 +24,21 @@ def test_every_model_trains_one_step_on_tiny_grey_images(name):
     assert changed
     assert penultimate(model.eval(), x).ndim == 2
     assert isinstance(cam_layer(model), torch.nn.Module)
+
+
+def test_the_registry_lists_the_papers_backbones_and_refuses_a_name_twice():
+    assert set(MODEL_NAMES) <= set(list_models())
+    with pytest.raises(ValueError, match="registered already"):
+        register_model("alexnet")(lambda num_outputs, weights=None: torch.nn.Identity())
+
+
+def test_a_registered_builder_is_what_create_model_builds(monkeypatch):
+    from ralib.models import registry
+
+    monkeypatch.setitem(registry._BUILDERS, "tiny", lambda num_outputs, weights=None, width=3: torch.nn.Linear(width, num_outputs))
+    model = create_model("tiny", 5, width=4)
+    assert (model.in_features, model.out_features) == (4, 5)
+    assert "tiny" in list_models()
 
 
 def _train_step(model):

@@ -208,15 +208,15 @@ def test_real_films_are_scored_as_the_whole_image_model_sees_them(tmp_path):
 
     from ralib.data.arrays import to_square
     from ralib.models import create_model
-    from ralib.tasks import Task
-    from ralib.train import TrainConfig, save_checkpoint
+    from ralib.tasks import ImageTask
+    from ralib.train import recipes, save_checkpoint
 
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"split": ["train"] * 6, "score": [0.0, 5, 10, 20, 40, 80]})
-    task = Task("svdh_regression", "regression", rng.random((6, 32, 32)).astype(np.float32), table, "score")
+    task = ImageTask("svdh_regression", "regression", rng.random((6, 32, 32)).astype(np.float32), table, "score")
     torch.manual_seed(0)
     model = create_model("mobilenetv2_100", 1).eval()
-    path = save_checkpoint(tmp_path / "regressor.pt", model, TrainConfig.miua2024("mobilenetv2_100", 1, 2), task)
+    path = save_checkpoint(tmp_path / "regressor.pt", model, recipes.miua2024("mobilenetv2_100", 1, 2), task)
     films = [realism.Film(rng.random((90, 120)).astype(np.float32), 0.2, name) for name in ("a.jpg", "b.jpg", "c.jpg")]
     table = realism.score_real_films(path, films, {"a.jpg": 3.0, "c.jpg": 40.0}, input_size=64)  # it records 32: that wins
     assert list(table.film) == ["a.jpg", "c.jpg"] and list(table["readers' score"]) == [3.0, 40.0]
@@ -225,7 +225,7 @@ def test_real_films_are_scored_as_the_whole_image_model_sees_them(tmp_path):
         expected = model(x).item() * task.target_sd + task.target_mean
     assert table.model.iloc[0] == pytest.approx(expected, abs=0.06)
     assert (table["training mean"] == round(task.target_mean, 1)).all()
-    classifier = Task("severity", "classification", task.images, pd.DataFrame({"split": ["train"] * 6, "c": [0, 1] * 3}), "c", classes=("a", "b"))
-    save_checkpoint(tmp_path / "classifier.pt", create_model("mobilenetv2_100", 2), TrainConfig.miua2024("mobilenetv2_100", 1, 2), classifier)
+    classifier = ImageTask("severity", "classification", task.images, pd.DataFrame({"split": ["train"] * 6, "c": [0, 1] * 3}), "c", classes=("a", "b"))
+    save_checkpoint(tmp_path / "classifier.pt", create_model("mobilenetv2_100", 2), recipes.miua2024("mobilenetv2_100", 1, 2), classifier)
     with pytest.raises(ValueError, match="svdh_regression"):
         realism.score_real_films(tmp_path / "classifier.pt", films, {"a.jpg": 3.0})

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from ralib.results import across_seeds, mean_baseline, regression_as_classes, thumbnail_ridge, verdict
-from ralib.tasks import Task
+from ralib.tasks import ImageTask
 
 
 def _task(images, scores, splits):
-    return Task("demo", "regression", images, pd.DataFrame({"split": splits, "score": scores}), "score")
+    return ImageTask("demo", "regression", images, pd.DataFrame({"split": splits, "score": scores}), "score")
 
 
 def test_thumbnail_ridge_finds_a_brightness_signal_the_mean_cannot():
@@ -24,7 +24,7 @@ def test_thumbnail_ridge_finds_a_brightness_signal_the_mean_cannot():
 
 def test_mean_baseline_of_a_classification_predicts_the_majority():
     table = pd.DataFrame({"split": ["train"] * 5 + ["test"] * 3, "stage": [1, 1, 1, 0, 2, 1, 0, 2]})
-    task = Task("demo", "classification", np.zeros((8, 4, 4), np.float16), table, "stage", ("a", "b", "c"), "multiclass")
+    task = ImageTask("demo", "classification", np.zeros((8, 4, 4), np.float16), table, "stage", ("a", "b", "c"), "multiclass")
     assert mean_baseline(task)["accuracy"] == round(1 / 3, 4)
 
 

@@ -9,7 +9,11 @@ from ralib.data import load_dataset
 from ralib.data.analysis import hand_stages
 from ralib.data.arrays import film_array, hand_array, hand_sides
 from ralib.synth import SynthConfig, make_dataset
-from ralib.train import TrainConfig, fit, load_checkpoint, predict
+from ralib.train import build_model, fit, load_checkpoint, predict, recipes
+
+
+def train(task, config, out_dir=None):
+    return fit(build_model(config, task.num_outputs), task, config, out_dir, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +73,7 @@ def test_tasks_share_one_patient_level_split(small, films):
     assert rec.table.groupby("patient_id").split.nunique().max() == 1
     assert ((rec.table.stage > 0).astype(int) == rec.table.ra).all()
     z = svdh.encode(svdh.truth("train"))
-    assert abs(z.mean()) < 1e-5 and np.allclose(svdh.decode(z[:, None]), svdh.truth("train"), atol=1e-3)
+    assert abs(z.mean()) < 1e-5 and np.allclose(svdh.decode({"outputs": z[:, None]}), svdh.truth("train"), atol=1e-3)
 
 
 def test_a_split_is_made_when_the_source_has_none(small, films):
@@ -80,14 +84,14 @@ def test_a_split_is_made_when_the_source_has_none(small, films):
 
 def test_fit_keeps_the_best_epoch_and_the_checkpoint_reloads(small, films, tmp_path):
     task = tasks.svdh_regression(small, films)
-    fitted = fit(task, TrainConfig.fast("resnet34", 3, 4), tmp_path, progress=False)
+    fitted = train(task, recipes.fast("resnet34", 3, 4), tmp_path)
     assert fitted.best_epoch == int(fitted.history.valid_loss.idxmin())
-    outputs, _ = predict(fitted.model, task.dataset("val"))
+    outputs = predict(fitted.model, task.dataset("val"), task.forward)["outputs"]
     val_mse = np.mean((outputs[:, 0] - task.encode(task.truth("val"))) ** 2)
     assert val_mse == pytest.approx(fitted.history.valid_loss.min(), rel=1e-3)
     model, config = load_checkpoint(fitted.checkpoint)
     assert config["model"] == "resnet34" and config["target_sd"] == pytest.approx(task.target_sd)
-    again, _ = predict(model, task.dataset("val"))
+    again = predict(model, task.dataset("val"), task.forward)["outputs"]
     assert np.allclose(again, outputs, atol=1e-5)
 
 
@@ -96,22 +100,22 @@ def test_the_same_run_twice_gives_the_same_weights_bit_for_bit(small, films):
     from dataclasses import replace
 
     task = tasks.svdh_regression(small, films)
-    config = TrainConfig.fast("resnet34", 2, 4)
-    first, second = (fit(task, config, progress=False).model.state_dict() for _ in range(2))
+    config = recipes.fast("resnet34", 2, 4)
+    first, second = (train(task, config).model.state_dict() for _ in range(2))
     assert all(torch.equal(v, second[k]) for k, v in first.items())
-    other = fit(task, replace(config, seed=1), progress=False).model.state_dict()
+    other = train(task, replace(config, seed=1)).model.state_dict()
     assert not all(torch.equal(v, other[k]) for k, v in first.items())
 
 
 def test_fit_with_the_papers_recipes_and_frozen_layers(small, films):
     task = tasks.severity(small, films)
-    config = TrainConfig.miua2024("mobilenetv2_100", 1, 4, loss="cross_entropy", freeze="IRBs-2")
-    fitted = fit(task, config, progress=False)
+    config = recipes.miua2024("mobilenetv2_100", 1, 4, loss="cross_entropy", freeze="IRBs-2")
+    fitted = train(task, config)
     assert not any(p.requires_grad for p in fitted.model.blocks[1].parameters())
     assert fitted.predict(task, "test").shape == (len(task.rows("test")), 10)
     hands, table = hand_array(small, 64, progress=False)  # AlexNet needs at least 63 px
     staging = tasks.staging(small, hands, table)
-    fitted = fit(staging, TrainConfig.diagnosis2024("alexnet", 1, 8), progress=False)
+    fitted = train(staging, recipes.diagnosis2024("alexnet", 1, 8))
     assert np.allclose(fitted.predict(staging, "val").sum(1), 1)
 
 
@@ -119,7 +123,7 @@ def test_bone_age_weights_start_a_scoring_model(small, films, tmp_path):
     from ralib.models import create_model
 
     task = tasks.svdh_regression(small, films)
-    fitted = fit(task, TrainConfig.fast("resnet34", 1, 4), tmp_path, progress=False)
+    fitted = train(task, recipes.fast("resnet34", 1, 4), tmp_path)
     same = create_model("resnet34", 1, weights=fitted.checkpoint)
     other = create_model("resnet34", 10, weights=fitted.checkpoint)
     reference = fitted.model.state_dict()
@@ -130,7 +134,7 @@ def test_bone_age_weights_start_a_scoring_model(small, films, tmp_path):
 
 def test_cross_entropy_on_a_regression_is_refused(small, films):
     with pytest.raises(ValueError, match="classification"):
-        fit(tasks.svdh_regression(small, films), TrainConfig.fast("resnet34", 1, 4, loss="cross_entropy"), progress=False)
+        train(tasks.svdh_regression(small, films), recipes.fast("resnet34", 1, 4, loss="cross_entropy"))
 
 
 def test_transfer_grid_and_recipes_follow_the_profile():
@@ -149,7 +153,7 @@ def test_gradcam_case_figure_has_a_panel_per_case(small, films):
     from ralib import explain, plots
 
     task = tasks.svdh_regression(small, films)
-    fitted = fit(task, TrainConfig.fast("resnet34", 1, 4), progress=False)
+    fitted = train(task, recipes.fast("resnet34", 1, 4))
     cases = explain.regression_cases(task.truth("test"), fitted.predict(task))
     fig = plots.gradcam_cases(fitted, task, cases)
     assert len([ax for ax in fig.axes if ax.images]) == len(cases) > 0

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ralib import anatomy
+from ralib.agreement import expert_agreement, reader_agreement
 from ralib.data.model import RADataset
 
 
@@ -84,18 +85,16 @@ def agreement(ds: RADataset) -> dict[str, dict[str, float]]:
     """Reader agreement the data support: image-level readers' totals (PCC / MAE / RMSE) where each
     reader's total is given, and joint-level experts 1-vs-2 (class-weighted accuracy / MAE) where three
     or more experts graded the boxes."""
-    from ralib.synth import readers
-
     out = {}
     r = ds.radiographs
     if {"score_reader_1", "score_reader_2"} <= set(r.columns):
-        out["image_readers"] = readers.reader_agreement(r.score_reader_1, r.score_reader_2)
+        out["image_readers"] = reader_agreement(r.score_reader_1, r.score_reader_2)
     box = ds.scores[ds.scores.scheme == "box"]
     experts = [c for c in ds.reader_columns if len(box) and box[c].notna().any()]
     if len(experts) >= 3:
         for kind in ("erosion", "jsn"):
             grades = box[box.kind == kind][experts].dropna().to_numpy(int).T
-            out[f"{kind}_experts"] = readers.expert_agreement(grades)
+            out[f"{kind}_experts"] = expert_agreement(grades)
     return out
 
 

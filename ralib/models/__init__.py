@@ -1,13 +1,8 @@
-"""Models: one factory for every backbone the notebooks train (:mod:`ralib.models.factory`)."""
+"""Models: a registry of builders (:mod:`ralib.models.registry`) over the papers' backbones
+(:mod:`ralib.models.backbones`)."""
 
-from ralib.models.factory import (
-    FREEZE_SCHEMES,
-    MODEL_NAMES,
-    cam_layer,
-    create_model,
-    freeze,
-    penultimate,
-    unfreeze,
-)
+from ralib.models.backbones import FREEZE_SCHEMES, MODEL_NAMES, cam_layer, freeze, penultimate, unfreeze
+from ralib.models.registry import create_model, list_models, register_model
 
-__all__ = ["FREEZE_SCHEMES", "MODEL_NAMES", "cam_layer", "create_model", "freeze", "penultimate", "unfreeze"]
+__all__ = ["FREEZE_SCHEMES", "MODEL_NAMES", "cam_layer", "create_model", "freeze", "list_models", "penultimate",
+           "register_model", "unfreeze"]

@@ -25,6 +25,7 @@ def score_real_films(checkpoint: str | Path, films: list[Film], scores: dict[str
     size the checkpoint records, or to ``input_size`` for older checkpoints that do not)."""
     from ralib.data.arrays import to_square
     from ralib.data.loaders import ImageDataset
+    from ralib.tasks.whole_image import image_outputs
     from ralib.train import load_checkpoint, predict
 
     model, config = load_checkpoint(checkpoint)
@@ -38,7 +39,7 @@ def score_real_films(checkpoint: str | Path, films: list[Film], scores: dict[str
         raise ValueError("none of the films has a score")
     images = np.stack([to_square(f.image, int(size)) for f in scored])
     dataset = ImageDataset(images, np.zeros(len(images), np.float32), mean=config["pixel_mean"], sd=config["pixel_sd"])
-    outputs, _ = predict(model, dataset)
+    outputs = predict(model, dataset, image_outputs)["outputs"]
     predicted = outputs.reshape(len(outputs)) * config["target_sd"] + config["target_mean"]
     return pd.DataFrame({
         "film": [f.group for f in scored],

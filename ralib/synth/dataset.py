@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 
 from ralib import anatomy
 from ralib.config import REAL_SPLIT, data_dir, get_profile
-from ralib.data.splits import patient_split
+from ralib.splits import patient_split
 from ralib.synth import readers as rd
 from ralib.synth.children import child_radiograph
 from ralib.synth.disease import COHORTS
@@ -68,7 +68,7 @@ _NOT_GENERATOR_CODE = ("ralib.config", "ralib.synth.explorer")
 
 def generator_sources() -> list[Path]:
     """Every file whose content decides what the generator writes: the modules of ``ralib.synth`` and,
-    transitively, every ``ralib`` module they import (e.g. the split of ``ralib.data.splits``), and the
+    transitively, every ``ralib`` module they import (e.g. the split of ``ralib.splits``), and the
     fitted disease parameters."""
     package = Path(__file__).resolve().parent.parent  # ralib/
     todo = [f"ralib.synth.{p.stem}" for p in sorted((package / "synth").glob("*.py")) if p.stem != "__init__"]

@@ -21,7 +21,7 @@ from PIL import Image
 
 from ralib.data.export import export_folder
 from ralib.data.model import RADataset, finish
-from ralib.data.splits import patient_split
+from ralib.splits import patient_split
 from ralib.data.tables import read_csv
 from ralib.data.validate import Problem, raise_if_strict, require_columns, skipped_frame, validate
 

@@ -22,7 +22,7 @@ from PIL import Image
 from ralib import anatomy
 from ralib.data.export import export_folder
 from ralib.data.model import RADataset, finish
-from ralib.data.splits import patient_split
+from ralib.splits import patient_split
 from ralib.data.tables import read_csv
 from ralib.data.validate import DataValidationError, Problem, require_columns, skipped_frame, validate
 
@@ -42,7 +42,7 @@ def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: boo
     """Load an RA2-DREAM folder: ``training.csv`` plus the images anywhere below ``image_dir`` (default:
     ``root``).
 
-    The challenge's labels carry no split: patients are split by :func:`~ralib.data.splits.patient_split`
+    The challenge's labels carry no split: patients are split by :func:`~ralib.splits.patient_split`
     with ``seed`` (both hands of a patient on one side). Two files for one image (``UAB001-LH.jpg`` in
     ``train/`` and in ``old/``) are a problem: an error in strict mode, a listed skip in lenient mode.
     """

@@ -1,9 +1,10 @@
-"""One factory for the backbones of the whole-image and per-hand papers, all taking grey images.
+"""The backbones of the whole-image and per-hand papers, all taking grey images.
 
 Names are timm's (``resnet50``, ``resnet34``, ``mobilenetv2_100``, ``vgg16``, ``efficientnet_b2``, ...)
-plus ``alexnet`` and ``googlenet``, which timm lacks and torchvision provides. Every model takes a
-1-channel image and has timm's interface: ``forward_features`` and ``forward_head(x, pre_logits=True)``
-for the penultimate features a t-SNE plot needs.
+plus ``alexnet`` and ``googlenet``, which timm lacks and torchvision provides (registered here in
+:mod:`ralib.models.registry`). Every model takes a 1-channel image and has timm's interface:
+``forward_features``, ``forward_head(x, pre_logits=True)`` for the penultimate features a t-SNE plot
+needs, and ``get_classifier()`` for the last layer.
 
 Weights are random unless ``weights`` names a local file: an ImageNet checkpoint a user downloaded
 elsewhere, or a checkpoint of this repository (e.g. the bone-age pretraining of notebook 03). timm
@@ -11,7 +12,7 @@ adapts the first convolution to one channel and drops a classifier whose size di
 
 Example:
     >>> import torch
-    >>> model = create_model("resnet34", num_outputs=1)
+    >>> model = timm_backbone("resnet34", num_outputs=1)
     >>> model(torch.randn(2, 1, 64, 64)).shape
     torch.Size([2, 1])
     >>> freeze(model, "RBs-1")
@@ -50,9 +51,6 @@ FREEZE_SCHEMES = {
     },
 }
 
-_TORCHVISION = {"alexnet", "googlenet"}
-
-
 class TorchvisionClassifier(nn.Module):
     """A torchvision classifier behind timm's interface, fed the grey image on three channels."""
 
@@ -72,6 +70,9 @@ class TorchvisionClassifier(nn.Module):
         self.net = net  # ends in its penultimate features
         self.head = nn.Linear(self.num_features, num_outputs)
 
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return x if pre_logits else self.head(x)
 
@@ -82,22 +83,21 @@ class TorchvisionClassifier(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def create_model(name: str, num_outputs: int, weights: str | Path | None = None, **kwargs) -> nn.Module:
-    """A grey-image model with ``num_outputs`` outputs, random or from a local ``weights`` file.
+def torchvision_backbone(name: str, num_outputs: int, weights: str | Path | None = None) -> TorchvisionClassifier:
+    """AlexNet or GoogLeNet (torchvision) with ``num_outputs`` outputs, random or from a local state dict."""
+    model = TorchvisionClassifier(name, num_outputs)
+    _reset_head(model.head)
+    if weights is not None:
+        _load_matching(model.net, weights)
+    return model
+
+
+def timm_backbone(name: str, num_outputs: int, weights: str | Path | None = None, **kwargs) -> nn.Module:
+    """A timm model on grey images with ``num_outputs`` outputs, random or from a local ``weights`` file.
 
     ``weights`` may be a plain state dict or a checkpoint of :func:`ralib.train.save_checkpoint`.
     Extra ``kwargs`` go to ``timm.create_model`` (e.g. ``drop_rate``).
-
-    Example:
-        >>> create_model("alexnet", 6).head.out_features
-        6
     """
-    if name in _TORCHVISION:
-        model = TorchvisionClassifier(name, num_outputs)
-        _reset_head(model.head)
-        if weights is not None:
-            _load_matching(model.net, weights)
-        return model
     if name not in timm.list_models():
         raise ValueError(f"unknown model {name!r}; the papers use {', '.join(MODEL_NAMES)}")
     if weights is None:

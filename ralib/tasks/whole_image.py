@@ -1,6 +1,8 @@
-"""Learning tasks: images, a target per image, a patient-level split, and how to score predictions.
+"""Whole-image tasks: one grey image and one target per item, a patient-level split, and how to score
+predictions.
 
-One :class:`Task` per question the papers ask, built from a data set and its image array:
+One :class:`ImageTask` per question the whole-image and per-hand papers ask, built from a data set and
+its image array:
 
 ===================  ===========================================  ==============  =========================
 builder              question                                     outputs         measured by
@@ -15,8 +17,8 @@ builder              question                                     outputs       
 Example:
     >>> import numpy as np, pandas as pd
     >>> table = pd.DataFrame({"split": ["train", "train", "val", "test"], "score": [0.0, 20.0, 10.0, 5.0]})
-    >>> task = Task("demo", "regression", np.zeros((4, 8, 8), np.float16), table, "score")
-    >>> task.encode(np.array([10.0])).round(3).tolist(), task.decode(np.array([[1.0]])).round(2).tolist()
+    >>> task = ImageTask("demo", "regression", np.zeros((4, 8, 8), np.float16), table, "score")
+    >>> task.encode(np.array([10.0])).round(3).tolist(), task.decode({"outputs": np.array([[1.0]])}).round(2).tolist()
     ([0.0], [20.0])
 """
 
@@ -26,19 +28,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
 from ralib import anatomy
 from ralib.data.analysis import hand_stages, image_labels
 from ralib.data.loaders import ImageDataset
 from ralib.data.model import RADataset
-from ralib.data.splits import patient_split
+from ralib.losses import RegressionMSE, SmoothLoss
 from ralib.metrics import binary_metrics, class_metrics, multiclass_metrics, regression_metrics
+from ralib.models import penultimate
+from ralib.splits import patient_split
+from ralib.tasks.base import Task
 
 STAGE_CLASSES = ("normal", "stage 1", "stage 2", "stage 3", "stage 4", "stage 5")
 
+#: losses a whole-image task trains with, by the name a recipe gives
+LOSSES = {"mse": RegressionMSE, "smooth": SmoothLoss, "cross_entropy": nn.CrossEntropyLoss}
+
 
 @dataclass
-class Task:
+class ImageTask(Task):
     """Images (n, h, w) in 0-1 and a table with one row per image: ``split`` and the ``target`` column."""
 
     name: str
@@ -75,9 +85,22 @@ class Task:
             return ((np.asarray(y, float) - self.target_mean) / self.target_sd).astype(np.float32)
         return np.asarray(y, np.int64)
 
-    def decode(self, outputs: np.ndarray) -> np.ndarray:
+    def loss(self, name: str | None = None) -> nn.Module:
+        """``mse`` (default for regression), ``smooth`` or ``cross_entropy`` (default for classification)."""
+        name = name or ("mse" if self.kind == "regression" else "cross_entropy")
+        if name not in LOSSES:
+            raise ValueError(f"{self.name}: unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+        if (name == "cross_entropy") != (self.kind == "classification"):
+            needs = "classification" if name == "cross_entropy" else "regression"
+            raise ValueError(f"{self.name} is a {self.kind}: the loss {name} needs a {needs}")
+        return LOSSES[name]()
+
+    def forward(self, model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return image_outputs(model, images)
+
+    def decode(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
         """Model outputs as predictions: scores in the target's unit, or class probabilities."""
-        outputs = np.asarray(outputs, float)
+        outputs = np.asarray(outputs["outputs"], float)
         if self.kind == "regression":
             return outputs.reshape(len(outputs)) * self.target_sd + self.target_mean
         e = np.exp(outputs - outputs.max(1, keepdims=True))
@@ -87,6 +110,11 @@ class Task:
         rows = self.rows(split)
         return ImageDataset(self.images[rows], self.encode(self.table[self.target].to_numpy()[rows]),
                             augment=augment if split == "train" else "none", mean=self.pixel_mean, sd=self.pixel_sd)  # fmt: skip
+
+    def checkpoint_record(self) -> dict:
+        return {"task": self.name, "num_outputs": self.num_outputs, "classes": list(self.classes),
+                "target_mean": self.target_mean, "target_sd": self.target_sd,
+                "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd, "input_size": int(self.images.shape[-1])}  # fmt: skip
 
     def truth(self, split: str) -> np.ndarray:
         return self.table[self.target].to_numpy()[self.rows(split)]
@@ -103,6 +131,12 @@ class Task:
         return multiclass_metrics(true, predictions)
 
 
+def image_outputs(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A backbone's ``outputs`` and penultimate ``features`` (for t-SNE) in one forward pass."""
+    features = penultimate(model, images)
+    return {"outputs": model.get_classifier()(features), "features": features}
+
+
 def _with_split(table: pd.DataFrame, seed: int, stratify: str | None) -> pd.DataFrame:
     """Keep a source's split; where it has none, make a patient-level one (MIUA 2024 proportions)."""
     if table.split.isin(["train", "val", "test"]).all():
@@ -112,21 +146,21 @@ def _with_split(table: pd.DataFrame, seed: int, stratify: str | None) -> pd.Data
     return table
 
 
-def svdh_regression(ds: RADataset, films: np.ndarray, seed: int = 0) -> Task:
+def svdh_regression(ds: RADataset, films: np.ndarray, seed: int = 0) -> ImageTask:
     """Total SvdH of each film from the whole image (``films`` from :func:`ralib.data.arrays.film_array`)."""
     label, what = image_labels(ds)
     table = ds.radiographs.assign(score=label.reindex(ds.radiographs.radiograph_id).to_numpy())
     keep = table.score.notna().to_numpy()
-    task = Task("svdh_regression", "regression", films[keep], _with_split(table[keep], seed, "score"), "score")
+    task = ImageTask("svdh_regression", "regression", films[keep], _with_split(table[keep], seed, "score"), "score")
     task.notes.append(f"target: {what}; {int((~keep).sum())} films without one left out")
     return task
 
 
-def severity(ds: RADataset, films: np.ndarray, seed: int = 0) -> Task:
+def severity(ds: RADataset, films: np.ndarray, seed: int = 0) -> ImageTask:
     """The 10 SvdH severity classes of each film (:data:`ralib.anatomy.SEVERITY_LABELS`)."""
     task = svdh_regression(ds, films, seed)
     table = task.table.assign(severity=anatomy.severity_class(task.table.score.clip(0, 280).to_numpy()))
-    return Task("severity", "classification", task.images, table, "severity", anatomy.SEVERITY_LABELS, "severity", task.notes)
+    return ImageTask("severity", "classification", task.images, table, "severity", anatomy.SEVERITY_LABELS, "severity", task.notes)
 
 
 def _with_stage(hand_table: pd.DataFrame, ds: RADataset) -> pd.DataFrame:
@@ -135,27 +169,27 @@ def _with_stage(hand_table: pd.DataFrame, ds: RADataset) -> pd.DataFrame:
     return table
 
 
-def recognition(ds: RADataset, hands: np.ndarray, hand_table: pd.DataFrame, seed: int = 0) -> Task:
+def recognition(ds: RADataset, hands: np.ndarray, hand_table: pd.DataFrame, seed: int = 0) -> ImageTask:
     """Normal (stage 0) against RA (stages 1-5), one hand at a time (``hand_array`` output)."""
     table = _with_stage(hand_table, ds)
     keep = table.stage.notna().to_numpy()
     table = _with_split(table[keep], seed, "score").assign(ra=lambda t: (t.stage > 0).astype(int))
-    return Task("recognition", "classification", hands[keep], table, "ra", ("normal", "RA"), "binary")
+    return ImageTask("recognition", "classification", hands[keep], table, "ra", ("normal", "RA"), "binary")
 
 
-def staging(ds: RADataset, hands: np.ndarray, hand_table: pd.DataFrame, seed: int = 0) -> Task:
+def staging(ds: RADataset, hands: np.ndarray, hand_table: pd.DataFrame, seed: int = 0) -> ImageTask:
     """Normal and RA stages 1-5, one hand at a time."""
     table = _with_stage(hand_table, ds)
     keep = table.stage.notna().to_numpy()
     table = _with_split(table[keep], seed, "score").assign(stage=lambda t: t.stage.astype(int))
-    return Task("staging", "classification", hands[keep], table, "stage", STAGE_CLASSES, "multiclass")
+    return ImageTask("staging", "classification", hands[keep], table, "stage", STAGE_CLASSES, "multiclass")
 
 
-def bone_age(ds: RADataset, hands: np.ndarray, seed: int = 0, val_fraction: float = 0.1) -> Task:
+def bone_age(ds: RADataset, hands: np.ndarray, seed: int = 0, val_fraction: float = 0.1) -> ImageTask:
     """Bone age in months of children's hands; without a validation file, ``val_fraction`` of the
     training images is held out (the MIUA 2024 paper's 90/10 split)."""
     table = ds.radiographs[["radiograph_id", "patient_id", "split", "bone_age"]].copy()
     if not (table.split == "val").any():
         rng = np.random.default_rng(seed)
         table["split"] = np.where(rng.random(len(table)) < val_fraction, "val", "train")
-    return Task("bone_age", "regression", hands, table, "bone_age")
+    return ImageTask("bone_age", "regression", hands, table, "bone_age")

@@ -1,0 +1,72 @@
+"""What every learning task gives the training loop: data per split, how to batch it, the loss, how to
+turn a model's named outputs into predictions, and how to score them.
+
+A task owns its targets and measures; a model owns only its forward pass. The generic
+:func:`ralib.train.fit` and :func:`ralib.train.predict` talk to a task through this interface alone,
+so whole images, landmark heatmaps, bags of joint patches and detection boxes train with one loop.
+
+Datasets yield ``(*inputs, target)`` tuples; after ``collate`` a batch is ``(*inputs, target)`` too, and
+fastai calls ``model(*inputs)`` in training. For prediction the task's :meth:`Task.forward` returns
+named outputs (``outputs`` always; ``features``, ``attention``, ``heatmaps`` ... where a model has
+them) and :meth:`Task.decode` turns them into the task's predictions.
+
+Example:
+    >>> import torch
+    >>> class Double(Task):
+    ...     name = "double"
+    ...     def dataset(self, split, augment="none"):
+    ...         x = torch.arange(4.0)[:, None]
+    ...         return torch.utils.data.TensorDataset(x, 2 * x[:, 0])
+    ...     def loss(self, name=None):
+    ...         return torch.nn.MSELoss()
+    ...     def decode(self, outputs):
+    ...         return outputs["outputs"][:, 0]
+    ...     def evaluate(self, predictions, split="test"):
+    ...         return {"n": len(predictions)}
+    >>> batch = Double().collate([Double().dataset("train")[i] for i in range(2)])
+    >>> [tuple(t.shape) for t in batch]
+    [(2, 1), (2,)]
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset, default_collate
+
+
+class Task(ABC):
+    """The interface between a kind of target and the training loop (see the module docstring)."""
+
+    name: str
+
+    @abstractmethod
+    def dataset(self, split: str, augment: str = "none") -> Dataset:
+        """The items of ``split`` as ``(*inputs, target)``, augmented only where ``split`` is train."""
+
+    def collate(self, items: list) -> tuple:
+        """Items to a batch (torch's default: stacks tensors)."""
+        return default_collate(items)
+
+    @abstractmethod
+    def loss(self, name: str | None = None) -> nn.Module:
+        """The training loss; ``name`` picks one where the task allows several (e.g. mse | smooth)."""
+
+    def forward(self, model: nn.Module, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named outputs of ``model`` for one batch, in eval mode (default: ``{"outputs": model(...)}``)."""
+        return {"outputs": model(*inputs)}
+
+    @abstractmethod
+    def decode(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Named outputs (arrays over every item of a split) as the task's predictions."""
+
+    @abstractmethod
+    def evaluate(self, predictions: np.ndarray, split: str = "test") -> dict:
+        """The task's measures of decoded ``predictions`` for ``split``."""
+
+    def checkpoint_record(self) -> dict:
+        """Plain values a checkpoint must carry to rebuild and use the model without the task."""
+        return {"task": self.name}

@@ -1,0 +1,212 @@
+"""The generic training loop: fastai's ``Learner`` over any :class:`~ralib.tasks.Task`, the weights of
+the best validation epoch kept, checkpoints that carry their configuration.
+
+A :class:`TrainConfig` names everything a run depends on (the papers' settings are in
+:mod:`ralib.train.recipes`); :func:`build_model` makes the model it names, seeded; :func:`fit` trains a
+model already built on a task, as fastai's ``Learner`` does, and returns a :class:`Fitted` whose
+predictions are the task's named outputs, decoded. :func:`load_checkpoint` rebuilds the model with
+``weights_only=True``.
+
+Example:
+    >>> cfg = TrainConfig("resnet34", epochs=1, batch_size=4)
+    >>> cfg.optimizer, cfg.lr, cfg.label
+    ('sgd', 0.001, 'resnet34 mse b4')
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
+from fastai.callback.tracker import TrackerCallback
+from fastai.data.core import DataLoaders
+from fastai.learner import Learner
+from fastai.optimizer import OptimWrapper
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ralib.models import create_model, freeze
+from ralib.tasks import Task
+
+OPTIMISERS = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run depends on. Build from a paper's recipe (:mod:`ralib.train.recipes`)
+    and change fields with :func:`dataclasses.replace`."""
+
+    model: str
+    epochs: int
+    batch_size: int
+    loss: str = "mse"  # a loss the task offers (Task.loss), e.g. mse | smooth | cross_entropy
+    optimizer: str = "sgd"  # sgd | adamw
+    lr: float = 1e-3
+    weight_decay: float = 1e-3
+    momentum: float = 0.9  # SGD only
+    augment: str = "miua2024"
+    freeze: str | None = None  # a scheme of ralib.models.FREEZE_SCHEMES
+    weights: str | None = None  # a local file to start from
+    schedule: str = "constant"  # constant (the papers) | one_cycle (fastai's fit_one_cycle)
+    seed: int = 0
+    tag: str = ""  # shown in the label, e.g. "bone age"
+
+    @property
+    def label(self) -> str:
+        parts = [self.model, self.loss if self.loss != "cross_entropy" else "ce", f"b{self.batch_size}"]
+        parts += [f"freeze {self.freeze}"] if self.freeze else []
+        parts += [self.tag] if self.tag else []
+        return " ".join(parts)
+
+
+class KeepBest(TrackerCallback):
+    """Remember the weights of the epoch with the lowest validation loss and restore them after fit.
+
+    (fastai's ``SaveModelCallback`` reloads with ``weights_only=False``; this keeps them in memory.)
+    """
+
+    def __init__(self):
+        super().__init__(monitor="valid_loss")
+        self.best_state, self.best_epoch = None, -1
+
+    def after_epoch(self):
+        super().after_epoch()
+        if self.new_best:
+            self.best_state = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+            self.best_epoch = self.epoch
+
+    def after_fit(self):
+        if self.best_state is not None:
+            self.learn.model.load_state_dict(self.best_state)
+
+
+@dataclass
+class Fitted:
+    """A trained model with its configuration, loss curves and checkpoint."""
+
+    config: TrainConfig
+    task: str
+    model: nn.Module
+    history: pd.DataFrame  # epoch, train_loss, valid_loss
+    best_epoch: int
+    seconds: float
+    checkpoint: Path | None = None
+    cache: dict = field(default_factory=dict, repr=False)
+
+    def outputs(self, task: Task, split: str) -> dict[str, np.ndarray]:
+        """The model's named outputs for every item of ``split`` (cached): ``outputs``, and ``features``,
+        ``attention`` ... where the task's forward gives them."""
+        if split not in self.cache:
+            self.cache[split] = predict(self.model, task.dataset(split), task.forward, task.collate)
+        return self.cache[split]
+
+    def predict(self, task: Task, split: str = "test") -> np.ndarray:
+        """The task's predictions, e.g. scores in the target's unit or class probabilities."""
+        return task.decode(self.outputs(task, split))
+
+    def evaluate(self, task: Task, split: str = "test") -> dict:
+        return task.evaluate(self.predict(task, split), split)
+
+
+def build_model(config: TrainConfig, num_outputs: int) -> nn.Module:
+    """The model ``config`` names, from its weights file if any and frozen by its scheme; torch's
+    generator is seeded with ``config.seed`` first, so the initial weights, and the augmentation
+    :func:`fit` then draws from the same generator, repeat exactly.
+
+    Example:
+        >>> build_model(TrainConfig("resnet34", 1, 4, freeze="RBs-1"), 1).layer1[0].conv1.weight.requires_grad
+        False
+    """
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, num_outputs, weights=config.weights)
+    freeze(model, config.freeze)
+    return model
+
+
+def fit(model: nn.Module, task: Task, config: TrainConfig, out_dir: str | Path | None = None,
+        progress: bool = True) -> Fitted:  # fmt: skip
+    """Train ``model`` on ``task`` as ``config`` says, with fastai; keep the best-validation weights and
+    save them under ``out_dir``.
+
+    Example:
+        >>> config = recipes.miua2024("mobilenetv2_100", 8, 16)                          # doctest: +SKIP
+        >>> fitted = fit(build_model(config, task.num_outputs), task, config, run.dir)   # doctest: +SKIP
+        >>> fitted.evaluate(task, "test")["pcc"]                                         # doctest: +SKIP
+    """
+    loss = task.loss(config.loss)
+    train, valid = task.dataset("train", config.augment), task.dataset("val")
+    generator = torch.Generator().manual_seed(config.seed)
+    dls = DataLoaders(
+        DataLoader(train, config.batch_size, shuffle=True, drop_last=len(train) > config.batch_size, generator=generator,
+                   collate_fn=task.collate),  # fmt: skip
+        DataLoader(valid, max(config.batch_size, 32), collate_fn=task.collate),
+    )
+    opt = OPTIMISERS[config.optimizer]
+    options = {"weight_decay": config.weight_decay, **({"momentum": config.momentum} if config.optimizer == "sgd" else {})}
+    keep_best = KeepBest()
+    learn = Learner(dls, model, loss_func=loss, opt_func=partial(OptimWrapper, opt=opt, **options), lr=config.lr,
+                    cbs=[keep_best])  # fmt: skip
+    started = time.time()
+    quiet = not progress
+    with learn.no_bar() if quiet else nullcontext(), learn.no_logging() if quiet else nullcontext():
+        if config.schedule == "one_cycle":
+            learn.fit_one_cycle(config.epochs, config.lr)
+        else:
+            learn.fit(config.epochs, config.lr)
+    history = pd.DataFrame([v[:2] for v in learn.recorder.values], columns=["train_loss", "valid_loss"])
+    history.insert(0, "epoch", range(len(history)))
+    fitted = Fitted(config, task.name, model, history, keep_best.best_epoch, round(time.time() - started, 1))
+    if out_dir is not None:
+        name = config.label.replace(" ", "_") + f"_{task.name}.pt"
+        fitted.checkpoint = save_checkpoint(Path(out_dir) / "checkpoints" / name, model, config, task)
+    return fitted
+
+
+def _plain_forward(model: nn.Module, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {"outputs": model(*inputs)}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset: Dataset, forward=_plain_forward, collate=None,
+            batch_size: int = 32) -> dict[str, np.ndarray]:  # fmt: skip
+    """Named outputs of ``model`` (eval mode) for every item of ``dataset``: ``forward(model, *inputs)``
+    gives a dict of tensors per batch (a task's :meth:`~ralib.tasks.Task.forward`), concatenated here.
+
+    Example:
+        >>> data = torch.utils.data.TensorDataset(torch.ones(3, 2), torch.zeros(3))
+        >>> predict(nn.Linear(2, 1), data)["outputs"].shape
+        (3, 1)
+    """
+    model.eval()
+    named: dict[str, list[np.ndarray]] = {}
+    for *inputs, _ in DataLoader(dataset, batch_size, collate_fn=collate):
+        for key, value in forward(model, *inputs).items():
+            named.setdefault(key, []).append(value.detach().cpu().numpy())
+    return {key: np.concatenate(values) for key, values in named.items()}
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, config: TrainConfig, task: Task | None = None) -> Path:
+    """Save weights with the configuration and what the task says a checkpoint needs (e.g. its target
+    scaling, :meth:`~ralib.tasks.Task.checkpoint_record`) as plain values."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {**asdict(config), **(task.checkpoint_record() if task is not None else {})}
+    torch.save({"state_dict": model.state_dict(), "config": record}, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
+    """Rebuild a model from :func:`save_checkpoint` (loaded with ``weights_only=True``)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    config = checkpoint["config"]
+    model = create_model(config["model"], config["num_outputs"])
+    freeze(model, config.get("freeze"))  # frozen batch norms have other buffers than trainable ones
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval(), config

@@ -1,0 +1,77 @@
+"""The papers' training settings as :class:`~ralib.train.fit.TrainConfig` builders, and the grids the
+notebooks train.
+
+==================  ===================================================================================
+recipe              settings
+==================  ===================================================================================
+``miua2024``        MIUA 2024, section 2.8: SGD, lr 1e-3, weight decay 1e-3, momentum 0.9, its augmentation
+``diagnosis2024``   2024 diagnosis paper: AdamW, lr 1e-5, weight decay 1e-2, cross-entropy, its augmentation
+``fast``            CPU budget: AdamW, one-cycle to lr 1e-3, weight decay 1e-2 (a deviation, see below)
+==================  ===================================================================================
+
+Example:
+    >>> cfg = miua2024("resnet34", epochs=1, batch_size=4)
+    >>> cfg.optimizer, cfg.lr, cfg.label
+    ('sgd', 0.001, 'resnet34 mse b4')
+"""
+
+from __future__ import annotations
+
+from ralib.train.fit import TrainConfig
+
+
+def miua2024(model: str, epochs: int, batch_size: int, loss: str = "mse", **changes) -> TrainConfig:
+    """MIUA 2024, section 2.8: SGD, lr 1e-3, weight decay 1e-3, momentum 0.9, its augmentation."""
+    return TrainConfig(model, epochs, batch_size, loss, "sgd", 1e-3, 1e-3, 0.9, "miua2024", **changes)
+
+
+def diagnosis2024(model: str, epochs: int, batch_size: int, **changes) -> TrainConfig:
+    """The 2024 diagnosis paper: AdamW, lr 1e-5, weight decay 1e-2, cross-entropy, its augmentation."""
+    return TrainConfig(model, epochs, batch_size, "cross_entropy", "adamw", 1e-5, 1e-2, 0.0, "diagnosis2024", **changes)
+
+
+def fast(model: str, epochs: int, batch_size: int, loss: str = "mse", **changes) -> TrainConfig:
+    """CPU budget: AdamW, one-cycle schedule peaking at lr 1e-3, weight decay 1e-2.
+
+    A deviation from both papers, for profiles that train a few epochs on a laptop: their constant
+    small learning rates (SGD 1e-3, AdamW 1e-5) need the ~100 epochs they ran. The augmentation
+    stays the MIUA 2024 one unless ``augment=`` says otherwise.
+    """
+    changes = {"augment": "miua2024", **changes}
+    return TrainConfig(model, epochs, batch_size, loss, "adamw", 1e-3, 1e-2, 0.0, schedule="one_cycle", **changes)
+
+
+def whole_image_recipe(paper_recipe: bool):
+    """The recipe a profile trains whole-image and bone-age models with: :func:`miua2024`, or :func:`fast`
+    on a CPU budget (``Profile.train.paper_recipe``)."""
+    return miua2024 if paper_recipe else fast
+
+
+def hand_config(model: str, epochs: int, batch_size: int, paper_recipe: bool, seed: int = 0) -> TrainConfig:
+    """A per-hand classifier's configuration: the 2024 diagnosis paper's recipe, or the fast one with its
+    augmentation and cross-entropy."""
+    if paper_recipe:
+        return diagnosis2024(model, epochs, batch_size, seed=seed)
+    return fast(model, epochs, batch_size, loss="cross_entropy", augment="diagnosis2024", seed=seed)
+
+
+def transfer_grid(runs, epochs: int, batch_size: int, loss: str, pretrained: dict[str, str], paper_recipe: bool,
+                  seed: int = 0, imagenet_dir: str | None = None) -> list[TrainConfig]:  # fmt: skip
+    """MIUA 2024's transfer-learning grid: each architecture from scratch, then from its bone-age
+    checkpoint (``pretrained``) once per freezing scheme of ``runs`` (``(model, scheme or "none")``),
+    and, given ``imagenet_dir`` holding ``<model>.pth``, from ImageNet weights.
+
+    Example:
+        >>> grid = transfer_grid([("resnet34", "none"), ("resnet34", "RBs-2")], 1, 4, "mse", {"resnet34": "r.pt"}, True)
+        >>> [c.label for c in grid]
+        ['resnet34 mse b4', 'resnet34 mse b4 bone age', 'resnet34 mse b4 freeze RBs-2 bone age']
+    """
+    recipe = whole_image_recipe(paper_recipe)
+    models = list(dict.fromkeys(m for m, _ in runs))
+    grid = [recipe(m, epochs, batch_size, loss=loss, seed=seed) for m in models]
+    grid += [recipe(m, epochs, batch_size, loss=loss, seed=seed, weights=pretrained[m],
+                    freeze=None if scheme == "none" else scheme, tag="bone age") for m, scheme in runs]  # fmt: skip
+    if imagenet_dir:
+        grid += [recipe(m, epochs, batch_size, loss=loss, seed=seed, weights=f"{imagenet_dir}/{m}.pth", tag="ImageNet")
+                 for m in models]  # fmt: skip
+    return grid
