@@ -248,6 +248,14 @@ LANDMARKS = (
     "radial_styloid", "radius_center", "ulnar_styloid", "ulnar_head", "forearm",
 )  # fmt: skip
 
+#: the landmark groups the localisation measures are reported by
+LANDMARK_GROUPS: dict[str, tuple[str, ...]] = {
+    "fingers": LANDMARKS[:20],
+    "thumb": LANDMARKS[20:24],
+    "carpus": LANDMARKS[24:32],
+    "wrist": LANDMARKS[32:],
+}
+
 #: 25 joint patches per hand and the landmarks whose mean is the patch centre.
 PATCHES: dict[str, tuple[str, ...]] = {
     "ip": ("ip1",),
@@ -263,6 +271,42 @@ PATCHES: dict[str, tuple[str, ...]] = {
     "lunate": ("lunate",),
     "radiocarpal": ("radius_center", "lunate", "scaphoid"),
     "ulnar_styloid": ("ulnar_styloid",),
+}
+
+#: The SvdH sites (per hand, no prefix) each Scheme 2 patch shows: what it is graded by in the crop cache.
+#: DIP patches and CMC2 show no SvdH site (SvdH spares the DIPs); their grades are empty.
+PATCH_SITES: dict[str, tuple[str, ...]] = {
+    "ip": ("mcp_E__ip",),
+    **{f"dip{f}": () for f in (2, 3, 4, 5)},
+    **{f"pip{f}": (f"pip_E__{f}", f"pip_J__{f}") for f in (2, 3, 4, 5)},
+    **{f"mcp{f}": (f"mcp_E__{f}", f"mcp_J__{f}") for f in (1, 2, 3, 4, 5)},
+    "cmc1": ("wrist_E__mc1",),
+    "cmc2": (),
+    **{f"cmc{f}": (f"wrist_J__cmc{f}",) for f in (3, 4, 5)},
+    "trapezium_scaphoid": ("wrist_E__mul", "wrist_J__mna"),
+    "capitate_lunate": ("wrist_J__capnlun",),
+    "scaphoid": ("wrist_E__nav",),
+    "lunate": ("wrist_E__lunate",),
+    "radiocarpal": ("wrist_E__radius", "wrist_J__radcar"),
+    "ulnar_styloid": ("wrist_E__ulna",),
+}
+
+#: The per-joint crops of the public RAM-H1200 benchmark (DATA_FORMATS.md): its joint code, the
+#: landmarks whose mean is the crop centre, and the SvdH sites it grades (one erosion and / or one JSN).
+RAMH1200_JOINTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "R": (("radius_center",), ("wrist_E__radius",)),
+    "U": (("ulnar_styloid", "ulnar_head"), ("wrist_E__ulna",)),
+    "L": (("lunate",), ("wrist_E__lunate",)),
+    "S": (("scaphoid",), ("wrist_E__nav",)),
+    "Tm": (("trapezium",), ("wrist_E__mul",)),
+    "CMC-T": (("cmc1",), ("wrist_E__mc1",)),
+    "IP": (("ip1",), ("mcp_E__ip",)),
+    **{f"MCP-{c}": ((f"mcp{f}",), (f"mcp_E__{f}", f"mcp_J__{f}")) for f, c in zip((1, 2, 3, 4, 5), "TIMRS")},
+    **{f"PIP-{c}": ((f"pip{f}",), (f"pip_E__{f}", f"pip_J__{f}")) for f, c in zip((2, 3, 4, 5), "IMRS")},
+    **{f"CMC-{c}": ((f"mcb{f}",), (f"wrist_J__cmc{f}",)) for f, c in zip((3, 4, 5), "MRS")},
+    "SC": (("scaphoid", "capitate"), ("wrist_J__capnlun",)),
+    "SR": (("scaphoid", "radius_center"), ("wrist_J__radcar",)),
+    "STT": (("scaphoid", "trapezium", "trapezoid"), ("wrist_J__mna",)),
 }
 
 #: Centre of each of the 21 joint boxes as the mean of these landmarks.

@@ -57,6 +57,22 @@ class TrainSizes:
 
 
 @dataclass(frozen=True)
+class LandmarkSizes:
+    """The landmark localiser (notebook 04) and the joint crops it feeds."""
+
+    coarse_size: int  # the whole film letterboxed to a square of this many pixels (first pass)
+    fine_film_size: int  # the film letterboxed for the second pass, pixels
+    fine_crop: int  # second-pass crop around each first-pass estimate, pixels of the fine film
+    encoder: str  # timm encoder of both U-Nets
+    coarse_epochs: int
+    fine_epochs: int
+    batch_size: int  # whole films per batch (first pass)
+    fine_batch_size: int  # crops per batch (second pass)
+    fine_crops_per_film: int  # second-pass crops drawn per training film and epoch
+    crop_size: int  # joint crops in the cache, pixels
+
+
+@dataclass(frozen=True)
 class Profile:
     """A named set of sizes; see the module docstring."""
 
@@ -64,6 +80,7 @@ class Profile:
     description: str
     data: DataSizes
     train: TrainSizes
+    landmarks: LandmarkSizes
 
 
 _WHOLE_IMAGE = ("resnet50", "resnet34", "mobilenetv2_100")
@@ -81,6 +98,8 @@ _PROFILES = {
             hand_models=("alexnet", "efficientnet_b2"),
             transfer=(("resnet34", "none"), ("resnet34", "RBs-2"), ("mobilenetv2_100", "IRBs-3")),
         ),
+        landmarks=LandmarkSizes(coarse_size=64, fine_film_size=256, fine_crop=32, encoder="resnet18", coarse_epochs=1,
+                                fine_epochs=1, batch_size=4, fine_batch_size=32, fine_crops_per_film=8, crop_size=32),
     ),
     "cpu": Profile(
         name="cpu",
@@ -94,6 +113,8 @@ _PROFILES = {
             hand_models=("alexnet", "googlenet", "efficientnet_b2"),
             transfer=(("mobilenetv2_100", "none"), ("mobilenetv2_100", "IRBs-3"), ("resnet34", "RBs-2")),
         ),
+        landmarks=LandmarkSizes(coarse_size=256, fine_film_size=1024, fine_crop=64, encoder="resnet18", coarse_epochs=30,
+                                fine_epochs=6, batch_size=8, fine_batch_size=64, fine_crops_per_film=24, crop_size=96),
     ),
     "paper": Profile(
         name="paper",
@@ -110,6 +131,8 @@ _PROFILES = {
             transfer=tuple((m, scheme) for m in _WHOLE_IMAGE for scheme in ("none", *_FREEZING[m])),
             paper_recipe=True,
         ),
+        landmarks=LandmarkSizes(coarse_size=512, fine_film_size=2048, fine_crop=128, encoder="resnet34", coarse_epochs=300,
+                                fine_epochs=100, batch_size=4, fine_batch_size=64, fine_crops_per_film=74, crop_size=224),
     ),
 }
 

@@ -108,3 +108,31 @@ def bootstrap_interval(true, pred, measure: str = "pcc", n_resamples: int = 1000
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return _round(low), _round(high)
+
+
+#: the MIL paper's successful-detection thresholds, mm
+SDR_THRESHOLDS_MM = (2.0, 3.0, 4.0, 10.0)
+
+
+def radial_errors_mm(true, pred, spacing_mm) -> np.ndarray:
+    """Distance between true and predicted landmarks in mm: ``true``, ``pred`` (..., 2) in pixels,
+    ``spacing_mm`` mm per pixel, a number or one per leading index (e.g. per film)."""
+    d = np.linalg.norm(np.asarray(pred, float) - np.asarray(true, float), axis=-1)
+    spacing = np.asarray(spacing_mm, float)
+    return d * spacing.reshape(spacing.shape + (1,) * (d.ndim - spacing.ndim))
+
+
+def landmark_metrics(errors_mm, thresholds=SDR_THRESHOLDS_MM) -> dict[str, float | None]:
+    """Mean radial error (MRE, its SD) and the successful detection rate (SDR, %) within each
+    threshold, over every finite error given (the MIL paper's Table 1).
+
+    Example:
+        >>> landmark_metrics([0.5, 1.5, 2.5, 12.0])
+        {'mre': 4.125, 'mre_sd': 4.6013, 'sdr_2': 50.0, 'sdr_3': 75.0, 'sdr_4': 75.0, 'sdr_10': 75.0, 'n': 4}
+    """
+    e = np.asarray(errors_mm, float).ravel()
+    e = e[np.isfinite(e)]
+    out = {"mre": _round(e.mean()) if len(e) else None, "mre_sd": _round(e.std()) if len(e) else None}
+    out |= {f"sdr_{t:g}": _round(100 * np.mean(e <= t)) if len(e) else None for t in thresholds}
+    return out | {"n": len(e)}
+

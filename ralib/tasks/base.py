@@ -19,7 +19,7 @@ Example:
     ...         return torch.utils.data.TensorDataset(x, 2 * x[:, 0])
     ...     def loss(self, name=None):
     ...         return torch.nn.MSELoss()
-    ...     def decode(self, outputs):
+    ...     def decode(self, outputs, split="test"):
     ...         return outputs["outputs"][:, 0]
     ...     def evaluate(self, predictions, split="test"):
     ...         return {"n": len(predictions)}
@@ -60,8 +60,8 @@ class Task(ABC):
         return {"outputs": model(*inputs)}
 
     @abstractmethod
-    def decode(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
-        """Named outputs (arrays over every item of a split) as the task's predictions."""
+    def decode(self, outputs: dict[str, np.ndarray], split: str = "test"):
+        """Named outputs (arrays over every item of ``split``) as the task's predictions."""
 
     @abstractmethod
     def evaluate(self, predictions: np.ndarray, split: str = "test") -> dict:

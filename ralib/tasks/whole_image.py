@@ -98,7 +98,7 @@ class ImageTask(Task):
     def forward(self, model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
         return image_outputs(model, images)
 
-    def decode(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+    def decode(self, outputs: dict[str, np.ndarray], split: str = "test") -> np.ndarray:
         """Model outputs as predictions: scores in the target's unit, or class probabilities."""
         outputs = np.asarray(outputs["outputs"], float)
         if self.kind == "regression":

@@ -109,7 +109,7 @@ class Fitted:
 
     def predict(self, task: Task, split: str = "test") -> np.ndarray:
         """The task's predictions, e.g. scores in the target's unit or class probabilities."""
-        return task.decode(self.outputs(task, split))
+        return task.decode(self.outputs(task, split), split)
 
     def evaluate(self, task: Task, split: str = "test") -> dict:
         return task.evaluate(self.predict(task, split), split)

@@ -1,0 +1,222 @@
+"""Joint geometry from landmarks: where each joint crop lies on a film, turned to a standard pose, at a
+fixed physical size, and the warp that cuts it out.
+
+A :class:`Frame` is a square on the film: its centre (px), the direction pointing distally along the
+bone through the joint (fingers up once cut out), its side in mm and whether the hand is mirrored so
+that every crop shows a left hand seen posteroanteriorly (thumb on the crop's right). Crops of both
+hands, flipped films and RAM-H1200's hand-agnostic crops then look alike to a model.
+
+Three crop recipes, each a set of squares per hand:
+
+* ``patches``: the 25 Scheme 2 patches of the MIL paper (:data:`ralib.anatomy.PATCHES`);
+* ``boxes``: the 21 scored joints of the joint-level data sets (:data:`ralib.anatomy.JOINT_NAMES`);
+* ``ramh1200``: the 22 per-joint crops of the RAM-H1200 benchmark, one per SvdH joint.
+
+Sizes (mm, :data:`PATCH_MM`, :data:`BOX_MM`) are the joint's breadth with its soft tissue, plus 4 mm on
+each side so that a landmark 4 mm off (the localiser's SDR threshold) still leaves the joint inside: DIP
+joints are 12-15 mm across, PIP and the thumb IP 15-18 mm, MCP 18-24 mm (ANATOMY.md's adult sizes),
+the carpal patches hold two neighbouring bones, the radiocarpal patch the radius' articular surface.
+
+Example:
+    >>> from ralib import anatomy
+    >>> frames = patch_frames(anatomy.template_landmarks("LH") / 0.2, spacing_mm=0.2)
+    >>> len(frames), frames["pip3"].side_mm, frames["pip3"].mirrored
+    (25, 24.0, False)
+    >>> np.round(frames["pip3"].up, 2).tolist()   # the middle finger points up the film
+    [-0.02, -1.0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ralib import anatomy
+
+_INDEX = {name: i for i, name in enumerate(anatomy.LANDMARKS)}
+
+#: side of each Scheme 2 patch, mm (see the module docstring for why)
+PATCH_MM: dict[str, float] = {
+    "ip": 24.0, **{f"dip{f}": 20.0 for f in (2, 3, 4, 5)}, **{f"pip{f}": 24.0 for f in (2, 3, 4, 5)},
+    **{f"mcp{f}": 28.0 for f in (1, 2, 3, 4, 5)}, **{f"cmc{f}": 28.0 for f in (1, 2, 3, 4, 5)},
+    "trapezium_scaphoid": 28.0, "capitate_lunate": 28.0, "scaphoid": 24.0, "lunate": 24.0,
+    "radiocarpal": 40.0, "ulnar_styloid": 24.0,
+}  # fmt: skip
+
+#: side of each of the 21 joint boxes, mm ("wrist" holds the whole carpus, "ulna" the ulnar head and styloid)
+BOX_MM: dict[str, float] = {
+    "ip": 24.0, **{f"dip{f}": 20.0 for f in (2, 3, 4, 5)}, **{f"pip{f}": 24.0 for f in (2, 3, 4, 5)},
+    **{f"mcp{f}": 28.0 for f in (1, 2, 3, 4, 5)}, "cmc1": 28.0, **{f"cmc{f}": 28.0 for f in (3, 4, 5)},
+    "wrist": 44.0, "ulna": 28.0, "radiocarpal": 40.0,
+}  # fmt: skip
+
+#: side of each RAM-H1200 joint crop, mm (the benchmark's joints: one SvdH erosion and / or JSN site each)
+RAMH1200_MM: dict[str, float] = {
+    "R": 28.0, "U": 24.0, "L": 22.0, "S": 24.0, "Tm": 22.0, "CMC-T": 26.0, "IP": 24.0,
+    **{f"MCP-{c}": 28.0 for c in "TIMRS"}, **{f"PIP-{c}": 24.0 for c in "IMRS"}, **{f"CMC-{c}": 26.0 for c in "MRS"},
+    "SC": 28.0, "SR": 32.0, "STT": 28.0,
+}  # fmt: skip
+
+#: the bone axis through each landmark: (proximal neighbour, distal neighbour); carpal and forearm
+#: points take the hand's axis (forearm to middle metacarpal base)
+_CHAINS = [[f"mcb{f}", f"mcp{f}", f"pip{f}", f"dip{f}", f"tip{f}"] for f in (2, 3, 4, 5)] + [["cmc1", "mcp1", "ip1", "tip1"]]
+_AXIS: dict[str, tuple[str, str]] = {
+    name: (chain[max(i - 1, 0)], chain[min(i + 1, len(chain) - 1)]) for chain in _CHAINS for i, name in enumerate(chain)
+}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A square crop on a film: ``centre`` (x, y px), ``up`` (unit vector, distal direction), side in mm
+    and pixels, and whether it is mirrored to look like a left hand."""
+
+    centre: np.ndarray
+    up: np.ndarray
+    side_mm: float
+    side_px: float
+    mirrored: bool
+
+    def corners(self) -> np.ndarray:
+        """The square's four corners on the film (px), clockwise from the distal-left one as drawn."""
+        right = _right_of(self.up, self.mirrored)
+        h = self.side_px / 2
+        return np.array([self.centre + h * (s * right + t * self.up) for s, t in ((-1, 1), (1, 1), (1, -1), (-1, -1))])
+
+    def contains(self, xy: np.ndarray) -> bool:
+        """Whether the film point ``xy`` lies inside the square."""
+        d = np.asarray(xy, float) - self.centre
+        right = _right_of(self.up, self.mirrored)
+        return bool(abs(d @ right) <= self.side_px / 2 and abs(d @ self.up) <= self.side_px / 2)
+
+    def box(self) -> np.ndarray:
+        """The axis-aligned box around the square on the film: x0, y0, x1, y1 (px)."""
+        c = self.corners()
+        return np.concatenate([c.min(0), c.max(0)])
+
+
+def _right_of(up: np.ndarray, mirrored: bool) -> np.ndarray:
+    """The crop's x axis on the film: ``up`` turned 90 degrees clockwise as seen, or the other way when
+    the hand is mirrored."""
+    right = np.array([-up[1], up[0]])
+    return -right if mirrored else right
+
+
+def hand_axis(landmarks: np.ndarray) -> np.ndarray:
+    """Unit vector from the distal radius to the middle metacarpal base: the hand's long axis."""
+    v = landmarks[_INDEX["mcb3"]] - landmarks[_INDEX["radius_center"]]
+    return v / max(np.linalg.norm(v), 1e-9)
+
+
+def is_right_hand_pose(landmarks: np.ndarray) -> bool:
+    """Whether a hand looks like a right hand seen posteroanteriorly (its thumb left of its axis with the
+    fingers up): true for a right hand on an unflipped film and for a left hand on a flipped one."""
+    up = hand_axis(landmarks)
+    thumb = landmarks[_INDEX["mcp1"]] - landmarks[_INDEX["mcb3"]]
+    return bool(thumb @ np.array([-up[1], up[0]]) < 0)
+
+
+def _frames(landmarks: np.ndarray, groups: dict[str, tuple[str, ...]], sizes: dict[str, float], spacing_mm: float) -> dict[str, Frame]:
+    landmarks = np.asarray(landmarks, float)
+    if landmarks.shape != (len(anatomy.LANDMARKS), 2):
+        raise ValueError(f"landmarks must be ({len(anatomy.LANDMARKS)}, 2), not {landmarks.shape}")
+    if not spacing_mm > 0:
+        raise ValueError(f"spacing_mm must be positive, not {spacing_mm}")
+    centres = anatomy.centres_from_landmarks(landmarks, groups)
+    mirrored = is_right_hand_pose(landmarks)
+    axis = hand_axis(landmarks)
+    frames = {}
+    for name, members in groups.items():
+        if len(members) == 1 and members[0] in _AXIS:
+            a, b = _AXIS[members[0]]
+            v = landmarks[_INDEX[b]] - landmarks[_INDEX[a]]
+            up = v / max(np.linalg.norm(v), 1e-9)
+        else:
+            up = axis
+        frames[name] = Frame(centres[name], up, sizes[name], sizes[name] / spacing_mm, mirrored)
+    return frames
+
+
+def patch_frames(landmarks: np.ndarray, spacing_mm: float) -> dict[str, Frame]:
+    """The 25 Scheme 2 patches of one hand from its 37 landmarks (px) and the film's mm per pixel."""
+    return _frames(landmarks, anatomy.PATCHES, PATCH_MM, spacing_mm)
+
+
+def box_frames(landmarks: np.ndarray, spacing_mm: float) -> dict[str, Frame]:
+    """The 21 joint boxes of one hand as crops turned to the standard pose."""
+    return _frames(landmarks, anatomy.JOINT_CENTRES, BOX_MM, spacing_mm)
+
+
+def ramh1200_frames(landmarks: np.ndarray, spacing_mm: float) -> dict[str, Frame]:
+    """The 22 per-joint crops of the RAM-H1200 benchmark's layout (:data:`ralib.anatomy.RAMH1200_JOINTS`)."""
+    groups = {code: members for code, (members, _) in anatomy.RAMH1200_JOINTS.items()}
+    return _frames(landmarks, groups, RAMH1200_MM, spacing_mm)
+
+
+#: crop recipes by name: how to place the squares of one hand
+RECIPES = {"patches": patch_frames, "boxes": box_frames, "ramh1200": ramh1200_frames}
+
+
+def cut(film: np.ndarray, frame: Frame, size: int, fill: float = 0.0) -> np.ndarray:
+    """The square of ``frame`` cut from ``film`` and resampled to ``size`` x ``size`` pixels: distal up,
+    a left hand's thumb side on the right; outside the film filled with ``fill``.
+
+    Example:
+        >>> film = np.zeros((100, 100), np.float32); film[40:50, 60:70] = 1
+        >>> f = Frame(np.array([64.5, 44.5]), np.array([0.0, -1.0]), 10.0, 10.0, False)
+        >>> float(cut(film, f, 10).mean())
+        1.0
+    """
+    right = _right_of(frame.up, frame.mirrored)
+    down = -frame.up
+    scale = frame.side_px / size
+    # output pixel (u, v) -> film point centre + scale * ((u - (size - 1) / 2) * right + (v - (size - 1) / 2) * down)
+    a = scale * np.stack([right, down], axis=1)  # 2 x 2, columns: film step per output step in u and v
+    b = frame.centre - a @ np.full(2, (size - 1) / 2)  # pixel centres sit at integer coordinates (OpenCV)
+    matrix = np.hstack([a, b[:, None]]).astype(np.float64)
+    interpolation = cv2.INTER_AREA if scale > 1.5 else cv2.INTER_LINEAR
+    if interpolation == cv2.INTER_AREA:  # warpAffine has no area filter: pre-blur to the output's scale
+        sigma = 0.5 * scale
+        film = cv2.GaussianBlur(np.asarray(film, np.float32), (0, 0), sigma)
+        interpolation = cv2.INTER_LINEAR
+    return cv2.warpAffine(np.asarray(film, np.float32), matrix, (size, size), flags=interpolation | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=float(fill))  # fmt: skip
+
+
+def to_crop(frame: Frame, size: int, xy: np.ndarray) -> np.ndarray:
+    """Film points ``xy`` (n, 2) in the pixel coordinates of the crop :func:`cut` makes."""
+    right = _right_of(frame.up, frame.mirrored)
+    d = np.atleast_2d(np.asarray(xy, float)) - frame.centre
+    scale = frame.side_px / size
+    return np.stack([d @ right, d @ -frame.up], axis=1) / scale + (size - 1) / 2
+
+
+def from_crop(frame: Frame, size: int, uv: np.ndarray) -> np.ndarray:
+    """Crop pixel coordinates ``uv`` (n, 2) of a :func:`cut` crop back on the film (the inverse of
+    :func:`to_crop`).
+
+    Example:
+        >>> f = Frame(np.array([50.0, 40.0]), np.array([0.6, -0.8]), 12.0, 30.0, True)
+        >>> np.allclose(from_crop(f, 64, to_crop(f, 64, [[41.0, 33.0]])), [[41.0, 33.0]])
+        True
+    """
+    right = _right_of(frame.up, frame.mirrored)
+    uv = np.atleast_2d(np.asarray(uv, float)) - (size - 1) / 2
+    scale = frame.side_px / size
+    return frame.centre + scale * (uv[:, :1] * right + uv[:, 1:] * -frame.up)
+
+
+def wrist_width_spacing(landmarks: np.ndarray, wrist_mm: float = 50.0) -> float:
+    """The MIL paper's rule for films without a trusted spacing: mm per pixel such that the distance
+    between the radial and ulnar styloids is ``wrist_mm``.
+
+    Example:
+        >>> from ralib import anatomy
+        >>> round(wrist_width_spacing(anatomy.template_landmarks() / 0.25), 3)
+        0.25
+    """
+    d = np.linalg.norm(landmarks[_INDEX["radial_styloid"]] - landmarks[_INDEX["ulnar_styloid"]])
+    if not d > 0:
+        raise ValueError("the styloids coincide: no wrist width to scale by")
+    return float(wrist_mm / d)

@@ -1,0 +1,37 @@
+"""The landmark network: a U-Net with a timm encoder that turns a grey film into one heatmap per
+landmark (74 on a dual-hand film: 37 for the hand on the image's left, then 37 for the one on its right).
+
+A stand-in for the MIL paper's multiresolution Hybrid Transformer-CNN: a convolutional encoder-decoder
+with skip connections, as the heatmap-regression localisers the paper builds on; the multiresolution
+idea is kept by running it twice (:mod:`ralib.landmarks.localiser`): on the whole film, then on crops
+around each estimate at a finer scale.
+
+Example:
+    >>> import torch
+    >>> net = create_model("landmark_unet", 74, encoder="resnet18")
+    >>> net(torch.zeros(1, 1, 64, 64)).shape
+    torch.Size([1, 74, 64, 64])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import segmentation_models_pytorch as smp
+import torch
+from torch import nn
+
+from ralib.models.registry import create_model, register_model  # noqa: F401  (create_model: the example)
+
+
+@register_model("landmark_unet")
+def landmark_unet(num_outputs: int, weights: str | Path | None = None, encoder: str = "resnet18",
+                  decoder_channels: tuple[int, ...] = (128, 64, 32, 32, 32)) -> nn.Module:  # fmt: skip
+    """A U-Net (segmentation_models_pytorch) over the timm ``encoder`` with ``num_outputs`` heatmaps at
+    the input's resolution; random weights, or a local state dict / checkpoint of this repository."""
+    net = smp.Unet(encoder_name=f"tu-{encoder}", encoder_weights=None, in_channels=1, classes=num_outputs,
+                   decoder_channels=decoder_channels)  # fmt: skip
+    if weights is not None:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        net.load_state_dict(state.get("state_dict", state))
+    return net
