@@ -6,13 +6,18 @@ Command line::
     python -m ralib.run --profile smoke --only 00 02
     python -m ralib.run -p SEED=1 -p DATASET=ra2dream -p DATA_DIR=/data/ra2
     python -m ralib.run --only 02 -p SEED=1 --out runs/cpu-seed1
+    python -m ralib.run --force --only 04      # run 04 even though nothing it depends on changed
 
 Each notebook ``NN_slug.ipynb`` is executed into ``runs/<profile>/NN_slug/NN_slug.ipynb`` (or
 ``<out>/NN_slug/``); the notebook itself writes ``metrics.json`` and ``figures/`` beside it (see
 :mod:`ralib.tracking`), the runner a ``run.json`` saying how it went. ``summary.md`` in the same
 folder gathers every notebook run there, this time or before, with its status, time and metrics.
-A ``-p`` name that no selected notebook declares in its parameters cell is refused before anything
-runs; ``PROFILE`` and ``OUT_DIR`` are set by ``--profile`` and ``--out``. The command exits non-zero
+A notebook whose inputs have not changed since its last successful run in the same folder is skipped
+(``--force`` runs it anyway): its inputs are the notebook itself, the ``ralib`` files its code imports
+(followed transitively, :mod:`ralib.sources`), the profile and parameters, the files under any ``*_DIR``
+parameter, and the last runs of the notebooks its metadata lists under ``ralib.uses`` (e.g. the localiser
+of ``04`` that later notebooks reuse). A ``-p`` name that no selected notebook declares in its parameters
+cell is refused before anything runs; ``PROFILE`` and ``OUT_DIR`` are set by ``--profile`` and ``--out``. The command exits non-zero
 when a notebook fails and names it and the failing cell.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -48,6 +54,8 @@ class NotebookResult:
     output: Path
     error: str = ""
     parameters: dict = field(default_factory=dict)
+    inputs: str = ""  # the fingerprint of everything the run depended on (input_fingerprint)
+    skipped: bool = False  # unchanged since the last successful run, not run again
 
     @property
     def metrics_path(self) -> Path:
@@ -56,7 +64,7 @@ class NotebookResult:
     def save(self, profile: str) -> Path:
         """Write ``run.json`` beside the executed notebook (what :func:`write_summary` reads)."""
         record = {"notebook": self.notebook, "ok": self.ok, "seconds": round(self.seconds, 1), "error": self.error,
-                  "profile": profile, "parameters": self.parameters,
+                  "profile": profile, "parameters": self.parameters, "inputs": self.inputs,
                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
         path = self.output.parent / "run.json"
         path.write_text(json.dumps(record, indent=2, default=str) + "\n")
@@ -150,6 +158,50 @@ def check_parameters(parameters: dict, notebooks: list[Path]) -> dict[str, dict]
     return {stem: {k: v for k, v in parameters.items() if k in names} for stem, names in declared.items()}
 
 
+def input_fingerprint(path: Path, profile: str, parameters: dict, out_root: Path) -> str:
+    """A hash of everything a run of notebook ``path`` depends on (see the module docstring).
+
+    Example:
+        >>> nb = discover(only=["00_svdh_primer"])[0]
+        >>> a = input_fingerprint(nb, "cpu", {}, Path("/nonexistent"))
+        >>> a == input_fingerprint(nb, "cpu", {}, Path("/nonexistent")), a == input_fingerprint(nb, "smoke", {}, Path("/nonexistent"))
+        (True, False)
+    """
+    import nbformat
+
+    from ralib.sources import PACKAGE, notebook_sources
+
+    h = hashlib.sha256()
+    h.update(path.read_bytes())
+    h.update(json.dumps([profile, parameters], sort_keys=True, default=str).encode())
+    for source in notebook_sources(path):
+        h.update(str(source.relative_to(PACKAGE)).encode() + source.read_bytes())
+    for name, value in sorted(parameters.items()):
+        if name.endswith("_DIR") and name != "OUT_DIR" and isinstance(value, str) and Path(value).exists():
+            files = sorted(Path(value).rglob("*")) if Path(value).is_dir() else [Path(value)]
+            for f in files:
+                if f.is_file():
+                    stat = f.stat()
+                    h.update(f"{f}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    uses = nbformat.read(path, as_version=4).metadata.get("ralib", {}).get("uses", [])
+    for upstream in uses:
+        record = Path(out_root) / upstream / "run.json"
+        h.update(record.read_bytes() if record.exists() else f"{upstream}: not run".encode())
+    return h.hexdigest()[:16]
+
+
+def unchanged_since_last_run(path: Path, out_root: Path, inputs: str) -> dict | None:
+    """The last run's record when it succeeded with the same inputs (and its metrics are there), else None."""
+    out_dir = Path(out_root) / path.stem
+    try:
+        record = json.loads((out_dir / "run.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if record.get("ok") and record.get("inputs") == inputs and (out_dir / "metrics.json").exists():
+        return record
+    return None
+
+
 def run_notebook(
     path: Path,
     profile: str = "cpu",
@@ -157,6 +209,7 @@ def run_notebook(
     out_root: Path | None = None,
     progress: bool = False,
     cell_timeout: int | None = 3600,
+    force: bool = True,
 ) -> NotebookResult:
     """Execute one notebook with papermill, injecting ``PROFILE``, ``OUT_DIR`` (and ``SHOW_WIDGETS=False``
     where the notebook has that parameter) into ``<out_root>/<notebook>/`` (default ``runs/<profile>``).
@@ -164,14 +217,20 @@ def run_notebook(
     The kernel runs in the notebook's folder, as in JupyterLab, and talks to papermill over local
     sockets. A failure, or a cell running longer than ``cell_timeout`` seconds, is caught and described
     (notebook, cell, exception) in the returned result rather than raised; parameters the notebook
-    does not declare raise ``SystemExit`` before it runs.
+    does not declare raise ``SystemExit`` before it runs. Unless ``force``, a notebook whose inputs are
+    unchanged since its last successful run there (:func:`input_fingerprint`) is not run again.
     """
     import papermill as pm
 
     get_profile(profile)
     parameters = dict(parameters or {})
     check_parameters(parameters, [path])
-    out_dir = Path(out_root or runs_dir(profile)) / path.stem
+    out_root = Path(out_root or runs_dir(profile))
+    out_dir = out_root / path.stem
+    inputs = input_fingerprint(path, profile, parameters, out_root)
+    if not force and (last := unchanged_since_last_run(path, out_root, inputs)):
+        return NotebookResult(path.stem, True, float(last.get("seconds", 0)), out_dir / path.name, parameters=parameters,
+                              inputs=inputs, skipped=True)  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("metrics.json", "run.json"):  # never report a stale result
         (out_dir / stale).unlink(missing_ok=True)
@@ -200,16 +259,17 @@ def run_notebook(
             f"cell {exc.cell_index} of the executed notebook (`{last_line[:80]}`) "
             f"raised {exc.ename}: {message}"
         )
-        return _finished(NotebookResult(path.stem, False, time.time() - start, output, error, parameters), profile)
+        return _finished(NotebookResult(path.stem, False, time.time() - start, output, error, parameters), profile, inputs)
     except Exception as exc:  # kernel died, unreadable notebook
-        return _finished(NotebookResult(path.stem, False, time.time() - start, output, f"{type(exc).__name__}: {exc}", parameters), profile)  # fmt: skip
+        return _finished(NotebookResult(path.stem, False, time.time() - start, output, f"{type(exc).__name__}: {exc}", parameters), profile, inputs)  # fmt: skip
     seconds = time.time() - start
     if not (out_dir / "metrics.json").exists():
-        return _finished(NotebookResult(path.stem, False, seconds, output, "finished without writing metrics.json", parameters), profile)  # fmt: skip
-    return _finished(NotebookResult(path.stem, True, seconds, output, parameters=parameters), profile)
+        return _finished(NotebookResult(path.stem, False, seconds, output, "finished without writing metrics.json", parameters), profile, inputs)  # fmt: skip
+    return _finished(NotebookResult(path.stem, True, seconds, output, parameters=parameters), profile, inputs)
 
 
-def _finished(result: NotebookResult, profile: str) -> NotebookResult:
+def _finished(result: NotebookResult, profile: str, inputs: str) -> NotebookResult:
+    result.inputs = inputs
     result.save(profile)
     return result
 
@@ -299,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell-timeout", type=int, default=3600, help="seconds before a cell counts as hung")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
     parser.add_argument("--publish-figures", action="store_true", help="copy the run's figures to figures/")
+    parser.add_argument("--force", action="store_true", help="run notebooks even when nothing they depend on changed")
     args = parser.parse_args(argv)
 
     notebooks = discover(args.notebooks, only=args.only)
@@ -308,8 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb.stem} ({args.profile}) ...", flush=True)
         result = run_notebook(nb, args.profile, per_notebook[nb.stem], out_root, progress=sys.stderr.isatty(),
-                              cell_timeout=args.cell_timeout)  # fmt: skip
+                              cell_timeout=args.cell_timeout, force=args.force)  # fmt: skip
         results.append(result)
+        if result.skipped:
+            print(f"[{i}/{len(notebooks)}] {nb.stem}: unchanged since its last successful run, skipped (--force runs it)")
+            continue
         print(f"[{i}/{len(notebooks)}] {nb.stem}: {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s")
         if not result.ok:
             print(f"    {result.error}\n    executed notebook: {result.output}", file=sys.stderr)

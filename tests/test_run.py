@@ -137,3 +137,36 @@ def test_summary_keeps_earlier_notebooks_and_multiline_errors_in_their_cell(fold
     assert all(row.count(" | ") == 5 for row in table)  # six cells each: the error stays in its cell
     assert "## Failures" in summary and "second | line" in summary
     assert "without encryption" not in capfd.readouterr().err  # the kernel talks over local sockets
+
+
+def test_an_unchanged_notebook_is_skipped_and_any_change_or_force_runs_it_again(folder, tmp_path, capsys):
+    args = ["--profile", "smoke", "--notebooks", str(folder), "--only", "01"]
+    record = tmp_path / "runs" / "smoke" / "01_ok" / "run.json"
+    assert runner.main(args) == 0
+    first = json.loads(record.read_text())
+    assert runner.main(args) == 0
+    assert "unchanged since its last successful run, skipped" in capsys.readouterr().out
+    assert json.loads(record.read_text())["finished"] == first["finished"]  # not run again
+    assert runner.main([*args, "-p", "ANSWER=2"]) == 0  # other parameters: run
+    assert json.loads((record.parent / "metrics.json").read_text())["metrics"]["answer"] == 4
+    assert runner.main([*args, "-p", "ANSWER=2", "--force"]) == 0
+    assert "skipped" not in capsys.readouterr().out.split("01_ok (smoke) ...")[-1]
+    nb = nbformat.read(folder / "01_ok.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("z = 3"))
+    nbformat.write(nb, folder / "01_ok.ipynb")
+    before = json.loads(record.read_text())["inputs"]
+    assert runner.main([*args, "-p", "ANSWER=2"]) == 0  # the notebook changed: run
+    assert json.loads(record.read_text())["inputs"] != before
+
+
+def test_a_notebook_reruns_when_a_notebook_it_uses_ran_again(folder, tmp_path):
+    nb = nbformat.read(folder / "01_ok.ipynb", as_version=4)
+    nb.metadata["ralib"] = {"uses": ["00_up"]}
+    nbformat.write(nb, folder / "01_ok.ipynb")
+    out = tmp_path / "o"
+    (out / "00_up").mkdir(parents=True)
+    (out / "00_up" / "run.json").write_text('{"finished": "then"}')
+    assert not runner.run_notebook(folder / "01_ok.ipynb", "smoke", out_root=out, force=False).skipped
+    assert runner.run_notebook(folder / "01_ok.ipynb", "smoke", out_root=out, force=False).skipped
+    (out / "00_up" / "run.json").write_text('{"finished": "now"}')
+    assert not runner.run_notebook(folder / "01_ok.ipynb", "smoke", out_root=out, force=False).skipped
