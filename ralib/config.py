@@ -60,9 +60,9 @@ class TrainSizes:
 class LandmarkSizes:
     """The landmark localiser (notebook 04) and the joint crops it feeds."""
 
-    coarse_size: int  # the whole film letterboxed to a square of this many pixels (first pass)
+    coarse_size: int  # the whole film letterboxed to a square of this many pixels (first pass; a multiple of 32)
     fine_film_size: int  # the film letterboxed for the second pass, pixels
-    fine_crop: int  # second-pass crop around each first-pass estimate, pixels of the fine film
+    fine_crop: int  # second-pass window around each first-pass estimate, pixels of the fine film (a multiple of 16)
     encoder: str  # timm encoder of both U-Nets
     coarse_epochs: int
     fine_epochs: int
@@ -113,8 +113,8 @@ _PROFILES = {
             hand_models=("alexnet", "googlenet", "efficientnet_b2"),
             transfer=(("mobilenetv2_100", "none"), ("mobilenetv2_100", "IRBs-3"), ("resnet34", "RBs-2")),
         ),
-        landmarks=LandmarkSizes(coarse_size=256, fine_film_size=1024, fine_crop=64, encoder="resnet18", coarse_epochs=30,
-                                fine_epochs=6, batch_size=8, fine_batch_size=64, fine_crops_per_film=24, crop_size=96),
+        landmarks=LandmarkSizes(coarse_size=128, fine_film_size=768, fine_crop=48, encoder="resnet18", coarse_epochs=16,
+                                fine_epochs=6, batch_size=8, fine_batch_size=64, fine_crops_per_film=16, crop_size=96),
     ),
     "paper": Profile(
         name="paper",

@@ -168,6 +168,22 @@ def cut(film: np.ndarray, frame: Frame, size: int, fill: float = 0.0) -> np.ndar
         >>> float(cut(film, f, 10).mean())
         1.0
     """
+    film = np.asarray(film, np.float32)
+    scale = frame.side_px / size
+    if scale > 1.5:  # warpAffine has no area filter: blur the square's surroundings to the output's scale first
+        corners = frame.corners()
+        margin = int(np.ceil(3 * scale)) + 2
+        x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - margin, 0)
+        x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + margin + 1, film.shape[::-1])
+        if x1 <= x0 or y1 <= y0:  # the square lies off the film
+            return np.full((size, size), fill, np.float32)
+        region = cv2.GaussianBlur(np.ascontiguousarray(film[y0:y1, x0:x1]), (0, 0), 0.5 * scale)
+        shifted = Frame(frame.centre - [x0, y0], frame.up, frame.side_mm, frame.side_px, frame.mirrored)
+        return _warp(region, shifted, size, fill)
+    return _warp(film, frame, size, fill)
+
+
+def _warp(film: np.ndarray, frame: Frame, size: int, fill: float) -> np.ndarray:
     right = _right_of(frame.up, frame.mirrored)
     down = -frame.up
     scale = frame.side_px / size
@@ -175,12 +191,7 @@ def cut(film: np.ndarray, frame: Frame, size: int, fill: float = 0.0) -> np.ndar
     a = scale * np.stack([right, down], axis=1)  # 2 x 2, columns: film step per output step in u and v
     b = frame.centre - a @ np.full(2, (size - 1) / 2)  # pixel centres sit at integer coordinates (OpenCV)
     matrix = np.hstack([a, b[:, None]]).astype(np.float64)
-    interpolation = cv2.INTER_AREA if scale > 1.5 else cv2.INTER_LINEAR
-    if interpolation == cv2.INTER_AREA:  # warpAffine has no area filter: pre-blur to the output's scale
-        sigma = 0.5 * scale
-        film = cv2.GaussianBlur(np.asarray(film, np.float32), (0, 0), sigma)
-        interpolation = cv2.INTER_LINEAR
-    return cv2.warpAffine(np.asarray(film, np.float32), matrix, (size, size), flags=interpolation | cv2.WARP_INVERSE_MAP,
+    return cv2.warpAffine(film, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=float(fill))  # fmt: skip
 
 

@@ -251,3 +251,46 @@ def gradcam_cases(fitted, task, cases: dict, classes=None):
             title = f"{kind}: true {classes[case['true']]}, predicted {classes[case['pred']]}"
         heatmap_overlay(ax, task.images[rows[case["index"]]].astype(np.float32), heat, title)
     return fig
+
+
+def landmarks_on_film(ax, image: np.ndarray, xy: np.ndarray, frames: list | None = None, title: str = "",
+                      truth: np.ndarray | None = None):  # fmt: skip
+    """A film with 74 landmarks (left-hand pose orange, right-hand pose cyan; NaN not drawn), optionally
+    the true ones (white rings) and crop squares (``Frame`` objects of :mod:`ralib.geometry`)."""
+    film(ax, image, title)
+    for block, colour in ((0, "tab:orange"), (1, "tab:cyan")):
+        part = xy[block * 37 : (block + 1) * 37]
+        ax.scatter(part[:, 0], part[:, 1], s=6, c=colour, linewidths=0)
+    if truth is not None:
+        ax.scatter(truth[:, 0], truth[:, 1], s=14, facecolors="none", edgecolors="white", linewidths=0.5)
+    for frame in frames or []:
+        corners = np.vstack([frame.corners(), frame.corners()[:1]])
+        ax.plot(corners[:, 0], corners[:, 1], lw=0.5, c="yellow")
+    return ax
+
+
+def crop_grid(images, titles, ncols: int = 10, size: float = 1.1):
+    """Crops (0-1 or uint8) in a grid with small titles; returns the figure."""
+    n = len(images)
+    nrows = max(1, int(np.ceil(n / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, title in zip(axes.ravel(), images, titles):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255 if np.asarray(image).dtype == np.uint8 else 1)
+        ax.set_title(title, fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def landmark_errors(ax, errors_mm: dict[str, np.ndarray], names, title: str = ""):
+    """Mean radial error per landmark (mm), one bar group per series (e.g. coarse and fine pass)."""
+    names = list(names)
+    width = 0.8 / max(1, len(errors_mm))
+    for k, (label, e) in enumerate(errors_mm.items()):
+        ax.bar(np.arange(len(names)) + k * width, e, width, label=label)
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=90, fontsize=6)
+    ax.set_ylabel("mean radial error, mm")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return ax

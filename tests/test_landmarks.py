@@ -39,6 +39,19 @@ def test_heatmaps_decode_to_the_sub_pixel_positions_they_encode(sigma):
     assert torch.allclose(peak, torch.ones_like(peak), atol=0.25)
 
 
+def test_logit_maps_decode_to_their_peaks_and_say_when_a_landmark_is_absent():
+    from ralib.landmarks.heatmaps import cross_entropy, decode_logits
+
+    points = torch.tensor([[[10.4, 7.7], [3.2, 20.9], [float("nan"), float("nan")]]])
+    maps = encode(points.nan_to_num(0.0), (24, 32), 2.0)
+    logits = torch.log(maps + 1e-12) + 20
+    logits[0, 2] = -20  # nothing anywhere: the absence logit (0) wins
+    xy, present = decode_logits(logits)
+    assert torch.allclose(xy[0, :2], points[0, :2], atol=0.02)
+    assert present[0, :2].min() > 0.99 and present[0, 2] < 0.01
+    assert cross_entropy(logits, points, 2.0) < cross_entropy(torch.zeros_like(logits), points, 2.0)
+
+
 def test_a_missing_landmark_gets_an_empty_heatmap_and_a_low_peak():
     points = torch.tensor([[[10.0, 10.0], [float("nan"), float("nan")]]])
     maps = encode(points, (32, 32), 2.0)
@@ -178,7 +191,8 @@ def test_the_landmark_network_has_74_channels_and_trains_one_step(films, isolate
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
     named = task.forward(net.eval(), images)
     assert named["outputs"].shape == (4, 74, 2) and named["peak"].shape == (4, 74)
-    assert HeatmapLoss(1.5)(encode(target, (64, 64), 1.5), target) == 0
+    logits = torch.log(encode(target, (64, 64), 1.5) + 1e-12) + 10  # log-densities of the targets themselves
+    assert HeatmapLoss(1.5)(logits, target) < 0.5 * HeatmapLoss(1.5)(torch.zeros_like(logits), target)
 
 
 def test_the_landmark_report_has_the_papers_table_shape(films):
@@ -214,7 +228,7 @@ class ShiftedTruth:
 
 
 def test_the_crop_cache_is_deterministic_and_holds_every_joint_with_its_grades(films, isolated_paths):
-    from ralib.patches import crop_cache
+    from ralib.patches import crop_cache, crop_caches
 
     first = crop_cache(films, "patches", 32, progress=False)
     n = len(films.radiographs)
@@ -233,6 +247,9 @@ def test_the_crop_cache_is_deterministic_and_holds_every_joint_with_its_grades(f
     assert np.array_equal(np.asarray(again.images), np.asarray(first.images))
     boxes = crop_cache(films, "boxes", 32, progress=False)
     assert boxes.table.groupby(["radiograph_id", "hand"]).size().eq(21).all()
+    shutil.rmtree(boxes.folder), shutil.rmtree(again.folder)
+    together = crop_caches(films, [("patches", None), ("boxes", None)], 32, progress=False)  # one pass over the films
+    assert [np.array_equal(np.asarray(a.images), np.asarray(b.images)) for a, b in zip(together, (first, boxes))] == [True, True]
     assert boxes.table.erosion_truth.notna().sum() == 17 * 2 * n
 
 

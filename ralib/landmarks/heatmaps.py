@@ -1,10 +1,12 @@
 """Landmarks as heatmaps and back: a Gaussian per landmark as the target, and a sub-pixel decoder.
 
 Encoding draws an isotropic Gaussian of peak 1 at each landmark (kornia's ``render_gaussian2d``); a
-missing landmark (NaN) gets an empty map, so a hand that is not on the film has flat heatmaps. Decoding
-takes each map's peak and refines it by a local fit of a Gaussian to the peak and its neighbours
-(sub-pixel, and not pulled by a second blob elsewhere on the map as a global soft-argmax is). The peak's height is the landmark's confidence; its mean over a hand's 37 maps is the
-hand's presence score.
+missing landmark (NaN) gets an empty map. The localiser's maps are logits: each channel, with one extra
+"absent" logit, is a distribution over the pixels and absence, trained by cross-entropy against the
+normalised Gaussian (:func:`cross_entropy`). Decoding takes each map's arg-max and refines it by a local
+fit of a parabola to the log-density around it (sub-pixel, and not pulled by a second blob elsewhere on
+the map as a global soft-argmax is); the absence logit's share gives each landmark's probability of being
+on the film, whose mean over a hand's 37 channels is the hand's presence score.
 
 Example:
     >>> import torch
@@ -36,18 +38,20 @@ def encode(points: torch.Tensor, size: tuple[int, int], sigma: float) -> torch.T
     return maps * present[..., None, None]
 
 
-def decode(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sub-pixel positions ``(n, k, 2)`` (x, y) and peak heights ``(n, k)`` of heatmaps ``(n, k, h, w)``:
-    the arg-max refined by a parabola through the logarithm of the peak and its two neighbours in x and
-    in y (exact for a Gaussian, within half a pixel of the arg-max by construction)."""
-    n, k, h, w = heatmaps.shape
-    flat = heatmaps.reshape(n * k, h * w)
-    peak, index = flat.max(-1)
+def _refine(values: torch.Tensor, logs: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Arg-max of each map of ``values`` (n, h, w) refined by a parabola through the peak and its two
+    neighbours in x and in y, fitted to the values' logarithm (``logs=False``) or to the values themselves
+    when they are log-densities already (``logs=True``); returns x, y, arg-max index."""
+    n, h, w = values.shape
+    flat = values.reshape(n, h * w)
+    index = flat.argmax(-1)
     py, px = index // w, index % w
 
     def at(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         inside = (0 <= y) & (y < h) & (0 <= x) & (x < w)
         value = flat.gather(1, (y.clamp(0, h - 1) * w + x.clamp(0, w - 1))[:, None])[:, 0]
+        if logs:
+            return torch.where(inside, value, value - 1e3)  # beyond the border: far below the peak
         return torch.log(torch.where(inside, value, value.new_zeros(())).clamp_min(1e-6))
 
     def offset(before: torch.Tensor, centre: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
@@ -58,4 +62,58 @@ def decode(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     centre = at(py, px)
     x = px + offset(at(py, px - 1), centre, at(py, px + 1))
     y = py + offset(at(py - 1, px), centre, at(py + 1, px))
+    return x, y, index
+
+
+def decode(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sub-pixel positions ``(n, k, 2)`` (x, y) and peak heights ``(n, k)`` of heatmaps ``(n, k, h, w)``:
+    the arg-max refined by a parabola through the logarithm of the peak and its two neighbours in x and
+    in y (exact for a Gaussian, within half a pixel of the arg-max by construction)."""
+    n, k, h, w = heatmaps.shape
+    x, y, index = _refine(heatmaps.reshape(n * k, h, w), logs=False)
+    peak = heatmaps.reshape(n * k, h * w).gather(1, index[:, None])[:, 0]
     return torch.stack([x, y], -1).reshape(n, k, 2), peak.reshape(n, k)
+
+
+def cross_entropy(logits: torch.Tensor, points: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The heatmap loss: each channel's map of logits, with one extra "not on this film" logit fixed at 0,
+    is a distribution over the pixels and absence; its target is the Gaussian at the landmark
+    (normalised), or absence for a missing landmark (NaN, or outside the map). Mean cross-entropy over
+    channels.
+
+    Unlike a mean squared error on the maps, which a net can bring near its floor by predicting empty maps
+    (74 small blobs on a large square), every channel here must put its mass somewhere.
+
+    Example:
+        >>> pts = torch.tensor([[[5.0, 6.0], [float("nan"), 0.0]]])
+        >>> good = torch.log(encode(pts, (12, 12), 1.0) + 1e-6)   # the target's own log-density; absent: -14
+        >>> bool(cross_entropy(good, pts, 1.0) < cross_entropy(torch.zeros(1, 2, 12, 12), pts, 1.0))
+        True
+    """
+    n, k, h, w = logits.shape
+    inside = (points[..., 0] >= -0.5) & (points[..., 0] <= w - 0.5) & (points[..., 1] >= -0.5) & (points[..., 1] <= h - 0.5)
+    points = torch.where(inside[..., None], points, torch.full_like(points, float("nan")))  # off the map: absent
+    mass = encode(points, (h, w), sigma).reshape(n, k, h * w)
+    total = mass.sum(-1, keepdim=True)
+    present = total > 0
+    target = torch.cat([torch.where(present, mass / total.clamp_min(1e-12), mass), (~present).float()], -1)
+    flat = torch.cat([logits.reshape(n, k, h * w), logits.new_zeros(n, k, 1)], -1)
+    return -(target * torch.log_softmax(flat.float(), -1)).sum(-1).mean()
+
+
+def decode_logits(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sub-pixel positions ``(n, k, 2)`` of maps trained with :func:`cross_entropy` (a parabola fitted to
+    the logits, the log-density, around their arg-max) and each landmark's probability of being on the
+    film ``(n, k)`` (one minus the absence logit's share).
+
+    Example:
+        >>> pts = torch.tensor([[[7.3, 4.6]]])
+        >>> xy, present = decode_logits(torch.log(encode(pts, (16, 16), 1.5) + 1e-9) + 30)
+        >>> [round(v, 2) for v in xy[0, 0].tolist()], round(float(present[0, 0]), 3)
+        ([7.3, 4.6], 1.0)
+    """
+    n, k, h, w = logits.shape
+    x, y, _ = _refine(logits.reshape(n * k, h, w).float(), logs=True)
+    flat = torch.cat([logits.reshape(n, k, h * w).float(), logits.new_zeros(n, k, 1).float()], -1)
+    present = 1 - torch.softmax(flat, -1)[..., -1]
+    return torch.stack([x, y], -1).reshape(n, k, 2), present

@@ -3,8 +3,9 @@
 The coarse pass sees the whole film letterboxed to a small square and gives 74 heatmaps; the fine pass
 cuts a window around each coarse estimate from the film letterboxed at a finer scale and finds the
 landmark again there (one channel per landmark name). Both are decoded to sub-pixel positions
-(:func:`ralib.landmarks.heatmaps.decode`) and mapped back to film pixels. A hand block whose coarse
-peaks are low (presence below one half) is reported absent rather than placed on empty film.
+(:func:`ralib.landmarks.heatmaps.decode_logits`) and mapped back to film pixels. A hand block whose
+coarse presence (its landmarks' mean probability of being on the film) is below one half is reported
+absent rather than placed on empty film.
 
 Example:
     >>> loc = Localiser.load("runs/cpu/04_joint_localisation/localiser.pt")   # doctest: +SKIP
@@ -16,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from torch import nn
 
 from ralib.data.arrays import Letterboxed, letterbox
 from ralib.geometry import cut, from_crop
-from ralib.landmarks.heatmaps import decode
+from ralib.landmarks.heatmaps import decode_logits
 from ralib.models import create_model
 from ralib.tasks.landmarks import K, LandmarkPredictions, fine_frame
 
@@ -41,7 +42,8 @@ class Localiser:
     crop: int
     coarse_norm: tuple[float, float]
     fine_norm: tuple[float, float]
-    encoder: str = "resnet18"
+    coarse_options: dict = field(default_factory=dict)  # the landmark_unet builder's arguments, to rebuild
+    fine_options: dict = field(default_factory=dict)
 
     @torch.no_grad()
     def coarse_pass(self, images: np.ndarray, batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +53,7 @@ class Localiser:
         xy, peak = [], []
         for start in range(0, len(images), batch_size):
             x = (torch.from_numpy(np.asarray(images[start : start + batch_size], np.float32)) / 255 - mean) / sd
-            p, h = decode(self.coarse(x[:, None]))
+            p, h = decode_logits(self.coarse(x[:, None]))
             xy.append(p.numpy())
             peak.append(h.numpy())
         return np.concatenate(xy), np.concatenate(peak)
@@ -69,7 +71,7 @@ class Localiser:
         for start in range(0, len(channels), batch_size):
             chunk = channels[start : start + batch_size]
             crops = np.stack([cut(film, frames[start + j], self.crop) for j in range(len(chunk))])
-            p, h = decode(self.fine(torch.from_numpy((crops - mean) / sd)[:, None]))
+            p, h = decode_logits(self.fine(torch.from_numpy((crops - mean) / sd)[:, None]))
             k = torch.as_tensor(chunk % K)
             p, h = p[torch.arange(len(chunk)), k].numpy(), h[torch.arange(len(chunk)), k].numpy()
             for j, c in enumerate(chunk):
@@ -117,21 +119,26 @@ class Localiser:
         torch.save({"coarse": self.coarse.state_dict(), "fine": None if self.fine is None else self.fine.state_dict(),
                     "settings": {"coarse_size": self.coarse_size, "fine_size": self.fine_size, "crop": self.crop,
                                  "coarse_norm": list(self.coarse_norm), "fine_norm": list(self.fine_norm),
-                                 "encoder": self.encoder}}, path)  # fmt: skip
+                                 "coarse_options": _plain(self.coarse_options), "fine_options": _plain(self.fine_options)}}, path)  # fmt: skip
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Localiser":
         saved = torch.load(path, map_location="cpu", weights_only=True)
         s = saved["settings"]
-        coarse = create_model("landmark_unet", 2 * K, encoder=s["encoder"])
+        coarse = create_model("landmark_unet", 2 * K, **s["coarse_options"])
         coarse.load_state_dict(saved["coarse"])
         fine = None
         if saved["fine"] is not None:
-            fine = create_model("landmark_unet", K, encoder=s["encoder"])
+            fine = create_model("landmark_unet", K, **s["fine_options"])
             fine.load_state_dict(saved["fine"])
         return cls(coarse.eval(), None if fine is None else fine.eval(), s["coarse_size"], s["fine_size"], s["crop"],
-                   tuple(s["coarse_norm"]), tuple(s["fine_norm"]), s["encoder"])  # fmt: skip
+                   tuple(s["coarse_norm"]), tuple(s["fine_norm"]), s["coarse_options"], s["fine_options"])  # fmt: skip
+
+
+def _plain(options: dict) -> dict:
+    """Builder arguments as values ``torch.load(weights_only=True)`` reads back (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
 
 
 def _placement(place: tuple[float, float, int, int]):

@@ -25,12 +25,14 @@ from ralib.models.registry import create_model, register_model  # noqa: F401  (c
 
 
 @register_model("landmark_unet")
-def landmark_unet(num_outputs: int, weights: str | Path | None = None, encoder: str = "resnet18",
-                  decoder_channels: tuple[int, ...] = (128, 64, 32, 32, 32)) -> nn.Module:  # fmt: skip
+def landmark_unet(num_outputs: int, weights: str | Path | None = None, encoder: str = "resnet18", depth: int = 5,
+                  decoder_channels: tuple[int, ...] = (64, 32, 16, 16, 16)) -> nn.Module:  # fmt: skip
     """A U-Net (segmentation_models_pytorch) over the timm ``encoder`` with ``num_outputs`` heatmaps at
-    the input's resolution; random weights, or a local state dict / checkpoint of this repository."""
-    net = smp.Unet(encoder_name=f"tu-{encoder}", encoder_weights=None, in_channels=1, classes=num_outputs,
-                   decoder_channels=decoder_channels)  # fmt: skip
+    the input's resolution; ``depth`` encoder stages (inputs must be a multiple of 2**depth pixels), one
+    decoder block of ``decoder_channels`` each; random weights, or a local state dict / checkpoint of
+    this repository. The narrow decoder keeps a CPU epoch short: most of the cost is at full resolution."""
+    net = smp.Unet(encoder_name=f"tu-{encoder}", encoder_weights=None, encoder_depth=depth, in_channels=1,
+                   classes=num_outputs, decoder_channels=tuple(decoder_channels)[:depth])  # fmt: skip
     if weights is not None:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         net.load_state_dict(state.get("state_dict", state))

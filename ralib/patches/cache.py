@@ -44,6 +44,8 @@ from ralib.data.model import RADataset
 
 CACHE_VERSION = 1  # bump when the cutting below changes
 KINDS = {"E": "erosion", "J": "jsn"}
+BASE_COLUMNS = ("radiograph_id", "patient_id", "split", "hand", "block", "joint", "flipped", "photometric", "cx", "cy",
+                "mm_per_px", "erosion_site", "jsn_site")  # fmt: skip
 
 
 @dataclass
@@ -86,24 +88,38 @@ def block_hands(ds: RADataset) -> np.ndarray:
 def crop_cache(ds: RADataset, recipe: str, size: int, localiser=None, progress: bool = True) -> CropCache:
     """The cache of ``recipe``'s crops of every film of ``ds`` at ``size`` pixels: at the true landmarks, or
     at ``localiser``'s predictions (a :class:`ralib.landmarks.localiser.Localiser`); built on first use."""
-    if recipe not in geometry.RECIPES:
-        raise ValueError(f"unknown crop recipe {recipe!r}; choose one of {', '.join(geometry.RECIPES)}")
-    variant = "true" if localiser is None else "predicted"
-    source = "truth" if localiser is None else localiser.fingerprint()
-    sizes = {"patches": geometry.PATCH_MM, "boxes": geometry.BOX_MM, "ramh1200": geometry.RAMH1200_MM}[recipe]
-    key = hashlib.sha1(json.dumps([CACHE_VERSION, recipe, size, sizes, source, source_key("crops", ds.radiographs, size)]).encode()).hexdigest()[:16]
-    folder = data_dir() / "crops" / f"{ds.name}-{recipe}-{size}px-{variant}-{key}"
-    if (folder / "COMPLETE").exists():
-        return CropCache.open(folder)
-    if localiser is None:
-        from ralib.tasks.landmarks import film_landmarks
+    return crop_caches(ds, [(recipe, localiser)], size, progress)[0]
 
-        landmarks = film_landmarks(ds)[0]
-    else:
-        landmarks = predicted_landmarks(ds, localiser, progress)
-    _build(ds, recipe, size, landmarks, block_hands(ds), folder, {"key": key, "recipe": recipe, "size": size,
-           "variant": variant, "source": source}, progress)  # fmt: skip
-    return CropCache.open(folder)
+
+def crop_caches(ds: RADataset, requests: list[tuple[str, object]], size: int, progress: bool = True) -> list[CropCache]:
+    """Several caches at once, ``requests`` of ``(recipe, localiser or None)``: the ones not built yet are
+    cut in one pass over the films, each film read once (reading a full-resolution film costs more than
+    cutting all its crops)."""
+    todo, out = [], []
+    for recipe, localiser in requests:
+        if recipe not in geometry.RECIPES:
+            raise ValueError(f"unknown crop recipe {recipe!r}; choose one of {', '.join(geometry.RECIPES)}")
+        variant = "true" if localiser is None else "predicted"
+        source = "truth" if localiser is None else localiser.fingerprint()
+        sizes = {"patches": geometry.PATCH_MM, "boxes": geometry.BOX_MM, "ramh1200": geometry.RAMH1200_MM}[recipe]
+        key = hashlib.sha1(json.dumps([CACHE_VERSION, recipe, size, sizes, source, source_key("crops", ds.radiographs, size)]).encode()).hexdigest()[:16]
+        folder = data_dir() / "crops" / f"{ds.name}-{recipe}-{size}px-{variant}-{key}"
+        out.append(folder)
+        if not (folder / "COMPLETE").exists():
+            todo.append((recipe, localiser, folder, {"key": key, "recipe": recipe, "size": size, "variant": variant, "source": source}))
+    if todo:
+        landmarks: dict[str, np.ndarray] = {}
+        for _, localiser, _, meta in todo:
+            if meta["source"] not in landmarks:
+                if localiser is None:
+                    from ralib.tasks.landmarks import film_landmarks
+
+                    landmarks["truth"] = film_landmarks(ds)[0]
+                else:
+                    landmarks[meta["source"]] = predicted_landmarks(ds, localiser, progress)
+        _build(ds, [(recipe, landmarks[meta["source"]], folder, meta) for recipe, _, folder, meta in todo], size,
+               block_hands(ds), progress)  # fmt: skip
+    return [CropCache.open(folder) for folder in out]
 
 
 def predicted_landmarks(ds: RADataset, localiser, progress: bool = True) -> np.ndarray:
@@ -146,14 +162,12 @@ def _sites(recipe: str, joint: str) -> dict[str, str]:
     return out
 
 
-def _build(ds: RADataset, recipe: str, size: int, landmarks: np.ndarray, hands: np.ndarray, folder: Path, meta: dict,
-           progress: bool) -> None:  # fmt: skip
+def _plan(ds: RADataset, recipe: str, size: int, landmarks: np.ndarray, hands: np.ndarray, svdh: dict, boxes: dict):
+    """The rows of one cache's table and, per row, the film and the square to cut."""
     frames_of = geometry.RECIPES[recipe]
     k = len(anatomy.LANDMARKS)
-    svdh, boxes = _grades(ds), _box_grades(ds)
-    r = ds.radiographs
     rows, jobs = [], []
-    for i, row in enumerate(r.itertuples(index=False)):
+    for i, row in enumerate(ds.radiographs.itertuples(index=False)):
         spacing = row.spacing_mm if row.spacing_mm == row.spacing_mm else None
         for block in (0, 1):
             xy = landmarks[i, block * k : (block + 1) * k]
@@ -173,24 +187,41 @@ def _build(ds: RADataset, recipe: str, size: int, landmarks: np.ndarray, hands: 
                         entry[f"{kind}_{column}"] = value
                 rows.append(entry)
                 jobs.append((i, frame))
-    tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
+    return rows, jobs
+
+
+def _build(ds: RADataset, caches: list[tuple[str, np.ndarray, Path, dict]], size: int, hands: np.ndarray, progress: bool) -> None:
+    """Cut every cache of ``caches`` (recipe, landmarks, folder, meta) in one pass over the films."""
+    svdh, boxes = _grades(ds), _box_grades(ds)
+    plans = [_plan(ds, recipe, size, landmarks, hands, svdh, boxes) for recipe, landmarks, _, _ in caches]
+    temporary = [folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}" for _, _, folder, _ in caches]
     try:
-        images = np.lib.format.open_memmap(tmp / "crops.npy", mode="w+", dtype=np.uint8, shape=(len(jobs), size, size))
-        film_index, film = -1, None
-        for n, (i, frame) in enumerate(tqdm(jobs, desc=f"{recipe} crops at {size} px", disable=not progress)):
-            if i != film_index:
-                film_index, film = i, stretch(read_radiograph(r.iloc[i]))
-            images[n] = np.round(np.clip(geometry.cut(film, frame, size), 0, 1) * 255).astype(np.uint8)
-        images.flush()
-        del images
-        table = pd.DataFrame(rows)
-        table.insert(0, "crop", range(len(table)))
-        table.to_csv(tmp / "crops.csv", index=False)
-        (tmp / "COMPLETE").write_text(json.dumps(meta | {"n": len(table)}))
-        if folder.exists():  # a half-written folder of an older layout: replace it
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
+        arrays = []
+        for tmp, (_, jobs) in zip(temporary, plans):
+            tmp.mkdir(parents=True)
+            arrays.append(np.lib.format.open_memmap(tmp / "crops.npy", mode="w+", dtype=np.uint8, shape=(len(jobs), size, size)))
+        by_film: dict[int, list[tuple[int, int, geometry.Frame]]] = {}
+        for c, (_, jobs) in enumerate(plans):
+            for n, (i, frame) in enumerate(jobs):
+                by_film.setdefault(i, []).append((c, n, frame))
+        names = ", ".join(f"{recipe} ({meta['variant']})" for recipe, _, _, meta in caches)
+        for i in tqdm(sorted(by_film), desc=f"crops at {size} px: {names}", disable=not progress):
+            film = stretch(read_radiograph(ds.radiographs.iloc[i]))
+            for c, n, frame in by_film[i]:
+                arrays[c][n] = np.round(np.clip(geometry.cut(film, frame, size), 0, 1) * 255).astype(np.uint8)
+        for array in arrays:
+            array.flush()
+        arrays.clear()  # close the memory maps before the folders move
+        for tmp, (rows, _), (_, _, folder, meta) in zip(temporary, plans, caches):
+            table = pd.DataFrame(rows, columns=list(dict.fromkeys([*BASE_COLUMNS, *(k for r in rows for k in r)])))
+            table.insert(0, "crop", range(len(table)))
+            table.to_csv(tmp / "crops.csv", index=False)
+            (tmp / "COMPLETE").write_text(json.dumps(meta | {"n": len(table)}))
+        for tmp, (_, _, folder, _) in zip(temporary, caches):
+            if folder.exists():  # a folder an older build left without COMPLETE
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        for tmp in temporary:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)

@@ -48,13 +48,14 @@ def _site_of(code: str, kind: str) -> str:
     return ""
 
 
-def write_ramh1200(cache: CropCache, folder: str | Path, grades: str = "grade") -> Path:
+def write_ramh1200(cache: CropCache, folder: str | Path, grades: str = "grade", splits: tuple[str, ...] | None = None) -> Path:
     """Write a ``ramh1200``-recipe cache in the benchmark's layout, graded by column ``<kind>_<grades>``
-    (``grade``: the label; ``truth``; ``reader_1`` ...). Cases are ``<radiograph_id>_<hand>``."""
+    (``grade``: the label; ``truth``; ``reader_1`` ...), the ``splits`` given (default all). Cases are
+    ``<radiograph_id>_<hand>``."""
     if cache.meta.get("recipe") != "ramh1200":
         raise ValueError(f"the RAM-H1200 layout holds its own 22 joints: build the cache with recipe 'ramh1200', not {cache.meta.get('recipe')!r}")
     folder = Path(folder)
-    t = cache.table
+    t = cache.table if splits is None else cache.table[cache.table.split.isin(splits)]
     for split, part in t.groupby("split"):
         scores = {kind: {} for kind in PREFIX}
         for row in part.itertuples(index=False):

@@ -34,7 +34,7 @@ from ralib import anatomy
 from ralib.data.arrays import Letterboxed
 from ralib.data.model import RADataset
 from ralib.geometry import Frame, cut, is_right_hand_pose, to_crop, wrist_width_spacing
-from ralib.landmarks.heatmaps import decode, encode
+from ralib.landmarks.heatmaps import cross_entropy, decode_logits
 from ralib.metrics import landmark_metrics, radial_errors_mm
 from ralib.tasks.base import Task
 
@@ -79,8 +79,9 @@ def film_landmarks(ds: RADataset) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class LandmarkPredictions:
-    """Predicted landmarks of some films: ``xy`` (n, 74, 2) film pixels, each landmark's heatmap peak
-    ``peak`` (n, 74) and each hand block's presence score ``presence`` (n, 2): its 37 peaks' mean."""
+    """Predicted landmarks of some films: ``xy`` (n, 74, 2) film pixels, each landmark's probability of
+    being on the film ``peak`` (n, 74) and each hand block's presence score ``presence`` (n, 2): the mean
+    of its 37 landmarks'."""
 
     xy: np.ndarray
     peak: np.ndarray
@@ -95,17 +96,15 @@ class LandmarkPredictions:
 
 
 class HeatmapLoss(nn.Module):
-    """Mean squared error between predicted heatmaps and Gaussians drawn at the target points (NaN: an
-    empty map), with the pixels under each Gaussian weighted up so that the few foreground pixels are not
-    drowned by the background: weight ``1 + foreground_weight * target``."""
+    """:func:`ralib.landmarks.heatmaps.cross_entropy` as a module: logits (n, k, h, w) against points
+    (n, k, 2) in the maps' pixels, NaN for absent landmarks."""
 
-    def __init__(self, sigma: float, foreground_weight: float = 10.0):
+    def __init__(self, sigma: float):
         super().__init__()
-        self.sigma, self.foreground_weight = sigma, foreground_weight
+        self.sigma = sigma
 
-    def forward(self, heatmaps: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-        target = encode(points, heatmaps.shape[-2:], self.sigma)
-        return ((heatmaps - target) ** 2 * (1 + self.foreground_weight * target)).mean()
+    def forward(self, logits: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        return cross_entropy(logits, points, self.sigma)
 
 
 def _affine(size: int, angle: float, scale: float, shift: tuple[float, float], centre: tuple[float, float] | None = None) -> np.ndarray:
@@ -206,8 +205,8 @@ class LandmarkTask(Task):
         return HeatmapLoss(self.sigma)
 
     def forward(self, model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        xy, peak = decode(model(images))
-        return {"outputs": xy, "peak": peak}
+        xy, present = decode_logits(model(images))
+        return {"outputs": xy, "peak": present}
 
     def decode(self, outputs: dict[str, np.ndarray], split: str = "test") -> LandmarkPredictions:
         """Decoded square-pixel points of ``split``'s films mapped back to film pixels."""
@@ -265,6 +264,27 @@ def landmark_report(true: np.ndarray, predicted: LandmarkPredictions, table: pd.
     return report
 
 
+def crop_containment(true: np.ndarray, predicted: np.ndarray, spacing_mm: np.ndarray, recipe: str = "patches") -> pd.DataFrame:
+    """Per joint of a crop recipe, the share (%) of crops placed from ``predicted`` landmarks that contain
+    the centre the ``true`` landmarks give that joint (both (n, 74, 2) film pixels), over hands present in
+    both. The crop is the square of :mod:`ralib.geometry` at the film's spacing."""
+    from ralib.geometry import RECIPES
+
+    frames_of = RECIPES[recipe]
+    hits: dict[str, list[bool]] = {}
+    for t, p, mm in zip(true, predicted, spacing_mm):
+        for b in (0, 1):
+            tb, pb = t[b * K : (b + 1) * K], p[b * K : (b + 1) * K]
+            if not (np.isfinite(tb).all() and np.isfinite(pb).all()):
+                continue
+            truth, placed = frames_of(tb, mm), frames_of(pb, mm)
+            for joint, frame in placed.items():
+                hits.setdefault(joint, []).append(frame.contains(truth[joint].centre))
+    table = pd.DataFrame({"joint": list(hits), "crops": [len(v) for v in hits.values()],
+                          "contain the joint centre %": [100 * np.mean(v) for v in hits.values()]})  # fmt: skip
+    return table.set_index("joint")
+
+
 def _wrist_rule(hand: np.ndarray) -> float:
     return wrist_width_spacing(hand) if np.isfinite(hand).all() else np.nan
 
@@ -300,6 +320,7 @@ class FineCrops(Dataset):
             rng = np.random.default_rng(j)
             c = int(present[rng.integers(len(present))])
             offset = rng.normal(size=2) * self.jitter
+        offset = np.clip(offset, -0.3 * self.crop, 0.3 * self.crop)  # the landmark stays well inside the window
         crop, target = fine_crop(self.images[i], self.points[i, c], c, self.crop, self.points[i, c] + offset)
         if self.augment:
             crop = crop * _u(0.9, 1.1)
@@ -320,9 +341,9 @@ def fine_crop(image: np.ndarray, true_xy: np.ndarray, channel: int, crop: int, c
 class ChannelHeatmapLoss(nn.Module):
     """The fine pass's loss: each crop's one landmark channel against its Gaussian (:class:`HeatmapLoss`)."""
 
-    def __init__(self, sigma: float, foreground_weight: float = 10.0):
+    def __init__(self, sigma: float):
         super().__init__()
-        self.inner = HeatmapLoss(sigma, foreground_weight)
+        self.inner = HeatmapLoss(sigma)
 
     def forward(self, heatmaps: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         k = target[:, 2].long()
@@ -362,8 +383,8 @@ class FineLandmarkTask(Task):
         return ChannelHeatmapLoss(self.sigma)
 
     def forward(self, model: nn.Module, crops: torch.Tensor) -> dict[str, torch.Tensor]:
-        xy, peak = decode(model(crops))
-        return {"outputs": xy, "peak": peak}
+        xy, present = decode_logits(model(crops))
+        return {"outputs": xy, "peak": present}
 
     def decode(self, outputs: dict[str, np.ndarray], split: str = "test") -> np.ndarray:
         """Each crop's own landmark, (n, 2) crop pixels."""

@@ -57,6 +57,7 @@ class TrainConfig:
     schedule: str = "constant"  # constant (the papers) | one_cycle (fastai's fit_one_cycle)
     seed: int = 0
     tag: str = ""  # shown in the label, e.g. "bone age"
+    model_options: tuple[tuple[str, object], ...] = ()  # keyword arguments of the model's builder, e.g. (("encoder", "resnet18"),)
 
     @property
     def label(self) -> str:
@@ -74,7 +75,7 @@ class KeepBest(TrackerCallback):
 
     def __init__(self):
         super().__init__(monitor="valid_loss")
-        self.best_state, self.best_epoch = None, -1
+        self.best_state, self.best_epoch, self.last_state = None, -1, None
 
     def after_epoch(self):
         super().after_epoch()
@@ -83,6 +84,7 @@ class KeepBest(TrackerCallback):
             self.best_epoch = self.epoch
 
     def after_fit(self):
+        self.last_state = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
         if self.best_state is not None:
             self.learn.model.load_state_dict(self.best_state)
 
@@ -98,6 +100,7 @@ class Fitted:
     best_epoch: int
     seconds: float
     checkpoint: Path | None = None
+    last_state: dict | None = field(default=None, repr=False)  # the weights after the last epoch
     cache: dict = field(default_factory=dict, repr=False)
 
     def outputs(self, task: Task, split: str) -> dict[str, np.ndarray]:
@@ -125,7 +128,7 @@ def build_model(config: TrainConfig, num_outputs: int) -> nn.Module:
         False
     """
     torch.manual_seed(config.seed)
-    model = create_model(config.model, num_outputs, weights=config.weights)
+    model = create_model(config.model, num_outputs, weights=config.weights, **dict(config.model_options))
     freeze(model, config.freeze)
     return model
 
@@ -162,7 +165,8 @@ def fit(model: nn.Module, task: Task, config: TrainConfig, out_dir: str | Path |
             learn.fit(config.epochs, config.lr)
     history = pd.DataFrame([v[:2] for v in learn.recorder.values], columns=["train_loss", "valid_loss"])
     history.insert(0, "epoch", range(len(history)))
-    fitted = Fitted(config, task.name, model, history, keep_best.best_epoch, round(time.time() - started, 1))
+    fitted = Fitted(config, task.name, model, history, keep_best.best_epoch, round(time.time() - started, 1),
+                    last_state=keep_best.last_state)  # fmt: skip
     if out_dir is not None:
         name = config.label.replace(" ", "_") + f"_{task.name}.pt"
         fitted.checkpoint = save_checkpoint(Path(out_dir) / "checkpoints" / name, model, config, task)
@@ -206,7 +210,8 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild a model from :func:`save_checkpoint` (loaded with ``weights_only=True``)."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     config = checkpoint["config"]
-    model = create_model(config["model"], config["num_outputs"])
+    options = dict(tuple(pair) for pair in config.get("model_options", ()))
+    model = create_model(config["model"], config["num_outputs"], **options)
     freeze(model, config.get("freeze"))  # frozen batch norms have other buffers than trainable ones
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), config
