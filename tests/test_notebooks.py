@@ -30,6 +30,8 @@ EXPECTED = {
     "01_data_analysis": {"dataset": "synthra", "radiographs": get_profile("smoke").data.n_images},
     "02_whole_image_cnn": {"dataset": "synthra", "image_size": get_profile("smoke").train.image_size},
     "03_transfer_learning_ensembles": {"dataset": "synthra"},
+    "04_joint_localisation": {"dataset": "synthra", "coarse_size": get_profile("smoke").landmarks.coarse_size,
+                              "ramh1200_round_trip": True},
 }
 
 SMOKE = get_profile("smoke").train
@@ -57,6 +59,14 @@ CHECKS = {
         lambda m: 1 <= len(m["stacking_members"]["regression"]) <= 3,
         lambda m: len(m["ensembles"]) == 3,
         lambda m: m["gradcam"]["regressor"] in m["regression"] and set(m["gradcam"]["regression_cases"]) <= {"TN", "TP", "FP", "FN"},
+    ],
+    "04_joint_localisation": [
+        # both selections x both passes x both spacings x the five landmark groups
+        lambda m: len(m["table1"]) == 2 * 2 * 2 * 5 and all(0 <= v["sdr_4"] <= v["sdr_10"] <= 100 for v in m["table1"].values()),
+        lambda m: len(m["robustness"]) == 7,
+        lambda m: set(m["caches"]) == {"patches true", "patches predicted", "boxes true", "boxes predicted", "ramh1200 true"},
+        # every hand of every film is cut at its true landmarks
+        lambda m: m["caches"]["patches true"]["crops"] == 2 * 25 * get_profile("smoke").data.n_images,
     ],
 }
 
