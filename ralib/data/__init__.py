@@ -1,5 +1,5 @@
 """Data from any source in one model (:mod:`ralib.data.model`): loaders, exporters, validation,
-splits, reader aggregation and image I/O.
+reader aggregation and image I/O (patient-level splits are :mod:`ralib.splits`).
 
 A notebook switches source with two parameters:
 
