@@ -93,6 +93,10 @@ def test_fit_keeps_the_best_epoch_and_the_checkpoint_reloads(small, films, tmp_p
     assert config["model"] == "resnet34" and config["target_sd"] == pytest.approx(task.target_sd)
     again = predict(model, task.dataset("val"), task.forward)["outputs"]
     assert np.allclose(again, outputs, atol=1e-5)
+    last = fitted.last_epoch_model(task.num_outputs).state_dict()
+    assert all(torch.equal(v, fitted.last_state[k]) for k, v in last.items())
+    if fitted.best_epoch != 2:  # the model kept is the best epoch's, not the last one's
+        assert not all(torch.equal(v, fitted.model.state_dict()[k]) for k, v in last.items())
 
 
 def test_the_same_run_twice_gives_the_same_weights_bit_for_bit(small, films):

@@ -13,8 +13,8 @@ Example:
     >>> maps = encode(torch.tensor([[[10.3, 7.6], [float("nan"), 0.0]]]), (20, 24), sigma=1.5)
     >>> maps.shape, float(maps[0, 1].max())
     (torch.Size([1, 2, 20, 24]), 0.0)
-    >>> xy, peak = decode(maps)
-    >>> [round(v, 2) for v in xy[0, 0].tolist()], round(float(peak[0, 0]), 2)
+    >>> xy, present = decode_logits(torch.log(maps + 1e-9) + 25)
+    >>> [round(v, 2) for v in xy[0, 0].tolist()], round(float(present[0, 0]), 2)
     ([10.3, 7.6], 1.0)
 """
 
@@ -38,21 +38,18 @@ def encode(points: torch.Tensor, size: tuple[int, int], sigma: float) -> torch.T
     return maps * present[..., None, None]
 
 
-def _refine(values: torch.Tensor, logs: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Arg-max of each map of ``values`` (n, h, w) refined by a parabola through the peak and its two
-    neighbours in x and in y, fitted to the values' logarithm (``logs=False``) or to the values themselves
-    when they are log-densities already (``logs=True``); returns x, y, arg-max index."""
-    n, h, w = values.shape
-    flat = values.reshape(n, h * w)
+def _refine(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Arg-max of each map of log-densities (n, h, w) refined by a parabola through the peak and its two
+    neighbours in x and in y (exact for a Gaussian; within half a pixel of the arg-max); returns x, y."""
+    n, h, w = logits.shape
+    flat = logits.reshape(n, h * w)
     index = flat.argmax(-1)
     py, px = index // w, index % w
 
     def at(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         inside = (0 <= y) & (y < h) & (0 <= x) & (x < w)
         value = flat.gather(1, (y.clamp(0, h - 1) * w + x.clamp(0, w - 1))[:, None])[:, 0]
-        if logs:
-            return torch.where(inside, value, value - 1e3)  # beyond the border: far below the peak
-        return torch.log(torch.where(inside, value, value.new_zeros(())).clamp_min(1e-6))
+        return torch.where(inside, value, value - 1e3)  # beyond the border: far below the peak
 
     def offset(before: torch.Tensor, centre: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
         curvature = before - 2 * centre + after
@@ -60,19 +57,7 @@ def _refine(values: torch.Tensor, logs: bool) -> tuple[torch.Tensor, torch.Tenso
         return torch.where(curvature < 0, step, torch.zeros_like(step)).clamp(-0.5, 0.5)
 
     centre = at(py, px)
-    x = px + offset(at(py, px - 1), centre, at(py, px + 1))
-    y = py + offset(at(py - 1, px), centre, at(py + 1, px))
-    return x, y, index
-
-
-def decode(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sub-pixel positions ``(n, k, 2)`` (x, y) and peak heights ``(n, k)`` of heatmaps ``(n, k, h, w)``:
-    the arg-max refined by a parabola through the logarithm of the peak and its two neighbours in x and
-    in y (exact for a Gaussian, within half a pixel of the arg-max by construction)."""
-    n, k, h, w = heatmaps.shape
-    x, y, index = _refine(heatmaps.reshape(n * k, h, w), logs=False)
-    peak = heatmaps.reshape(n * k, h * w).gather(1, index[:, None])[:, 0]
-    return torch.stack([x, y], -1).reshape(n, k, 2), peak.reshape(n, k)
+    return px + offset(at(py, px - 1), centre, at(py, px + 1)), py + offset(at(py - 1, px), centre, at(py + 1, px))
 
 
 def cross_entropy(logits: torch.Tensor, points: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -113,7 +98,7 @@ def decode_logits(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ([7.3, 4.6], 1.0)
     """
     n, k, h, w = logits.shape
-    x, y, _ = _refine(logits.reshape(n * k, h, w).float(), logs=True)
+    x, y = _refine(logits.reshape(n * k, h, w).float())
     flat = torch.cat([logits.reshape(n, k, h * w).float(), logits.new_zeros(n, k, 1).float()], -1)
     present = 1 - torch.softmax(flat, -1)[..., -1]
     return torch.stack([x, y], -1).reshape(n, k, 2), present

@@ -45,6 +45,15 @@ class Localiser:
     coarse_options: dict = field(default_factory=dict)  # the landmark_unet builder's arguments, to rebuild
     fine_options: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_tasks(cls, coarse: nn.Module, fine: nn.Module | None, coarse_task, fine_task, coarse_options: dict,
+                   fine_options: dict) -> "Localiser":  # fmt: skip
+        """The localiser of two networks trained on a :class:`~ralib.tasks.landmarks.LandmarkTask` and a
+        :class:`~ralib.tasks.landmarks.FineLandmarkTask`: their input sizes and normalisation."""
+        return cls(coarse.eval(), None if fine is None else fine.eval(), int(coarse_task.boxed.images.shape[-1]),
+                   int(fine_task.boxed.images.shape[-1]), fine_task.crop, (coarse_task.pixel_mean, coarse_task.pixel_sd),
+                   (fine_task.pixel_mean, fine_task.pixel_sd), dict(coarse_options), dict(fine_options))  # fmt: skip
+
     @torch.no_grad()
     def coarse_pass(self, images: np.ndarray, batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
         """Square-pixel positions (n, 74, 2) and peaks (n, 74) on letterboxed uint8 films (n, s, s)."""

@@ -117,6 +117,13 @@ class Fitted:
     def evaluate(self, task: Task, split: str = "test") -> dict:
         return task.evaluate(self.predict(task, split), split)
 
+    def last_epoch_model(self, num_outputs: int) -> nn.Module:
+        """The model as it was after the last epoch (``model`` holds the best validation epoch's weights)."""
+        model = create_model(self.config.model, num_outputs, **dict(self.config.model_options))
+        freeze(model, self.config.freeze)
+        model.load_state_dict(self.last_state)
+        return model.eval()
+
 
 def build_model(config: TrainConfig, num_outputs: int) -> nn.Module:
     """The model ``config`` names, from its weights file if any and frozen by its scheme; torch's
