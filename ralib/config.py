@@ -73,6 +73,19 @@ class LandmarkSizes:
 
 
 @dataclass(frozen=True)
+class MILSizes:
+    """The attention MIL of the MIL paper (notebooks 05 and 06): patch classifiers as feature extractors,
+    then gated attention pooling over each film's bag."""
+
+    patch_models: tuple[str, ...]  # patch classifiers whose trunks extract the bags' features
+    patch_epochs: int
+    patch_batch_size: int
+    mil_epochs: int
+    mil_batch_size: int
+    landmark_draws: int  # further crop sets of the training films cut at landmarks moved by the localiser's error
+
+
+@dataclass(frozen=True)
 class Profile:
     """A named set of sizes; see the module docstring."""
 
@@ -81,6 +94,7 @@ class Profile:
     data: DataSizes
     train: TrainSizes
     landmarks: LandmarkSizes
+    mil: MILSizes
 
 
 _WHOLE_IMAGE = ("resnet50", "resnet34", "mobilenetv2_100")
@@ -100,6 +114,8 @@ _PROFILES = {
         ),
         landmarks=LandmarkSizes(coarse_size=64, fine_film_size=256, fine_crop=32, encoder="resnet18", coarse_epochs=1,
                                 fine_epochs=1, batch_size=4, fine_batch_size=32, fine_crops_per_film=8, crop_size=32),
+        mil=MILSizes(patch_models=("mobilenetv2_100",), patch_epochs=1, patch_batch_size=32, mil_epochs=2, mil_batch_size=4,
+                     landmark_draws=1),
     ),
     "cpu": Profile(
         name="cpu",
@@ -110,11 +126,13 @@ _PROFILES = {
             pretrain_epochs=8,
             regression=(("mobilenetv2_100", "mse", 16), ("mobilenetv2_100", "smooth", 16), ("resnet34", "mse", 16)),
             classification=(("mobilenetv2_100", 16), ("resnet34", 16)),
-            hand_models=("alexnet", "googlenet", "efficientnet_b2"),
-            transfer=(("mobilenetv2_100", "none"), ("mobilenetv2_100", "IRBs-3"), ("resnet34", "RBs-2")),
+            hand_models=("alexnet", "efficientnet_b2"),
+            transfer=(("mobilenetv2_100", "none"), ("resnet34", "RBs-2")),
         ),
         landmarks=LandmarkSizes(coarse_size=128, fine_film_size=768, fine_crop=48, encoder="resnet18", coarse_epochs=16,
                                 fine_epochs=6, batch_size=8, fine_batch_size=64, fine_crops_per_film=16, crop_size=96),
+        mil=MILSizes(patch_models=("mobilenetv2_100",), patch_epochs=2, patch_batch_size=64, mil_epochs=100,
+                     mil_batch_size=16, landmark_draws=2),
     ),
     "paper": Profile(
         name="paper",
@@ -133,6 +151,8 @@ _PROFILES = {
         ),
         landmarks=LandmarkSizes(coarse_size=512, fine_film_size=2048, fine_crop=128, encoder="resnet34", coarse_epochs=300,
                                 fine_epochs=100, batch_size=4, fine_batch_size=64, fine_crops_per_film=74, crop_size=224),
+        mil=MILSizes(patch_models=_WHOLE_IMAGE, patch_epochs=100, patch_batch_size=16, mil_epochs=100, mil_batch_size=16,
+                     landmark_draws=10),
     ),
 }
 

@@ -269,6 +269,30 @@ def landmarks_on_film(ax, image: np.ndarray, xy: np.ndarray, frames: list | None
     return ax
 
 
+def located_films(located, size: float = 6.0):
+    """Films located by :func:`ralib.landmarks.films.locate_films` side by side, each with its landmarks,
+    patch squares and hand presence; returns the figure."""
+    fig, axes = plt.subplots(1, max(1, len(located)), figsize=(size * max(1, len(located)), size * 0.92), squeeze=False)
+    for ax, f in zip(axes[0], located):
+        landmarks_on_film(ax, f.image, f.xy, f.frames, f"{f.name}: presence {np.round(f.presence, 2).tolist()}")
+    return fig
+
+
+def attention_on_film(ax, image: np.ndarray, centres: np.ndarray, sides: np.ndarray, attention: np.ndarray,
+                      title: str = "", damaged: np.ndarray | None = None):  # fmt: skip
+    """A film with each instance's square (axis-aligned, ``sides`` px, at ``centres``) filled by its MIL
+    attention (brighter = more, scaled to the film's largest); ``damaged`` instances get a red outline."""
+    film(ax, image, title)
+    top = float(np.nanmax(attention)) or 1.0
+    for k, ((x, y), side, a) in enumerate(zip(centres, sides, attention)):
+        if not np.isfinite(x):
+            continue
+        ax.add_patch(plt.Rectangle((x - side / 2, y - side / 2), side, side, color=plt.cm.inferno(a / top), alpha=0.25 + 0.6 * a / top, lw=0))
+        if damaged is not None and damaged[k]:
+            ax.add_patch(plt.Rectangle((x - side / 2, y - side / 2), side, side, fill=False, ec="red", lw=0.8))
+    return ax
+
+
 def crop_grid(images, titles, ncols: int = 10, size: float = 1.1):
     """Crops (0-1 or uint8) in a grid with small titles; returns the figure."""
     n = len(images)

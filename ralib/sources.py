@@ -40,11 +40,14 @@ def ralib_imports(code: str, package: Path = PACKAGE) -> list[str]:
     return names
 
 
-def module_sources(modules: list[str], package: Path = PACKAGE) -> list[Path]:
-    """Every ``ralib`` file the ``modules`` import, transitively, with the data files beside them."""
+def module_sources(modules: list[str], package: Path = PACKAGE, exclude: tuple[str, ...] = ()) -> list[Path]:
+    """Every ``ralib`` file the ``modules`` import, transitively, with the data files beside them;
+    modules named in ``exclude`` (``"ralib"`` for the package's ``__init__``) are not followed."""
     todo, seen = list(modules), {}
     while todo:
         name = todo.pop()
+        if name in exclude:
+            continue
         if name == "ralib":
             name = "ralib.__init__"
         path = module_file(name, package) or (package / "__init__.py" if name == "ralib.__init__" else None)

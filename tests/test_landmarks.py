@@ -1,5 +1,6 @@
 """Finding the joints: heatmaps, landmark measures, joint geometry, the landmark tasks and network."""
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +8,7 @@ import torch
 
 from ralib import anatomy
 from ralib.data import load_dataset
-from ralib.data.arrays import letterbox, letterboxed_films
+from ralib.data.arrays import letterbox, letterboxed_films, letterboxed_films_at
 from ralib.data.io import read_radiograph
 from ralib.geometry import BOX_MM, PATCH_MM, Frame, box_frames, cut, from_crop, patch_frames, to_crop, wrist_width_spacing
 from ralib.landmarks.heatmaps import decode_logits, encode
@@ -137,6 +138,15 @@ def test_letterboxing_keeps_the_aspect_and_maps_points_both_ways(films, isolated
     assert sx == pytest.approx(sy, rel=0.02)
     pts = np.array([[0.0, 0.0], [film.shape[1] - 1.0, film.shape[0] - 1.0]])
     assert np.allclose(boxed.to_film(0, boxed.to_square(0, pts)), pts)
+
+
+def test_several_sizes_in_one_pass_equal_one_size_at_a_time(films, tmp_path, monkeypatch):
+    monkeypatch.setenv("RALIB_DATA", str(tmp_path / "together"))
+    together = letterboxed_films_at(films, (48, 80), progress=False)
+    monkeypatch.setenv("RALIB_DATA", str(tmp_path / "apart"))
+    apart = [letterboxed_films(films, size, progress=False) for size in (48, 80)]
+    for a, b in zip(together, apart):
+        assert np.array_equal(np.asarray(a.images), np.asarray(b.images)) and a.placement.equals(b.placement)
 
 
 def test_channels_follow_the_hands_poses_so_flipped_films_look_alike(films):
@@ -307,3 +317,29 @@ def test_the_ramh1200_layout_round_trips_synthra_crops(films, isolated_paths, tm
         assert (read[f"{kind}_site"].to_numpy() == written[f"{kind}_site"].to_numpy()).all()
     with pytest.raises(ValueError, match="recipe 'ramh1200'"):
         write_ramh1200(crop_cache(films, "boxes", 16, progress=False), tmp_path / "no")
+
+
+class FixedLocaliser:
+    """A stand-in localiser: the template's left hand in the left-hand-pose block, the other hand absent."""
+
+    def locate(self, film):
+        xy = np.vstack([anatomy.template_landmarks("LH") * 2 + 300, np.zeros((37, 2))])
+        return xy, np.array([0.9, 0.1])
+
+
+def test_a_folder_of_unlabelled_films_is_located_film_by_film(tmp_path):
+    from ralib.landmarks.films import locate_films
+
+    ramp = np.add.outer(np.arange(700) / 700, np.arange(600) / 600) * 120
+    for name in ("b.png", "a.png"):
+        cv2.imwrite(str(tmp_path / name), ramp.astype(np.uint8))
+    (tmp_path / "notes.txt").write_text("not a film")
+    located = locate_films(FixedLocaliser(), tmp_path)
+    assert [f.name for f in located] == ["a.png", "b.png"]
+    assert located[0].hands_found == ("left-hand pose",) and np.isnan(located[0].xy[37:]).all()
+    assert len(located[0].frames) == 25 and located[0].image.shape == (700, 600)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no film"):
+        locate_films(FixedLocaliser(), tmp_path / "empty")
+    with pytest.raises(FileNotFoundError):
+        locate_films(FixedLocaliser(), tmp_path / "missing")

@@ -112,3 +112,18 @@ def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_more_cases():
     lo_small, hi_small = bootstrap_interval(x[:40], y[:40])
     assert hi_small - lo_small > hi - lo
     assert bootstrap_interval([1, 1, 1], [1, 2, 3]) == (None, None)  # constant truth: no PCC to resample
+
+
+def test_the_paired_bootstrap_says_which_of_two_predictors_is_better_and_when_it_cannot_tell():
+    from ralib.metrics import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0, 100, 80)
+    good, bad = true + rng.normal(0, 5, 80), true + rng.normal(0, 25, 80)
+    better = paired_bootstrap(true, good, bad, "rmse")
+    assert better["low"] <= better["difference"] <= better["high"] < 0  # lower RMSE, established
+    assert paired_bootstrap(true, good, bad, "pcc")["low"] > 0
+    same = paired_bootstrap(true, good, good, "rmse")
+    assert same == {"difference": 0.0, "low": 0.0, "high": 0.0}
+    twins = paired_bootstrap(true, good, true + rng.normal(0, 5, 80), "rmse")
+    assert twins["low"] < 0 < twins["high"]  # two equally good predictors: not established

@@ -286,7 +286,20 @@ def test_the_cache_key_covers_all_the_code_that_decides_the_data():
     sources = {p.relative_to(Path(ds.__file__).parent.parent).as_posix() for p in ds.generator_sources()}
     assert "splits.py" in sources  # decides the stored split
     assert {"anatomy.py", "synth/world.py", "synth/readers.py", "synth/disease_params.csv"} <= sources
+    assert "synth/hand_shape_params.csv" in sources  # the fitted finger shapes
     assert "config.py" not in sources  # its values enter the key through the config's fields
+    assert not {"__init__.py", "sources.py", "train/fit.py"} & sources  # notebook set-up and this listing
+
+
+def test_the_mid_forearm_point_scales_with_the_hand():
+    from ralib.synth.skeleton import Pose, build_hand
+    from ralib.synth.world import LANDMARK_INDEX
+
+    def forearm_distance(scale):
+        lm = build_hand(Pose(scale=scale), Damage.none()).landmarks
+        return np.linalg.norm(lm[LANDMARK_INDEX["forearm"]] - lm[LANDMARK_INDEX["radius_center"]])
+
+    assert forearm_distance(0.8) == pytest.approx(0.8 * forearm_distance(1.0), rel=1e-6)
 
 
 def test_numpy_integer_seeds_make_the_same_data_set():

@@ -9,7 +9,7 @@ from ralib.data import load_dataset
 from ralib.data.analysis import hand_stages
 from ralib.data.arrays import film_array, hand_array, hand_sides
 from ralib.synth import SynthConfig, make_dataset
-from ralib.train import build_model, fit, load_checkpoint, predict, recipes
+from ralib.train import build_model, fit, load_checkpoint, predict, recipes, reuse_or_fit
 
 
 def train(task, config, out_dir=None):
@@ -97,6 +97,23 @@ def test_fit_keeps_the_best_epoch_and_the_checkpoint_reloads(small, films, tmp_p
     assert all(torch.equal(v, fitted.last_state[k]) for k, v in last.items())
     if fitted.best_epoch != 2:  # the model kept is the best epoch's, not the last one's
         assert not all(torch.equal(v, fitted.model.state_dict()[k]) for k, v in last.items())
+
+
+def test_a_run_already_trained_on_the_same_data_is_reused_and_only_then(small, films, tmp_path):
+    from dataclasses import replace
+
+    task = tasks.svdh_regression(small, films)
+    config = recipes.fast("mobilenetv2_100", 1, 4)
+    first = reuse_or_fit(config, task, tmp_path / "02", progress=False)
+    assert first.reused_from is None and first.checkpoint.is_file()
+    again = reuse_or_fit(config, task, tmp_path / "03", look_in=[tmp_path / "02"], progress=False)
+    assert again.reused_from == first.checkpoint and again.best_epoch == first.best_epoch
+    assert again.history.equals(first.history) and again.seconds == first.seconds
+    assert np.array_equal(again.predict(task, "val"), first.predict(task, "val"))
+    other_seed = reuse_or_fit(replace(config, seed=1), task, tmp_path / "03", look_in=[tmp_path / "02"], progress=False)
+    assert other_seed.reused_from is None
+    other_films = tasks.svdh_regression(small, films[:, ::-1].copy())  # the same targets on other images
+    assert reuse_or_fit(config, other_films, tmp_path / "03", look_in=[tmp_path / "02"], progress=False).reused_from is None
 
 
 def test_the_same_run_twice_gives_the_same_weights_bit_for_bit(small, films):

@@ -214,31 +214,49 @@ def letterboxed_films(ds: RADataset, size: int, progress: bool = True) -> Letter
     """Every film of ``ds`` letterboxed to ``size`` (:func:`letterbox`), built once and memory-mapped from
     ``<RALIB_DATA>/arrays/`` (the key covers the files, how they are read and this module's version).
     The array is written to a temporary file and renamed when complete, so an interrupted build never
-    leaves a file that looks finished.
+    leaves a file that looks finished. :func:`letterboxed_films_at` builds several sizes in one pass.
 
     Example:
         >>> boxed = letterboxed_films(ds, 256)           # doctest: +SKIP
         >>> boxed.images.shape, boxed.images.dtype        # doctest: +SKIP
         ((600, 256, 256), dtype('uint8'))
     """
+    return letterboxed_films_at(ds, (size,), progress)[0]
+
+
+def letterboxed_films_at(ds: RADataset, sizes: tuple[int, ...], progress: bool = True) -> list[Letterboxed]:
+    """:func:`letterboxed_films` at each of ``sizes``, the films read once for all the sizes not yet built.
+
+    Example:
+        >>> coarse, fine = letterboxed_films_at(ds, (128, 768))   # doctest: +SKIP
+    """
     rows = ds.radiographs
-    key = source_key("letterboxed", rows, size)
     folder = data_dir() / "arrays"
     folder.mkdir(parents=True, exist_ok=True)
-    npy, csv = folder / f"letterboxed-{size}px-{key}.npy", folder / f"letterboxed-{size}px-{key}.csv"
-    if not (npy.exists() and csv.exists()):
-        tmp = npy.with_suffix(f".tmp{os.getpid()}.npy")
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(rows), size, size))
-        placement = []
-        for i, (_, row) in enumerate(tqdm(rows.iterrows(), total=len(rows), desc=f"films letterboxed to {size} px", disable=not progress)):
-            square, (sx, sy, ox, oy) = letterbox(read_radiograph(row), size)
-            out[i] = np.round(square * 255).astype(np.uint8)
-            placement.append({"radiograph_id": str(row.radiograph_id), "sx": sx, "sy": sy, "ox": ox, "oy": oy})
-        out.flush()
-        del out
-        pd.DataFrame(placement).to_csv(csv, index=False)
-        os.replace(tmp, npy)
-    return Letterboxed(np.load(npy, mmap_mode="r"), pd.read_csv(csv, dtype={"radiograph_id": str}))
+    paths = {}
+    for size in sizes:
+        name = f"letterboxed-{size}px-{source_key('letterboxed', rows, size)}"
+        paths[size] = (folder / f"{name}.npy", folder / f"{name}.csv")
+    missing = [size for size, (npy, csv) in paths.items() if not (npy.exists() and csv.exists())]
+    if missing:
+        tmps = {size: paths[size][0].with_suffix(f".tmp{os.getpid()}.npy") for size in missing}
+        outs = {size: np.lib.format.open_memmap(tmps[size], mode="w+", dtype=np.uint8, shape=(len(rows), size, size))
+                for size in missing}  # fmt: skip
+        placement = {size: [] for size in missing}
+        desc = f"films letterboxed to {', '.join(map(str, missing))} px"
+        for i, (_, row) in enumerate(tqdm(rows.iterrows(), total=len(rows), desc=desc, disable=not progress)):
+            film = read_radiograph(row)
+            for size in missing:
+                square, (sx, sy, ox, oy) = letterbox(film, size)
+                outs[size][i] = np.round(square * 255).astype(np.uint8)
+                placement[size].append({"radiograph_id": str(row.radiograph_id), "sx": sx, "sy": sy, "ox": ox, "oy": oy})
+        for size in missing:
+            outs[size].flush()
+            del outs[size]
+            pd.DataFrame(placement[size]).to_csv(paths[size][1], index=False)
+            os.replace(tmps[size], paths[size][0])
+    return [Letterboxed(np.load(npy, mmap_mode="r"), pd.read_csv(csv, dtype={"radiograph_id": str}))
+            for npy, csv in (paths[size] for size in sizes)]  # fmt: skip
 
 
 def source_key(kind: str, rows: pd.DataFrame, size: int, inputs: dict | None = None) -> str:

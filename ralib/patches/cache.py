@@ -87,7 +87,10 @@ def block_hands(ds: RADataset) -> np.ndarray:
 
 def crop_cache(ds: RADataset, recipe: str, size: int, localiser=None, progress: bool = True) -> CropCache:
     """The cache of ``recipe``'s crops of every film of ``ds`` at ``size`` pixels: at the true landmarks, or
-    at ``localiser``'s predictions (a :class:`ralib.landmarks.localiser.Localiser`); built on first use."""
+    at ``localiser``'s predictions (a :class:`ralib.landmarks.localiser.Localiser`, or any object with a
+    ``fingerprint()`` and a ``landmarks(ds)`` method giving (n, 74, 2) film pixels, such as
+    :class:`ralib.landmarks.noise.JitteredLandmarks`; its ``variant`` attribute names the variant,
+    ``predicted`` by default); built on first use."""
     return crop_caches(ds, [(recipe, localiser)], size, progress)[0]
 
 
@@ -99,7 +102,7 @@ def crop_caches(ds: RADataset, requests: list[tuple[str, object]], size: int, pr
     for recipe, localiser in requests:
         if recipe not in geometry.RECIPES:
             raise ValueError(f"unknown crop recipe {recipe!r}; choose one of {', '.join(geometry.RECIPES)}")
-        variant = "true" if localiser is None else "predicted"
+        variant = "true" if localiser is None else getattr(localiser, "variant", "predicted")
         source = "truth" if localiser is None else localiser.fingerprint()
         sizes = {"patches": geometry.PATCH_MM, "boxes": geometry.BOX_MM, "ramh1200": geometry.RAMH1200_MM}[recipe]
         key = hashlib.sha1(json.dumps([CACHE_VERSION, recipe, size, sizes, source, source_key("crops", ds.radiographs, size)]).encode()).hexdigest()[:16]
@@ -115,6 +118,8 @@ def crop_caches(ds: RADataset, requests: list[tuple[str, object]], size: int, pr
                     from ralib.tasks.landmarks import film_landmarks
 
                     landmarks["truth"] = film_landmarks(ds)[0]
+                elif hasattr(localiser, "landmarks"):
+                    landmarks[meta["source"]] = localiser.landmarks(ds)
                 else:
                     landmarks[meta["source"]] = predicted_landmarks(ds, localiser, progress)
         _build(ds, [(recipe, landmarks[meta["source"]], folder, meta) for recipe, _, folder, meta in todo], size,
@@ -123,9 +128,15 @@ def crop_caches(ds: RADataset, requests: list[tuple[str, object]], size: int, pr
 
 
 def predicted_landmarks(ds: RADataset, localiser, progress: bool = True) -> np.ndarray:
-    """The localiser's landmarks of every film (n, 74, 2) film pixels, NaN for hands it calls absent."""
+    """The localiser's landmarks of every film (n, 74, 2) film pixels, NaN for hands it calls absent;
+    kept on disk beside the crop caches (keyed by the films and the localiser's fingerprint), so every
+    notebook that crops with one localiser locates the films once."""
     from ralib.data.arrays import letterboxed_films
 
+    key = hashlib.sha1(json.dumps([localiser.fingerprint(), source_key("landmarks", ds.radiographs, 0)]).encode()).hexdigest()[:16]
+    path = data_dir() / "crops" / f"{ds.name}-landmarks-{key}.npy"
+    if path.exists():
+        return np.load(path)
     coarse = letterboxed_films(ds, localiser.coarse_size, progress)
     fine = letterboxed_films(ds, localiser.fine_size, progress) if localiser.fine is not None else None
     first, second = localiser.locate_boxed(coarse, fine, np.arange(len(ds.radiographs)), progress)
@@ -133,6 +144,10 @@ def predicted_landmarks(ds: RADataset, localiser, progress: bool = True) -> np.n
     xy = best.xy.copy()
     absent = ~best.found()
     xy.reshape(len(xy), 2, -1, 2)[absent] = np.nan
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".tmp{os.getpid()}.npy")
+    np.save(partial, xy)
+    os.replace(partial, path)
     return xy
 
 

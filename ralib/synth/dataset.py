@@ -57,53 +57,24 @@ from ralib import anatomy
 from ralib.config import REAL_SPLIT, data_dir, get_profile
 from ralib.splits import patient_split
 from ralib.synth import readers as rd
+from ralib.sources import module_sources
 from ralib.synth.children import child_radiograph
 from ralib.synth.disease import COHORTS
 from ralib.synth.world import Sample, box_truth, radiograph
 
 #: ralib modules whose code cannot change what the generator writes: config's values that matter
-#: (the split proportions, the sizes of a profile) enter the cache key through the config's fields
-_NOT_GENERATOR_CODE = ("ralib.config", "ralib.synth.explorer")
+#: (the split proportions, the sizes of a profile) enter the cache key through the config's fields; the
+#: package's ``__init__`` (``"ralib"``) only sets up notebooks; ``ralib.sources`` only lists these files
+_NOT_GENERATOR_CODE = ("ralib", "ralib.config", "ralib.sources", "ralib.synth.explorer")
 
 
 def generator_sources() -> list[Path]:
     """Every file whose content decides what the generator writes: the modules of ``ralib.synth`` and,
-    transitively, every ``ralib`` module they import (e.g. the split of ``ralib.splits``), and the
-    fitted disease parameters."""
-    package = Path(__file__).resolve().parent.parent  # ralib/
-    todo = [f"ralib.synth.{p.stem}" for p in sorted((package / "synth").glob("*.py")) if p.stem != "__init__"]
-    seen: dict[str, Path] = {}
-    while todo:
-        name = todo.pop()
-        path = _module_file(package, name)
-        if name in seen or name in _NOT_GENERATOR_CODE or path is None:
-            continue
-        seen[name] = path
-        todo += _ralib_imports(path, package)
-    return sorted(seen.values()) + [package / "synth" / "disease_params.csv"]
-
-
-def _module_file(package: Path, name: str) -> Path | None:
-    parts = name.split(".")[1:]
-    for candidate in (package.joinpath(*parts).with_suffix(".py"), package.joinpath(*parts, "__init__.py")):
-        if parts and candidate.is_file():
-            return candidate
-    return None
-
-
-def _ralib_imports(path: Path, package: Path) -> list[str]:
-    """The ``ralib`` modules a file imports (``from ralib.synth import render`` names ``ralib.synth.render``)."""
-    import ast
-
-    names = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ralib"):
-            for alias in node.names:
-                full = f"{node.module}.{alias.name}"
-                names.append(full if _module_file(package, full) else node.module)
-        elif isinstance(node, ast.Import):
-            names += [a.name for a in node.names if a.name.startswith("ralib.")]
-    return names
+    transitively, every ``ralib`` module they import (e.g. the split of ``ralib.splits``), with the
+    fitted parameter tables beside them (:func:`ralib.sources.module_sources`)."""
+    synth = Path(__file__).resolve().parent
+    modules = [f"ralib.synth.{p.stem}" for p in sorted(synth.glob("*.py")) if p.stem != "__init__"]
+    return module_sources(modules, exclude=_NOT_GENERATOR_CODE)
 
 
 def _generator_fingerprint() -> str:

@@ -336,7 +336,10 @@ def build_hand(pose: Pose, damage: Damage) -> Hand:
                  (6.5 * pose.scale, 5.5 * pose.scale, 7.0 * pose.scale), cortex=2.0 * pose.scale,
                  head=(ulna_end + forearm_dir * 7.0 * pose.scale, 7.0 * pose.scale))
     )  # fmt: skip
-    lm["forearm"] = (radius_top + lm["ulnar_head"]) / 2 + forearm_dir * min(60.0, pose.forearm_length * 0.6)
+    # the mid-forearm point scales with the hand like every other landmark: a reader places it by the
+    # anatomy in view, not by a ruler (a fixed 60 mm left it unlearnable to ~4 mm from hands of other sizes)
+    along = min(60.0 * pose.scale, pose.forearm_length * 0.6)
+    lm["forearm"] = (radius_top + lm["ulnar_head"]) / 2 + forearm_dir * along
 
     landmarks = np.array([lm[name] for name in anatomy.LANDMARKS]) * 1.0
     joint_width |= {"wrist": 30.0 * pose.scale, "ulna": 16.0 * pose.scale, "radiocarpal": 28.0 * pose.scale}

@@ -67,6 +67,12 @@ class Task(ABC):
     def evaluate(self, predictions: np.ndarray, split: str = "test") -> dict:
         """The task's measures of decoded ``predictions`` for ``split``."""
 
+    def fingerprint(self) -> str | None:
+        """A hash of everything the task trains and validates on (inputs, targets, split), so that a run
+        can be reused only on the same data (:func:`ralib.train.reuse_or_fit`); None (the default): runs
+        on this task are always trained anew."""
+        return None
+
     def checkpoint_record(self) -> dict:
         """Plain values a checkpoint must carry to rebuild and use the model without the task."""
         return {"task": self.name}

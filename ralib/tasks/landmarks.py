@@ -138,14 +138,15 @@ def _u(low: float, high: float) -> float:
 
 def augment_film(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One random training view of a letterboxed film and its (74, 2) points (torch's generator, so a
-    seeded run repeats): one side blanked and zoomed onto the other (15 %), a horizontal flip (50 %),
-    rotation +-15 degrees, scale 0.9-1.1, shift +-5 %, intensity x 0.9-1.1."""
+    seeded run repeats): one side blanked (20 %), in place as a dual-hand film missing a hand, or
+    zoomed onto the other hand as a single-hand film (half of those each), a horizontal flip (50 %),
+    rotation +-25 degrees, scale 0.9-1.1, shift +-5 %, intensity x 0.9-1.1."""
     size = image.shape[0]
     points = points.copy()
     centre = None
     zoom = 1.0
     present = [np.isfinite(points[b * K : (b + 1) * K]).all() for b in (0, 1)]
-    if all(present) and torch.rand(()) < 0.15:
+    if all(present) and torch.rand(()) < 0.2:
         gone = int(torch.rand(()) < 0.5)
         mid = (np.nanmean(points[:K, 0]) + np.nanmean(points[K:, 0])) / 2
         background = float(np.percentile(image[image > 0], 5)) if (image > 0).any() else 0.0
@@ -155,15 +156,16 @@ def augment_film(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.
         else:
             image[:, int(mid) :] = np.where(image[:, int(mid) :] > 0, background, 0)
         points[gone * K : (gone + 1) * K] = np.nan
-        kept = points[(1 - gone) * K : (2 - gone) * K]
-        centre = tuple(kept.mean(0))
-        zoom = _u(1.0, 1.6)
+        if torch.rand(()) < 0.5:  # a single-hand film: the kept hand centred and larger
+            kept = points[(1 - gone) * K : (2 - gone) * K]
+            centre = tuple(kept.mean(0))
+            zoom = _u(1.0, 1.6)
     if torch.rand(()) < 0.5:
         image = image[:, ::-1].copy()
         points[:, 0] = size - 1 - points[:, 0]
         points = np.concatenate([points[K:], points[:K]])
     shift = (_u(-0.05, 0.05) * size, _u(-0.05, 0.05) * size)
-    m = _affine(size, _u(-15, 15), zoom * _u(0.9, 1.1), shift, centre)
+    m = _affine(size, _u(-25, 25), zoom * _u(0.9, 1.1), shift, centre)
     if centre is not None:  # bring the kept hand to the middle as a single-hand film has it
         m[:, 2] += np.array([(size - 1) / 2, (size - 1) / 2]) - np.array(centre)
     image = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,6 +111,14 @@ class ImageTask(Task):
         rows = self.rows(split)
         return ImageDataset(self.images[rows], self.encode(self.table[self.target].to_numpy()[rows]),
                             augment=augment if split == "train" else "none", mean=self.pixel_mean, sd=self.pixel_sd)  # fmt: skip
+
+    def fingerprint(self) -> str:
+        """A hash of the images, the targets, the split and what is asked of them."""
+        h = hashlib.sha256(repr((self.name, self.kind, self.target, self.classes, self.measure)).encode())
+        for chunk in np.array_split(np.arange(len(self.images)), max(1, len(self.images) // 256)):
+            h.update(np.ascontiguousarray(self.images[chunk]).tobytes())
+        h.update(pd.util.hash_pandas_object(self.table[["split", self.target]], index=False).to_numpy().tobytes())
+        return h.hexdigest()[:16]
 
     def checkpoint_record(self) -> dict:
         return {"task": self.name, "num_outputs": self.num_outputs, "classes": list(self.classes),

@@ -7,8 +7,9 @@ Example:
 """
 
 from ralib.train import recipes
-from ralib.train.fit import Fitted, KeepBest, TrainConfig, build_model, fit, load_checkpoint, predict, save_checkpoint
+from ralib.train.fit import (Fitted, KeepBest, TrainConfig, build_model, fit, load_checkpoint, predict, reuse_or_fit,
+                             save_checkpoint)
 from ralib.train.recipes import hand_config, transfer_grid, whole_image_recipe
 
-__all__ = ["Fitted", "KeepBest", "TrainConfig", "build_model", "fit", "hand_config", "load_checkpoint", "predict",
+__all__ = ["Fitted", "KeepBest", "TrainConfig", "build_model", "fit", "hand_config", "load_checkpoint", "predict", "reuse_or_fit",
            "recipes", "save_checkpoint", "transfer_grid", "whole_image_recipe"]

@@ -5,7 +5,9 @@ A :class:`TrainConfig` names everything a run depends on (the papers' settings a
 :mod:`ralib.train.recipes`); :func:`build_model` makes the model it names, seeded; :func:`fit` trains a
 model already built on a task, as fastai's ``Learner`` does, and returns a :class:`Fitted` whose
 predictions are the task's named outputs, decoded. :func:`load_checkpoint` rebuilds the model with
-``weights_only=True``.
+``weights_only=True``. :func:`reuse_or_fit` loads a run from its checkpoint when the same configuration
+was already trained on the same data by the same code (in this notebook's folder or another's), so a
+notebook that builds on another's models does not train them again.
 
 Example:
     >>> cfg = TrainConfig("resnet34", epochs=1, batch_size=4)
@@ -15,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -33,6 +36,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ralib.models import create_model, freeze
+from ralib.sources import module_sources
 from ralib.tasks import Task
 
 OPTIMISERS = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
@@ -101,6 +105,7 @@ class Fitted:
     seconds: float
     checkpoint: Path | None = None
     last_state: dict | None = field(default=None, repr=False)  # the weights after the last epoch
+    reused_from: Path | None = None  # the checkpoint it was loaded from, when reuse_or_fit did not train it
     cache: dict = field(default_factory=dict, repr=False)
 
     def outputs(self, task: Task, split: str) -> dict[str, np.ndarray]:
@@ -175,9 +180,60 @@ def fit(model: nn.Module, task: Task, config: TrainConfig, out_dir: str | Path |
     fitted = Fitted(config, task.name, model, history, keep_best.best_epoch, round(time.time() - started, 1),
                     last_state=keep_best.last_state)  # fmt: skip
     if out_dir is not None:
-        name = config.label.replace(" ", "_") + f"_{task.name}.pt"
-        fitted.checkpoint = save_checkpoint(Path(out_dir) / "checkpoints" / name, model, config, task)
+        fitted.checkpoint = save_checkpoint(checkpoint_path(out_dir, config, task), model, config, task,
+                                            {**_run_record(fitted), "fingerprint": run_fingerprint(config, task)})
     return fitted
+
+
+def checkpoint_path(out_dir: str | Path, config: TrainConfig, task: Task) -> Path:
+    """Where :func:`fit` saves the run ``config`` names on ``task``: ``<out_dir>/checkpoints/<label>_<task>.pt``."""
+    return Path(out_dir) / "checkpoints" / (config.label.replace(" ", "_") + f"_{task.name}.pt")
+
+
+def run_fingerprint(config: TrainConfig, task: Task) -> str | None:
+    """What decides a trained model: the configuration (its starting weights by content, not path), the
+    task's data (:meth:`~ralib.tasks.Task.fingerprint`) and the code of the training loop, the models and
+    the task's module; None for a task that does not fingerprint its data."""
+    data = task.fingerprint()
+    if data is None:
+        return None
+    h = hashlib.sha256()
+    record = asdict(config)
+    if config.weights:
+        record["weights"] = hashlib.sha256(Path(config.weights).read_bytes()).hexdigest()
+    h.update(repr(sorted(record.items())).encode() + data.encode())
+    for path in module_sources([__name__, "ralib.models", type(task).__module__]):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def reuse_or_fit(config: TrainConfig, task: Task, out_dir: str | Path | None = None, look_in=(),
+                 progress: bool = True) -> Fitted:  # fmt: skip
+    """The run ``config`` names on ``task``: loaded from a checkpoint with the same
+    :func:`run_fingerprint` in ``out_dir`` or one of the folders ``look_in`` (e.g. another notebook's run
+    folder), else built (:func:`build_model`), trained (:func:`fit`) and saved. Training is deterministic,
+    so a reused run predicts exactly what a new one would; its ``seconds`` are those of the original
+    training and ``reused_from`` says where it came from. A task without a fingerprint is always trained.
+
+    Example:
+        >>> fitted = reuse_or_fit(config, task, run.dir, look_in=[run.dir.parent / "02_whole_image_cnn"])  # doctest: +SKIP
+    """
+    fingerprint = run_fingerprint(config, task)
+    folders = [] if fingerprint is None else ([out_dir] if out_dir is not None else []) + [Path(f) for f in look_in]
+    for folder in folders:
+        path = checkpoint_path(folder, config, task)
+        if path.is_file():
+            model, record = load_checkpoint(path)
+            if record.get("fingerprint") == fingerprint:
+                history = pd.DataFrame(record["history"], columns=["epoch", "train_loss", "valid_loss"])
+                return Fitted(config, task.name, model, history, record["best_epoch"], record["seconds"], path,
+                              reused_from=path)  # fmt: skip
+    return fit(build_model(config, task.num_outputs), task, config, out_dir, progress)
+
+
+def _run_record(fitted: Fitted) -> dict:
+    history = [[int(e), float(t), float(v)] for e, t, v in fitted.history[["epoch", "train_loss", "valid_loss"]].to_numpy()]
+    return {"history": history, "best_epoch": int(fitted.best_epoch), "seconds": float(fitted.seconds)}
 
 
 def _plain_forward(model: nn.Module, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -203,13 +259,17 @@ def predict(model: nn.Module, dataset: Dataset, forward=_plain_forward, collate=
     return {key: np.concatenate(values) for key, values in named.items()}
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, config: TrainConfig, task: Task | None = None) -> Path:
-    """Save weights with the configuration and what the task says a checkpoint needs (e.g. its target
-    scaling, :meth:`~ralib.tasks.Task.checkpoint_record`) as plain values."""
+def save_checkpoint(path: str | Path, model: nn.Module, config: TrainConfig, task: Task | None = None,
+                    extra: dict | None = None) -> Path:  # fmt: skip
+    """Save weights with the configuration, what the task says a checkpoint needs (e.g. its target
+    scaling, :meth:`~ralib.tasks.Task.checkpoint_record`) and ``extra`` (e.g. the loss curves), as plain
+    values; written to a temporary file first, so an interrupted save leaves no half checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {**asdict(config), **(task.checkpoint_record() if task is not None else {})}
-    torch.save({"state_dict": model.state_dict(), "config": record}, path)
+    record = {**asdict(config), **(task.checkpoint_record() if task is not None else {}), **(extra or {})}
+    partial_path = path.with_suffix(".partial")
+    torch.save({"state_dict": model.state_dict(), "config": record}, partial_path)
+    partial_path.replace(path)
     return path
 
 

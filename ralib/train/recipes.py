@@ -8,6 +8,7 @@ recipe              settings
 ``diagnosis2024``   2024 diagnosis paper: AdamW, lr 1e-5, weight decay 1e-2, cross-entropy, its augmentation
 ``fast``            CPU budget: AdamW, one-cycle to lr 1e-3, weight decay 1e-2 (a deviation, see below)
 ``landmarks``       heatmap localisers: AdamW, one-cycle to lr 2e-3, weight decay 1e-4, affine augmentation
+``mil2025``         MIL paper, the attention MIL on bags: SGD, lr 1e-3, weight decay 1e-3, momentum 0.9, MSE
 ==================  ===================================================================================
 
 Example:
@@ -48,6 +49,14 @@ def landmarks(model: str, epochs: int, batch_size: int, **changes) -> TrainConfi
     epochs on a GPU; on a CPU budget a one-cycle schedule gets far in tens of epochs."""
     changes = {"augment": "landmarks", **changes}
     return TrainConfig(model, epochs, batch_size, "heatmap", "adamw", 2e-3, 1e-4, 0.0, schedule="one_cycle", **changes)
+
+
+def mil2025(in_dim: int, epochs: int, batch_size: int, **changes) -> TrainConfig:
+    """The MIL paper (section 2.4): its attention MIL over ``in_dim`` features trained with SGD, lr 1e-3,
+    weight decay 1e-3, momentum 0.9 and MSE on the z-scored total; training bags take crops cut at
+    jittered landmarks where the task holds such draws (``augment="landmark_noise"``)."""
+    changes = {"augment": "landmark_noise", "model_options": (("in_dim", int(in_dim)),), **changes}
+    return TrainConfig("attention_mil", epochs, batch_size, "mse", "sgd", 1e-3, 1e-3, 0.9, **changes)
 
 
 def whole_image_recipe(paper_recipe: bool):

@@ -1,0 +1,71 @@
+"""Every film of a folder located: its landmarks, which hands were found, and the Scheme 2 patches they
+give, for films that come without any labels (e.g. real films to judge by eye).
+
+A film's spacing is unknown, so the patches are sized by the MIL paper's 50 mm wrist-width rule
+(:func:`ralib.geometry.wrist_width_spacing`); a hand whose presence is below ``threshold`` gets no
+landmarks (NaN) and no patches.
+
+Example:
+    >>> located = locate_films(Localiser.load("runs/cpu/04_joint_localisation/localiser.pt"), "my_films/")  # doctest: +SKIP
+    >>> [(f.name, f.hands_found) for f in located]                                                          # doctest: +SKIP
+    [('DX1.jpg', ('left-hand pose', 'right-hand pose'))]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ralib import geometry
+from ralib.data.io import read_film
+
+K = 37
+FILM_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm")
+POSES = ("left-hand pose", "right-hand pose")
+
+
+@dataclass
+class LocatedFilm:
+    """One film with its 74 landmarks (film pixels; NaN for a hand not found), the two hands' presence
+    and the patch squares of the hands found."""
+
+    name: str
+    image: np.ndarray = field(repr=False)
+    xy: np.ndarray = field(repr=False)
+    presence: np.ndarray
+    frames: list = field(default_factory=list, repr=False)
+
+    @property
+    def hands_found(self) -> tuple[str, ...]:
+        return tuple(pose for pose, found in zip(POSES, np.isfinite(self.xy[::K, 0])) if found)
+
+
+def film_paths(folder: str | Path) -> list[Path]:
+    """The films (PNG, JPEG, DICOM) of ``folder``, sorted by name; an error for a folder that is missing
+    or holds none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no folder {folder}")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in FILM_SUFFIXES)
+    if not paths:
+        raise ValueError(f"{folder} holds no film ({', '.join(FILM_SUFFIXES)})")
+    return paths
+
+
+def locate_film(localiser, image: np.ndarray, name: str = "film", threshold: float = 0.5) -> LocatedFilm:
+    """One film (bone bright, 0-1) located by ``localiser`` (:meth:`~ralib.landmarks.localiser.Localiser.locate`)."""
+    xy, presence = localiser.locate(image)
+    xy = np.where(np.repeat(presence >= threshold, K)[:, None], xy, np.nan)
+    frames = []
+    for b in (0, 1):
+        hand = xy[b * K : (b + 1) * K]
+        if np.isfinite(hand).all():
+            frames += list(geometry.patch_frames(hand, geometry.wrist_width_spacing(hand)).values())
+    return LocatedFilm(name, image, xy, np.asarray(presence, float), frames)
+
+
+def locate_films(localiser, folder: str | Path, threshold: float = 0.5) -> list[LocatedFilm]:
+    """Every film of ``folder`` (:func:`film_paths`) located (:func:`locate_film`)."""
+    return [locate_film(localiser, read_film(path), path.name, threshold) for path in film_paths(folder)]

@@ -1,0 +1,147 @@
+"""The film's total SvdH from a bag of instance features, for the attention MIL (Scheme 1 tiles, Scheme 2
+joint patches).
+
+Items are ``(features (N, D), mask (N,), target)``; all bags of a task have the same ``N`` places (empty
+ones masked), so torch's default collate stacks them. The features are computed once by a frozen extractor
+(:func:`ralib.train.predict`); ``draws`` may hold further versions of them (e.g. crops cut at landmarks
+moved by the localiser's own error), of which training takes one at random per film and epoch. The target
+is z-scored with the training films' mean and SD, as in the MIL paper.
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> table = pd.DataFrame({"split": ["train", "train", "test"], "score": [0.0, 10.0, 5.0]})
+    >>> task = BagTask(np.ones((3, 4, 2), np.float32), np.ones((3, 4), bool), table)
+    >>> features, mask, target = task.dataset("test")[0]
+    >>> tuple(features.shape), float(target), task.decode({"outputs": np.array([[1.0]])}).tolist()
+    ((4, 2), 0.0, [10.0])
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ralib.data.analysis import image_labels
+from ralib.data.model import RADataset
+from ralib.losses import RegressionMSE
+from ralib.metrics import regression_metrics
+from ralib.patches.bags import gather, joint_bags
+from ralib.splits import patient_split
+from ralib.tasks.base import Task
+
+
+class BagDataset(Dataset):
+    """Bags of one split; with ``draws``, item i takes draw j at random (torch's generator, so seeded)."""
+
+    def __init__(self, features: np.ndarray, mask: np.ndarray, targets: np.ndarray, draws: np.ndarray | None = None):
+        self.features, self.mask, self.targets, self.draws = features, mask, targets, draws
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int):
+        features = self.features[i]
+        if self.draws is not None:
+            j = int(torch.randint(len(self.draws) + 1, ()))
+            features = features if j == 0 else self.draws[j - 1, i]
+        return torch.from_numpy(np.asarray(features, np.float32)), torch.from_numpy(self.mask[i]), torch.tensor(self.targets[i])
+
+
+class BagTask(Task):
+    """One bag per film: ``features`` (n, N, D), ``mask`` (n, N) and a ``table`` row per film with its
+    ``split`` and ``target``; optional ``draws`` (M, n, N, D) used for training only."""
+
+    def __init__(self, features: np.ndarray, mask: np.ndarray, table: pd.DataFrame, target: str = "score",
+                 draws: np.ndarray | None = None, name: str = "svdh_mil"):  # fmt: skip
+        if not (len(features) == len(mask) == len(table)):
+            raise ValueError(f"{len(features)} bags, {len(mask)} masks, {len(table)} table rows")
+        if draws is not None and draws.shape[1:] != features.shape:
+            raise ValueError(f"draws of shape {draws.shape} for features of shape {features.shape}")
+        if not mask.any(1).all():
+            raise ValueError(f"{int((~mask.any(1)).sum())} bags without any instance")
+        self.features, self.mask, self.draws = features, mask.astype(bool), draws
+        self.table, self.target, self.name = table.reset_index(drop=True), target, name
+        y = self.table.loc[self.table.split == "train", target].to_numpy(float)
+        if not len(y):
+            raise ValueError("no training bags")
+        self.target_mean, self.target_sd = float(y.mean()), float(y.std() or 1.0)
+        self.num_outputs = 1
+
+    def rows(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.table.split.to_numpy() == split)
+
+    def truth(self, split: str, column: str | None = None) -> np.ndarray:
+        return self.table[column or self.target].to_numpy(float)[self.rows(split)]
+
+    def dataset(self, split: str, augment: str = "none") -> BagDataset:
+        rows = self.rows(split)
+        z = ((self.truth(split) - self.target_mean) / self.target_sd).astype(np.float32)
+        draws = self.draws[:, rows] if (self.draws is not None and split == "train" and augment != "none") else None
+        return BagDataset(self.features[rows], self.mask[rows], z, draws)
+
+    def loss(self, name: str | None = None) -> nn.Module:
+        if name not in (None, "mse"):
+            raise ValueError(f"{self.name}: the MIL paper trains with mse; got {name!r}")
+        return RegressionMSE()
+
+    def forward(self, model: nn.Module, features: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs, attention = model(features, mask, return_attention=True)
+        return {"outputs": outputs, "attention": attention}
+
+    def decode(self, outputs: dict[str, np.ndarray], split: str = "test") -> np.ndarray:
+        return np.asarray(outputs["outputs"], float).reshape(-1) * self.target_sd + self.target_mean
+
+    def evaluate(self, predictions: np.ndarray, split: str = "test", column: str | None = None) -> dict:
+        """PCC / MAE / RMSE against the target (or another ``column`` of the table, e.g. ``truth_total``)."""
+        return regression_metrics(self.truth(split, column), predictions)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(repr((self.name, self.target)).encode())
+        for array in (self.features, self.mask, *(() if self.draws is None else (self.draws,))):
+            h.update(np.ascontiguousarray(array).tobytes())
+        h.update(pd.util.hash_pandas_object(self.table[["split", self.target]], index=False).to_numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def checkpoint_record(self) -> dict:
+        return {"task": self.name, "num_outputs": 1, "target_mean": self.target_mean, "target_sd": self.target_sd,
+                "in_dim": int(self.features.shape[-1])}  # fmt: skip
+
+
+def film_table(ds: RADataset, seed: int = 0) -> pd.DataFrame:
+    """One row per film with a label: ``radiograph_id``, ``patient_id``, ``split`` (the source's, else the
+    patient-level split :func:`ralib.tasks.svdh_regression` makes with the same seed, so the whole-image
+    and MIL models meet on the same test films), ``score`` (the image-level label) and, where known,
+    ``truth_total`` and each reader's total."""
+    label, _ = image_labels(ds)
+    table = ds.radiographs.assign(score=label.reindex(ds.radiographs.radiograph_id).to_numpy())
+    table = table[table.score.notna()].reset_index(drop=True)
+    if not table.split.isin(["train", "val", "test"]).all():
+        table["split"] = patient_split(table, seed=seed, stratify="score").to_numpy()
+    keep = ["radiograph_id", "patient_id", "split", "score", "truth_total"] + [c for c in table if c.startswith("score_reader_")]
+    return table[[c for c in keep if c in table]]
+
+
+def joint_bag_task(films: pd.DataFrame, crops: pd.DataFrame, features: np.ndarray,
+                   draws: list[tuple[pd.DataFrame, np.ndarray]] = (), name: str = "svdh_mil") -> BagTask:  # fmt: skip
+    """A :class:`BagTask` of one bag per film of ``films`` (:func:`film_table`) from the joint crops of a
+    cache (its ``table`` and each crop's ``features``), in :func:`ralib.patches.bags.joint_bags` order;
+    ``draws`` are further (table, features) pairs of the same crops cut elsewhere (e.g. jittered), used in
+    training. Films without any crop are left out (a note says how many)."""
+    ids = films.radiograph_id.astype(str).to_numpy()
+    rows, mask = joint_bags(crops, ids)
+    keep = mask.any(1)
+    extra = []
+    for table, values in draws:
+        draw_rows, draw_mask = joint_bags(table, ids)
+        if not np.array_equal(draw_mask, mask):
+            raise ValueError("a draw holds other joints than the crops it varies")
+        extra.append(gather(values, draw_rows)[keep])
+    task = BagTask(gather(features, rows)[keep], mask[keep], films[keep], "score",
+                   np.stack(extra) if extra else None, name)  # fmt: skip
+    task.left_out = int((~keep).sum())
+    return task
