@@ -42,3 +42,14 @@ def test_seam_separates_synthetic_hands_at_their_true_landmarks(seed):
 def test_split_needs_a_grey_film():
     with pytest.raises(ValueError, match="2-D grey film"):
         split_hands(np.zeros((10, 10, 3)))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_morphology_mask_agrees_with_the_true_foreground(seed):
+    from ralib.preprocess import foreground_mask
+
+    sample = radiograph(seed, 512)
+    mask, truth = foreground_mask(_film(sample)), sample.mask > 0
+    dice = 2 * (mask & truth).sum() / (mask.sum() + truth.sum())
+    assert dice > 0.85, f"Dice {dice:.3f}"
+    assert not mask[:5, :5].any()  # the film's corner is background

@@ -68,7 +68,8 @@ class CropCache:
         text = {c: str for c in ("radiograph_id", "patient_id", "hand", "joint", "erosion_site", "jsn_site")}
         table = pd.read_csv(folder / "crops.csv", dtype=text)
         for column in ("erosion_site", "jsn_site", "hand"):
-            table[column] = table[column].fillna("")
+            if column in table:
+                table[column] = table[column].fillna("")
         return cls(folder, np.load(folder / "crops.npy", mmap_mode="r"), table, meta)
 
 
