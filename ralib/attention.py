@@ -46,3 +46,29 @@ def attention_vs_damage(attention: np.ndarray, damage: np.ndarray, mask: np.ndar
     mean = lambda v: round(float(np.mean(v)), 4) if v else None  # noqa: E731
     return {"spearman": mean(rhos), "attention_on_damaged": mean(on_damaged), "damaged_share": mean(share),
             "films_with_damage": len(on_damaged)}  # fmt: skip
+
+
+def instance_squares(crops: pd.DataFrame, rows: np.ndarray, spacing_mm: float, crop_size: int | None = None):
+    """Where a film's bag places lie on it, for drawing attention back: centres (N, 2) and sides (N,) in
+    film pixels, NaN for empty places (``rows`` -1). Joint crops: centre ``cx``, ``cy``, side ``crop_size``
+    crop pixels of ``mm_per_px``; tiles: their ``x0``, ``y0`` and ``side``.
+
+    Example:
+        >>> tiles = pd.DataFrame({"x0": [0, 10], "y0": [0, 0], "side": [10, 10]})
+        >>> centres, sides = instance_squares(tiles, np.array([1, -1]), spacing_mm=0.2)
+        >>> centres[0].tolist(), sides.tolist()[0], bool(np.isnan(sides[1]))
+        ([15.0, 5.0], 10.0, True)
+    """
+    rows = np.asarray(rows)
+    if "side" in crops:
+        side = crops.side.to_numpy(float)
+        centre = np.c_[crops.x0.to_numpy(float) + side / 2, crops.y0.to_numpy(float) + side / 2]
+    else:
+        if crop_size is None:
+            raise ValueError("joint crops need the crop_size they were cut at")
+        side = crops.mm_per_px.to_numpy(float) * crop_size / spacing_mm
+        centre = crops[["cx", "cy"]].to_numpy(float)
+    present = rows >= 0
+    centres = np.where(present[:, None], centre[np.maximum(rows, 0)], np.nan)
+    return centres, np.where(present, side[np.maximum(rows, 0)], np.nan)
+

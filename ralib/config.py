@@ -78,11 +78,19 @@ class MILSizes:
     then gated attention pooling over each film's bag."""
 
     patch_models: tuple[str, ...]  # patch classifiers whose trunks extract the bags' features
+    patch_size: int  # patches and tiles resized to this many pixels for the classifiers
+    patch_balanced: bool  # classifier epochs draw every class equally often (a CPU-budget deviation)
     patch_epochs: int
     patch_batch_size: int
     mil_epochs: int
     mil_batch_size: int
     landmark_draws: int  # further crop sets of the training films cut at landmarks moved by the localiser's error
+    segmentation_size: int  # films letterboxed to this many pixels for the foreground U-Net (a multiple of 32)
+    segmentation_films: tuple[int, int]  # training and validation films of the foreground U-Net (tests on all test films)
+    segmentation_epochs: int
+    tile_k: tuple[int, ...]  # tiles per bag in Scheme 1
+    finetune_epochs: int  # Scheme 1 with its tile classifier tuned together with the MIL
+    finetune_batch_size: int  # bags per batch when tuning (each bag is K tiles through the CNN)
 
 
 @dataclass(frozen=True)
@@ -114,8 +122,10 @@ _PROFILES = {
         ),
         landmarks=LandmarkSizes(coarse_size=64, fine_film_size=256, fine_crop=32, encoder="resnet18", coarse_epochs=1,
                                 fine_epochs=1, batch_size=4, fine_batch_size=32, fine_crops_per_film=8, crop_size=32),
-        mil=MILSizes(patch_models=("mobilenetv2_100",), patch_epochs=1, patch_batch_size=32, mil_epochs=2, mil_batch_size=4,
-                     landmark_draws=1),
+        mil=MILSizes(patch_models=("mobilenetv2_100",), patch_size=32, patch_balanced=True, patch_epochs=1,
+                     patch_batch_size=32, mil_epochs=2, mil_batch_size=4, landmark_draws=1, segmentation_size=64,
+                     segmentation_films=(8, 4), segmentation_epochs=1, tile_k=(30, 40, 50), finetune_epochs=1,
+                     finetune_batch_size=2),
     ),
     "cpu": Profile(
         name="cpu",
@@ -131,8 +141,10 @@ _PROFILES = {
         ),
         landmarks=LandmarkSizes(coarse_size=128, fine_film_size=768, fine_crop=48, encoder="resnet18", coarse_epochs=16,
                                 fine_epochs=6, batch_size=8, fine_batch_size=64, fine_crops_per_film=16, crop_size=96),
-        mil=MILSizes(patch_models=("mobilenetv2_100",), patch_epochs=2, patch_batch_size=64, mil_epochs=100,
-                     mil_batch_size=16, landmark_draws=2),
+        mil=MILSizes(patch_models=("mobilenetv2_100",), patch_size=64, patch_balanced=True, patch_epochs=4,
+                     patch_batch_size=64, mil_epochs=100, mil_batch_size=16, landmark_draws=2, segmentation_size=256,
+                     segmentation_films=(80, 20), segmentation_epochs=6, tile_k=(30, 40, 50), finetune_epochs=1,
+                     finetune_batch_size=4),
     ),
     "paper": Profile(
         name="paper",
@@ -151,8 +163,10 @@ _PROFILES = {
         ),
         landmarks=LandmarkSizes(coarse_size=512, fine_film_size=2048, fine_crop=128, encoder="resnet34", coarse_epochs=300,
                                 fine_epochs=100, batch_size=4, fine_batch_size=64, fine_crops_per_film=74, crop_size=224),
-        mil=MILSizes(patch_models=_WHOLE_IMAGE, patch_epochs=100, patch_batch_size=16, mil_epochs=100, mil_batch_size=16,
-                     landmark_draws=10),
+        mil=MILSizes(patch_models=_WHOLE_IMAGE, patch_size=224, patch_balanced=False, patch_epochs=100,
+                     patch_batch_size=16, mil_epochs=100, mil_batch_size=16, landmark_draws=10, segmentation_size=512,
+                     segmentation_films=(143, 44), segmentation_epochs=100, tile_k=(30, 40, 50), finetune_epochs=100,
+                     finetune_batch_size=4),
     ),
 }
 

@@ -102,7 +102,6 @@ def foreground_mask(film: np.ndarray, work_size: int = 512, min_area: float = 0.
         (True, False, False)
     """
     from skimage.filters import threshold_otsu
-    from skimage.morphology import remove_small_holes, remove_small_objects
 
     scale = work_size / max(film.shape)
     small = cv2.resize(film.astype(np.float32), (max(1, round(film.shape[1] * scale)), max(1, round(film.shape[0] * scale))),
@@ -111,6 +110,21 @@ def foreground_mask(film: np.ndarray, work_size: int = 512, min_area: float = 0.
     mask = blurred > threshold_otsu(blurred)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
-    area = max(1, int(min_area * mask.size))
-    mask = remove_small_holes(remove_small_objects(mask, max_size=area), max_size=area)
+    mask = remove_small_areas(mask, min_area)
     return cv2.resize(mask.astype(np.uint8), (film.shape[1], film.shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def remove_small_areas(mask: np.ndarray, min_area: float = 0.002) -> np.ndarray:
+    """``mask`` without bright areas (objects) or dark areas (holes) smaller than ``min_area`` of its size.
+
+    Example:
+        >>> mask = np.zeros((100, 100), bool); mask[20:80, 20:80] = True; mask[2, 2] = True; mask[50, 50] = False
+        >>> out = remove_small_areas(mask)
+        >>> bool(out[2, 2]), bool(out[50, 50]), bool(out[30, 30])
+        (False, True, True)
+    """
+    from skimage.morphology import remove_small_holes, remove_small_objects
+
+    area = max(1, int(min_area * np.asarray(mask).size))
+    return remove_small_holes(remove_small_objects(np.asarray(mask, bool), max_size=area), max_size=area)
+

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ralib import anatomy
-from ralib.metrics import bootstrap_interval, class_metrics, regression_metrics
+from ralib.metrics import bootstrap_interval, class_metrics, paired_bootstrap, regression_metrics
 from ralib.tasks import ImageTask
 
 
@@ -131,3 +131,62 @@ def across_seeds(records: list[dict], section: str, measures: tuple[str, ...] = 
         table[f"{measure} min"] = table[columns].min(axis=1)
         table[f"{measure} max"] = table[columns].max(axis=1)
     return table
+
+
+def scoring_table(true, predictions: dict[str, np.ndarray], seed: int = 0) -> pd.DataFrame:
+    """The MIL paper's Table 2 for one target: per model PCC with its 95 % bootstrap interval, MAE, RMSE.
+
+    Example:
+        >>> true = np.arange(20.0)
+        >>> scoring_table(true, {"exact": true, "off by 2": true + 2}).loc["off by 2", ["pcc", "mae", "rmse"]].tolist()
+        [1.0, 2.0, 2.0]
+    """
+    rows = {}
+    for name, pred in predictions.items():
+        m = regression_metrics(true, pred)
+        low, high = bootstrap_interval(true, pred, "pcc", seed=seed)
+        rows[name] = {"pcc": m["pcc"], "pcc_low": low, "pcc_high": high, "mae": m["mae"], "rmse": m["rmse"]}
+    return pd.DataFrame(rows).T
+
+
+def paired_comparisons(true, predictions: dict[str, np.ndarray], pairs: dict[str, tuple[str, str]],
+                       measures: tuple[str, ...] = ("pcc", "rmse"), seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """For each named pair (a, b) and measure, the difference a - b with its 95 % paired-bootstrap
+    interval (:func:`ralib.metrics.paired_bootstrap`): established where the interval excludes 0.
+
+    Example:
+        >>> true = np.linspace(0, 50, 40)
+        >>> noise = np.random.default_rng(0).normal(0, 8, 40)
+        >>> t = paired_comparisons(true, {"a": true + noise / 4, "b": true + noise}, {"a - b": ("a", "b")}, ("rmse",))
+        >>> bool(t.loc[("a - b", "rmse"), "high"] < 0)
+        True
+    """
+    rows = {(pair, measure): paired_bootstrap(true, predictions[a], predictions[b], measure, seed=seed)
+            for pair, (a, b) in pairs.items() for measure in measures}  # fmt: skip
+    return pd.DataFrame(rows).T
+
+
+def whole_image_reference(ds, profile, run_dir, look_in=(), seed: int = 0) -> tuple[str, pd.Series, ImageTask, dict]:
+    """Notebook 02's whole-image regressors of ``profile`` for a comparison on the same films: each loaded
+    from a checkpoint in ``run_dir`` or ``look_in`` (e.g. 02's run folder) when trained with the same
+    configuration, data and code, else trained again (:func:`ralib.train.reuse_or_fit`). Returns the best
+    by validation RMSE (the losses differ in scale), its test predictions by ``radiograph_id``, the task
+    (for :func:`reader_reference`) and every fitted run by label.
+
+    Example:
+        >>> name, test, svdh, fits = whole_image_reference(ds, profile, run.dir, [run.dir.parent / "02_whole_image_cnn"])  # doctest: +SKIP
+    """
+    from ralib.data.arrays import film_array
+    from ralib.tasks import svdh_regression
+    from ralib.train import reuse_or_fit, whole_image_recipe
+
+    svdh = svdh_regression(ds, film_array(ds, profile.train.image_size), seed=seed)
+    recipe = whole_image_recipe(profile.train.paper_recipe)
+    fits = {}
+    for model, loss, batch in profile.train.regression:
+        config = recipe(model, profile.train.epochs, batch, loss=loss, seed=seed)
+        fits[config.label] = reuse_or_fit(config, svdh, run_dir, look_in=look_in, progress=False)
+    best = min(fits, key=lambda k: fits[k].evaluate(svdh, "val")["rmse"])
+    test = pd.Series(fits[best].predict(svdh), index=svdh.table.radiograph_id.iloc[svdh.rows("test")].astype(str).to_numpy())
+    return best, test, svdh, fits
+

@@ -54,6 +54,22 @@ def test_a_cnn_before_the_pool_scores_bags_of_images_and_skips_padding(bags, mas
         garbage[mask == 0] = 1e3
         assert torch.allclose(scorer(garbage, mask), out, atol=1e-5)
         assert (scorer.instance_features(x, mask)[mask == 0] == 0).all()
+    assert torch.allclose(scorer(x[:, :, 0], mask), scorer(x, mask), atol=1e-6)  # grey bags without a channel axis
+
+
+def test_tile_bags_of_images_are_standardised_like_the_classifiers_inputs():
+    import pandas as pd
+
+    from ralib.tasks.bags import tile_bag_task
+
+    films = pd.DataFrame({"radiograph_id": ["a", "b"], "split": ["train", "val"], "score": [0.0, 10.0]})
+    tiles = pd.DataFrame({"radiograph_id": ["a", "a", "b"]})
+    images = np.stack([np.full((4, 4), v, np.uint8) for v in (10, 20, 30)])
+    p = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.5, 0.4, 0.1]])  # tile 1 is a's most abnormal
+    task = tile_bag_task(films, tiles, images, p, k=2, standardise=(20.0, 10.0))
+    instances, mask, _ = task.dataset("train")[0]
+    assert tuple(instances.shape) == (2, 4, 4) and instances[:, 0, 0].tolist() == [0.0, -1.0]
+    assert mask.tolist() == [True, True] and task.dataset("val")[0][1].tolist() == [True, False]
 
 
 # --- bags of joint crops ------------------------------------------------------------------------------
@@ -161,7 +177,7 @@ def test_the_attention_mil_trains_on_bags_through_the_generic_loop(films, cache)
 
 def test_a_patch_is_abnormal_when_any_grade_it_shows_is_at_least_one(films, cache):
     from ralib.tasks.bags import film_table
-    from ralib.tasks.joint_crops import patch_abnormality
+    from ralib.tasks.crops import patch_abnormality
 
     table = film_table(films)
     task = patch_abnormality(cache, table)
@@ -172,6 +188,21 @@ def test_a_patch_is_abnormal_when_any_grade_it_shows_is_at_least_one(films, cach
     assert (t.split == t.radiograph_id.map(split)).all()
     truth = patch_abnormality(cache, table, grade="truth").table
     assert (truth.abnormal == (truth[["erosion_truth", "jsn_truth"]].fillna(0).max(axis=1) >= 1)).all()
+
+
+def test_balanced_patch_epochs_draw_both_classes_equally_and_resize(films, cache):
+    from ralib.tasks.bags import film_table
+    from ralib.tasks.crops import patch_abnormality
+
+    task = patch_abnormality(cache, film_table(films), size=16, balanced=True)
+    assert task.images.shape[1:] == (16, 16)
+    plain = task.dataset("train")
+    labels = task.table.abnormal.to_numpy()[task.rows("train")]
+    assert len(plain) == 2 * min(np.bincount(labels))  # an epoch: the smaller class twice
+    drawn = np.array([int(plain[i][1]) for i in range(len(plain))])
+    assert (np.bincount(drawn) == min(np.bincount(labels))).all()
+    assert len(task.dataset("val")) == len(task.rows("val"))  # validation is never resampled
+    assert task.fingerprint() != patch_abnormality(cache, film_table(films), size=16).fingerprint()
 
 
 def test_attention_on_damaged_joints_is_measured_against_an_even_spread(cache, films):

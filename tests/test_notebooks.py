@@ -69,14 +69,26 @@ CHECKS = {
         # every hand of every film is cut at its true landmarks
         lambda m: m["caches"]["patches true"]["crops"] == 2 * 25 * get_profile("smoke").data.n_images,
     ],
+    "05_mil_scheme1_tiles": [
+        lambda m: set(m["dice"]) == {"U-Net vs morphology masks", "U-Net vs true masks", "morphology vs true masks"},
+        lambda m: all(0 <= v <= 1 for v in m["dice"].values()),
+        # per tile model each K frozen, and the best K tuned
+        lambda m: len(m["mil"]) == len(get_profile("smoke").mil.tile_k) * len(get_profile("smoke").mil.patch_models) + 1,
+        lambda m: len(m["table2"]) == 2 * (len(m["mil"]) + 1) and m["best_scheme1"] in m["mil"],
+        lambda m: all(0 <= v["mae"] <= v["rmse"] for v in m["table2"].values()),
+        lambda m: set(m["cases"]) <= {"TN", "TP", "FP", "FN"} and m["tiles"]["per_film"] <= 100,
+    ],
     "06_mil_scheme2_joints": [
         # per patch model: predicted landmarks with and without jitter, true landmarks
         lambda m: len(m["mil"]) == 3 * len(get_profile("smoke").mil.patch_models),
         # every MIL run, the ensemble and the whole-image model, against the label and the truth
-        lambda m: len(m["table2"]) == 2 * (len(m["mil"]) + 2) and m["best_scheme2"] in m["mil"],
+        lambda m: len(m["table2"]) == 2 * (len(m["mil"]) + 2 + (m["scheme1"] is not None)) and m["best_scheme2"] in m["mil"],
+        # notebook 05 ran before in the same run folder: Scheme 1 is in the table
+        lambda m: m["scheme1"] is not None and f"label | {m['scheme1']}" in m["table2"],
         lambda m: all(0 <= v["mae"] <= v["rmse"] for v in m["table2"].values()),
         lambda m: all(v["low"] is None or v["low"] <= v["high"] for v in m["comparisons"].values()),
         lambda m: all(0 <= v["damaged_share"] <= 1 for v in m["attention"].values() if v["damaged_share"] is not None),
+        lambda m: set(m["cases"]) <= {"TN", "TP", "FP", "FN"} and m["patch_size"] == get_profile("smoke").mil.patch_size,
     ],
 }
 
@@ -91,7 +103,7 @@ def test_notebook_is_clean(path):
 
 
 #: notebooks that read another's outputs (its localiser, its checkpoints) from the same run folder
-NEEDS = {"06_mil_scheme2_joints": ["04_joint_localisation"]}
+NEEDS = {"06_mil_scheme2_joints": ["04_joint_localisation", "05_mil_scheme1_tiles"]}
 
 
 @pytest.fixture(scope="session")

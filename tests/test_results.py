@@ -53,3 +53,40 @@ def test_across_seeds_lines_up_runs_and_keeps_the_missing_ones_missing():
     assert np.isnan(table.loc["b", "pcc seed 1"]) and table.loc["b", "pcc mean"] == pytest.approx(0.0)
     with pytest.raises(ValueError, match="another seed"):
         across_seeds([records[0], records[0]], "regression")
+
+
+def test_scoring_table_gives_each_model_its_measures_and_an_interval_around_its_pcc():
+    from ralib.results import scoring_table
+
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0, 100, 60)
+    table = scoring_table(true, {"close": true + rng.normal(0, 5, 60), "off": true + 10})
+    assert list(table.index) == ["close", "off"]
+    assert table.loc["off", "mae"] == pytest.approx(10) and table.loc["off", "rmse"] == pytest.approx(10)
+    close = table.loc["close"]
+    assert close.pcc_low <= close.pcc <= close.pcc_high <= 1 and close.pcc > 0.95
+
+
+def test_paired_comparisons_establish_a_real_difference_and_not_a_tie():
+    from ralib.results import paired_comparisons
+
+    rng = np.random.default_rng(1)
+    true = rng.uniform(0, 100, 80)
+    noise = rng.normal(0, 10, 80)
+    preds = {"good": true + noise / 5, "bad": true + noise, "bad again": true + noise[::-1]}
+    t = paired_comparisons(true, preds, {"good - bad": ("good", "bad"), "bad - bad": ("bad", "bad again")}, ("rmse",))
+    assert t.loc[("good - bad", "rmse"), "high"] < 0
+    assert t.loc[("bad - bad", "rmse"), "low"] < 0 < t.loc[("bad - bad", "rmse"), "high"]
+
+
+def test_instance_squares_place_joint_crops_by_their_scale_and_leave_empty_places_out():
+    import pandas as pd
+
+    from ralib.attention import instance_squares
+
+    crops = pd.DataFrame({"cx": [100.0, 300.0], "cy": [50.0, 60.0], "mm_per_px": [0.25, 0.5]})
+    centres, sides = instance_squares(crops, np.array([1, -1, 0]), spacing_mm=0.1, crop_size=96)
+    assert centres[0].tolist() == [300.0, 60.0] and sides[0] == pytest.approx(480) and sides[2] == pytest.approx(240)
+    assert np.isnan(centres[1]).all() and np.isnan(sides[1])
+    with pytest.raises(ValueError, match="crop_size"):
+        instance_squares(crops, np.array([0]), spacing_mm=0.1)

@@ -64,3 +64,66 @@ def test_the_tile_cache_holds_every_tile_of_every_film_once(synthetic, isolated_
     assert np.array_equal(np.asarray(cache.images[mine.crop.to_numpy()]), expected)
     assert set(t.radiograph_id) == set(synthetic.radiographs.radiograph_id.astype(str))
     assert tile_cache(synthetic, 16, progress=False).folder == cache.folder  # built once
+
+
+def test_foreground_shares_map_the_tiles_into_the_letterboxed_masks():
+    import pandas as pd
+
+    from ralib.patches.tiles import foreground_shares
+
+    tiles = tile_grid(100, 50)  # side 10: 10 rows x 5 columns
+    table = pd.DataFrame({"radiograph_id": "a", "y0": tiles[:, 0], "x0": tiles[:, 1], "side": tiles[:, 2]})
+    # the 100 x 50 film letterboxed into 20 x 20: scale 0.2, centred 5 px from the left
+    placement = pd.DataFrame({"radiograph_id": ["a"], "sx": [0.2], "sy": [0.2], "ox": [5], "oy": [0]})
+    masks = np.zeros((1, 20, 20), bool)
+    masks[0, :, 5:10] = True  # the film's left half is foreground
+    shares = foreground_shares(table, masks, placement)
+    expected = np.select([tiles[:, 1] < 20, tiles[:, 1] == 20], [1.0, 0.5], 0.0)  # the column at x 20-30 is split
+    assert shares.tolist() == expected.tolist()
+
+
+def test_tile_bags_take_each_films_top_k_and_pad_short_films():
+    import pandas as pd
+
+    from ralib.patches.tiles import tile_bags
+
+    table = pd.DataFrame({"radiograph_id": ["a", "a", "a", "b"]})
+    p = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.2, 0.6, 0.2]])
+    rows, mask = tile_bags(table, p, ["b", "a"], k=2)
+    assert rows.tolist() == [[3, -1], [1, 0]] and mask.tolist() == [[True, False], [True, True]]
+
+
+def test_an_interrupted_cache_build_leaves_nothing_behind(tmp_path):
+    from ralib.patches.cache import building
+
+    folder = tmp_path / "cache"
+    with pytest.raises(RuntimeError):
+        with building([folder]) as (tmp,):
+            (tmp / "crops.npy").write_bytes(b"half")
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    with building([folder]) as (tmp,):
+        (tmp / "crops.npy").write_bytes(b"all")
+    assert [p.name for p in tmp_path.iterdir()] == ["cache"] and (folder / "crops.npy").read_bytes() == b"all"
+
+
+def test_the_tile_cache_holds_each_tables_tile_in_its_row(tmp_path, monkeypatch):
+    from ralib.data import load_dataset
+    from ralib.data.arrays import stretch
+    from ralib.data.io import read_radiograph
+    from ralib.patches.tiles import tile_cache
+    from ralib.synth import SynthConfig, make_dataset
+
+    monkeypatch.setenv("RALIB_DATA", str(tmp_path / "data"))
+    ds = load_dataset("synthra", make_dataset(SynthConfig(n_images=3, image_size=200, seed=5), tmp_path, progress=False, workers=1))
+    cache = tile_cache(ds, 16, progress=False)
+    t = cache.table
+    assert len(cache.images) == len(t) and (t.crop == np.arange(len(t))).all()
+    assert t.groupby("radiograph_id").size().to_dict() == {
+        str(r.radiograph_id): len(tile_grid(*read_radiograph(r._asdict()).shape)) for r in ds.radiographs.itertuples(index=False)}
+    last = ds.radiographs.iloc[-1]
+    film = stretch(read_radiograph(last.to_dict()))
+    tiles = tile_grid(*film.shape)
+    rows = np.flatnonzero(t.radiograph_id == str(last.radiograph_id))
+    expected = np.round(np.clip(cut_tiles(film, tiles, 16), 0, 1) * 255).astype(np.uint8)
+    assert np.array_equal(cache.images[rows], expected)

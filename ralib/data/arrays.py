@@ -51,6 +51,21 @@ def to_square(film: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(stretch(film), (size, size), interpolation=cv2.INTER_AREA)
 
 
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """Images (n, h, w) resized to ``size`` x ``size`` pixels (area interpolation), in their dtype.
+
+    Example:
+        >>> resize_images(np.zeros((3, 96, 96), np.uint8), 64).shape
+        (3, 64, 64)
+    """
+    if images.shape[1:] == (size, size):
+        return np.asarray(images)
+    out = np.empty((len(images), size, size), images.dtype)
+    for i, image in enumerate(images):
+        out[i] = cv2.resize(np.asarray(image), (size, size), interpolation=cv2.INTER_AREA)
+    return out
+
+
 def film_array(ds: RADataset, size: int, progress: bool = True, cache: bool = True) -> np.ndarray:
     """Every radiograph of ``ds`` as one square image, in the order of ``ds.radiographs``.
 

@@ -45,6 +45,33 @@ AUGMENTATIONS = {
 }
 
 
+class BalancedDataset(Dataset):
+    """Every class equally often: an epoch of ``n_classes x`` (the smallest class's size) items, item i of
+    class ``i % n_classes`` drawn at random (torch's generator, so seeded) from that class of ``dataset``;
+    each epoch draws afresh, so the larger classes are sampled, not cut.
+
+    Example:
+        >>> data = BalancedDataset(torch.utils.data.TensorDataset(torch.arange(5.0)), np.array([0, 0, 0, 0, 1]))
+        >>> len(data), float(data[1][0])
+        (2, 4.0)
+    """
+
+    def __init__(self, dataset: Dataset, labels: np.ndarray):
+        labels = np.asarray(labels)
+        self.dataset = dataset
+        self.members = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+        if len(self.members) < 2:
+            raise ValueError("balancing needs at least two classes")
+        self.per_class = min(len(m) for m in self.members)
+
+    def __len__(self) -> int:
+        return self.per_class * len(self.members)
+
+    def __getitem__(self, i: int):
+        members = self.members[i % len(self.members)]
+        return self.dataset[int(members[int(torch.randint(len(members), ()))])]
+
+
 class ImageDataset(Dataset):
     """Grey images in 0-1 ``(n, h, w)`` with one target each, standardised by ``mean`` and ``sd``.
 

@@ -50,7 +50,7 @@ class AttentionMIL(nn.Module):
 
 class BagScorer(nn.Module):
     """A CNN ``extractor`` (a timm model without its head, ``num_features`` wide) applied to every
-    instance of bags ``(B, N, C, H, W)``, then :class:`AttentionMIL`."""
+    instance of bags ``(B, N, C, H, W)`` (or grey ``(B, N, H, W)``), then :class:`AttentionMIL`."""
 
     def __init__(self, extractor: nn.Module, num_outputs: int = 1, att_dim: int = 128, dropout: float = 0.1):
         super().__init__()
@@ -59,6 +59,8 @@ class BagScorer(nn.Module):
 
     def instance_features(self, bags: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Features (B, N, D) of every instance; padded instances are not run through the CNN (zeros)."""
+        if bags.dim() == 4:  # grey instances without a channel axis
+            bags = bags[:, :, None]
         b, n = bags.shape[:2]
         flat = bags.reshape(b * n, *bags.shape[2:])  # (B*N, C, H, W)
         keep = torch.ones(b * n, dtype=torch.bool, device=bags.device) if mask is None else mask.reshape(-1).bool()

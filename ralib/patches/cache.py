@@ -29,6 +29,8 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +73,32 @@ class CropCache:
             if column in table:
                 table[column] = table[column].fillna("")
         return cls(folder, np.load(folder / "crops.npy", mmap_mode="r"), table, meta)
+
+
+@contextmanager
+def building(folders: list[Path]) -> Iterator[list[Path]]:
+    """Temporary folders in which to build the caches ``folders``: each replaces its folder when the block
+    ends without error, and all are removed otherwise, so an interrupted build leaves nothing that looks
+    finished. Write ``crops.npy`` into each, then :func:`finish` it."""
+    temporary = [folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}" for folder in folders]
+    try:
+        for tmp in temporary:
+            tmp.mkdir(parents=True)
+        yield temporary
+        for tmp, folder in zip(temporary, folders):
+            if folder.exists():  # a folder an older build left without COMPLETE
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+    finally:
+        for tmp in temporary:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def finish(tmp: Path, table: pd.DataFrame, meta: dict) -> None:
+    """Write a cache's table and its COMPLETE record (``meta`` and the number of crops) into ``tmp``."""
+    table.to_csv(tmp / "crops.csv", index=False)
+    (tmp / "COMPLETE").write_text(json.dumps(meta | {"n": len(table)}))
 
 
 def block_hands(ds: RADataset) -> np.ndarray:
@@ -210,12 +238,9 @@ def _build(ds: RADataset, caches: list[tuple[str, np.ndarray, Path, dict]], size
     """Cut every cache of ``caches`` (recipe, landmarks, folder, meta) in one pass over the films."""
     svdh, boxes = _grades(ds), _box_grades(ds)
     plans = [_plan(ds, recipe, size, landmarks, hands, svdh, boxes) for recipe, landmarks, _, _ in caches]
-    temporary = [folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}" for _, _, folder, _ in caches]
-    try:
-        arrays = []
-        for tmp, (_, jobs) in zip(temporary, plans):
-            tmp.mkdir(parents=True)
-            arrays.append(np.lib.format.open_memmap(tmp / "crops.npy", mode="w+", dtype=np.uint8, shape=(len(jobs), size, size)))
+    with building([folder for _, _, folder, _ in caches]) as temporary:
+        arrays = [np.lib.format.open_memmap(tmp / "crops.npy", mode="w+", dtype=np.uint8, shape=(len(jobs), size, size))
+                  for tmp, (_, jobs) in zip(temporary, plans)]  # fmt: skip
         by_film: dict[int, list[tuple[int, int, geometry.Frame]]] = {}
         for c, (_, jobs) in enumerate(plans):
             for n, (i, frame) in enumerate(jobs):
@@ -228,16 +253,7 @@ def _build(ds: RADataset, caches: list[tuple[str, np.ndarray, Path, dict]], size
         for array in arrays:
             array.flush()
         arrays.clear()  # close the memory maps before the folders move
-        for tmp, (rows, _), (_, _, folder, meta) in zip(temporary, plans, caches):
+        for tmp, (rows, _), (_, _, _, meta) in zip(temporary, plans, caches):
             table = pd.DataFrame(rows, columns=list(dict.fromkeys([*BASE_COLUMNS, *(k for r in rows for k in r)])))
             table.insert(0, "crop", range(len(table)))
-            table.to_csv(tmp / "crops.csv", index=False)
-            (tmp / "COMPLETE").write_text(json.dumps(meta | {"n": len(table)}))
-        for tmp, (_, _, folder, _) in zip(temporary, caches):
-            if folder.exists():  # a folder an older build left without COMPLETE
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-    finally:
-        for tmp in temporary:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            finish(tmp, table, meta)

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 import cv2
@@ -34,7 +31,7 @@ from tqdm.auto import tqdm
 
 from ralib import anatomy
 from ralib.config import data_dir
-from ralib.patches.cache import CropCache, KINDS
+from ralib.patches.cache import KINDS, CropCache, building, finish
 
 PREFIX = {"erosion": "BE", "jsn": "JSN"}
 FILES = {"erosion": "_annotation_be_scores.json", "jsn": "_annotation_jsn_scores.json"}
@@ -91,9 +88,7 @@ def read_ramh1200(folder: str | Path, size: int, progress: bool = True) -> CropC
     if unknown:
         raise ValueError(f"{folder}: crops of unknown joints {unknown[:5]}; RAM-H1200 has {', '.join(anatomy.RAMH1200_JOINTS)}")
     rows = []
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with building([out]) as (tmp,):
         images = np.lib.format.open_memmap(tmp / "crops.npy", mode="w+", dtype=np.uint8, shape=(len(files), size, size))
         for n, path in enumerate(tqdm(files, desc="RAM-H1200 crops", disable=not progress)):
             split, case, joint = path.parent.parent.name, path.parent.name, path.stem
@@ -110,15 +105,7 @@ def read_ramh1200(folder: str | Path, size: int, progress: bool = True) -> CropC
             rows.append(row)
         images.flush()
         del images
-        pd.DataFrame(rows).to_csv(tmp / "crops.csv", index=False)
-        (tmp / "COMPLETE").write_text(json.dumps({"key": key, "recipe": "ramh1200", "size": size, "variant": "ramh1200",
-                                                  "source": str(folder), "n": len(rows)}))  # fmt: skip
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        finish(tmp, pd.DataFrame(rows), {"key": key, "recipe": "ramh1200", "size": size, "variant": "ramh1200", "source": str(folder)})
     return CropCache.open(out)
 
 

@@ -17,10 +17,20 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 
 import cv2
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ralib.config import data_dir
+from ralib.data.arrays import source_key, stretch
+from ralib.data.io import read_radiograph
+from ralib.data.model import RADataset
+from ralib.patches.cache import CropCache, building, finish
 
 #: the tile classifier's classes, in its output order
 TILE_CLASSES = ("normal", "abnormal", "background")
@@ -76,44 +86,47 @@ def top_k(probabilities: np.ndarray, k: int) -> np.ndarray:
     return np.array(order[:k], np.int64)
 
 
-TILE_VERSION = 1  # bump when the cutting changes
+TILE_VERSION = 2  # bump when the cutting changes (2: one row per tile, no gaps between films)
 
 
-def tile_cache(ds, size: int, fraction: float = 0.1, progress: bool = True):
+def tile_cache(ds: RADataset, size: int, fraction: float = 0.1, progress: bool = True) -> CropCache:
     """Every film's tiles (:func:`tile_grid`, :func:`cut_tiles`) at ``size`` pixels, cut once in one pass
     over the stretched films and kept as a :class:`~ralib.patches.cache.CropCache`: ``images`` (uint8,
-    memory-mapped) and a table of ``crop``, ``radiograph_id``, ``patient_id``, ``split``, ``tile`` (its
-    index on the film), ``y0``, ``x0``, ``side`` (film pixels). Built on first use; an interrupted build
-    leaves nothing that looks finished.
+    memory-mapped; row i is the tile of the table's row i) and a table of ``crop``, ``radiograph_id``,
+    ``patient_id``, ``split``, ``tile`` (its index on the film), ``y0``, ``x0``, ``side`` (film pixels).
+    Built on first use; an interrupted build leaves nothing that looks finished.
 
     Example:
         >>> tiles = tile_cache(ds, 64)                                    # doctest: +SKIP
         >>> tiles.table.groupby("radiograph_id").size().max()             # doctest: +SKIP
         100
     """
-    import hashlib
-    import json
-    import os
-    import shutil
-    import uuid
-
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    from ralib.config import data_dir
-    from ralib.data.arrays import source_key, stretch
-    from ralib.data.io import read_radiograph
-    from ralib.patches.cache import CropCache
-
     rows = ds.radiographs
     key = hashlib.sha1(json.dumps([TILE_VERSION, size, fraction, source_key("tiles", rows, size)]).encode()).hexdigest()[:16]
     folder = data_dir() / "crops" / f"{ds.name}-tiles-{size}px-{key}"
     if (folder / "COMPLETE").exists():
         return CropCache.open(folder)
+    most = len(rows) * math.ceil(1 / fraction) ** 2  # films have at most this many tiles
+    with building([folder]) as (tmp,):
+        cut = np.lib.format.open_memmap(tmp / "cut.npy", mode="w+", dtype=np.uint8, shape=(most, size, size))
+        table = []
+        for row in tqdm(list(rows.itertuples(index=False)), desc=f"tiles at {size} px", disable=not progress):
+            film = stretch(read_radiograph(row._asdict()))
+            tiles = tile_grid(*film.shape, fraction)
+            n = len(table)
+            cut[n : n + len(tiles)] = np.round(np.clip(cut_tiles(film, tiles, size), 0, 1) * 255)
+            table += [{"crop": n + t, "radiograph_id": str(row.radiograph_id), "patient_id": str(row.patient_id),
+                       "split": row.split, "tile": t, "y0": y, "x0": x, "side": s} for t, (y, x, s) in enumerate(tiles)]  # fmt: skip
+        images = np.lib.format.open_memmap(tmp / "crops.npy", mode="w+", dtype=np.uint8, shape=(len(table), size, size))
+        for start in range(0, len(table), 4096):  # keep only the rows written
+            images[start : start + 4096] = cut[start : min(start + 4096, len(table))]
+        images.flush()
+        del images, cut
+        (tmp / "cut.npy").unlink()
+        finish(tmp, pd.DataFrame(table), {"key": key, "recipe": "tiles", "size": size, "fraction": fraction})
+    return CropCache.open(folder)
     per_film = math.ceil(1 / fraction) ** 2
-    tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with building([folder]) as (tmp,):
         images = np.lib.format.open_memmap(tmp / "crops.npy", mode="w+", dtype=np.uint8, shape=(len(rows) * per_film, size, size))
         table = []
         for i, row in enumerate(tqdm(list(rows.itertuples(index=False)), desc=f"tiles at {size} px", disable=not progress)):
@@ -124,12 +137,33 @@ def tile_cache(ds, size: int, fraction: float = 0.1, progress: bool = True):
                        "split": row.split, "tile": t, "y0": y, "x0": x, "side": s} for t, (y, x, s) in enumerate(tiles)]  # fmt: skip
         images.flush()
         del images
-        pd.DataFrame(table).to_csv(tmp / "crops.csv", index=False)
-        (tmp / "COMPLETE").write_text(json.dumps({"key": key, "recipe": "tiles", "size": size, "fraction": fraction, "n": len(table)}))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        finish(tmp, pd.DataFrame(table), {"key": key, "recipe": "tiles", "size": size, "fraction": fraction})
     return CropCache.open(folder)
+
+
+def foreground_shares(tiles: pd.DataFrame, masks: np.ndarray, placement: pd.DataFrame) -> np.ndarray:
+    """Each tile's share of foreground (:func:`foreground_share`) read off letterboxed masks (n, s, s) of the
+    films, placed as ``placement`` says (a :class:`~ralib.data.arrays.Letterboxed` placement, films in its
+    order): the tiles are mapped into the square, where the letterbox border counts as background."""
+    tiles = tiles.reset_index(drop=True)
+    index = {rid: i for i, rid in enumerate(placement.radiograph_id.astype(str))}
+    shares = np.zeros(len(tiles))
+    for rid, group in tiles.groupby(tiles.radiograph_id.astype(str), sort=False):
+        i = index[rid]
+        p = placement.iloc[i]
+        squares = np.c_[np.round(group.y0 * p.sy + p.oy), np.round(group.x0 * p.sx + p.ox), np.maximum(1, np.round(group.side * p.sx))]
+        shares[group.index.to_numpy()] = foreground_share(masks[i], squares.astype(np.int64))
+    return shares
+
+
+def tile_bags(tiles: pd.DataFrame, probabilities: np.ndarray, radiograph_ids, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scheme 1's bags: for each film of ``radiograph_ids``, the rows of ``tiles`` of its :func:`top_k` tiles
+    by the tile classifier's ``probabilities`` (one row per tile), (n, k) with -1 where a film has fewer than
+    ``k`` tiles, and the mask of real places."""
+    rows = np.full((len(radiograph_ids), k), -1, np.int64)
+    by_film = tiles.groupby(tiles.radiograph_id.astype(str), sort=False).indices
+    for n, rid in enumerate(map(str, radiograph_ids)):
+        members = by_film.get(rid, np.array([], np.int64))
+        chosen = members[top_k(probabilities[members], k)] if len(members) else members
+        rows[n, : len(chosen)] = chosen
+    return rows, rows >= 0

@@ -31,15 +31,19 @@ from ralib.data.model import RADataset
 from ralib.losses import RegressionMSE
 from ralib.metrics import regression_metrics
 from ralib.patches.bags import gather, joint_bags
+from ralib.patches.tiles import tile_bags
 from ralib.splits import patient_split
 from ralib.tasks.base import Task
 
 
 class BagDataset(Dataset):
-    """Bags of one split; with ``draws``, item i takes draw j at random (torch's generator, so seeded)."""
+    """Bags of one split; with ``draws``, item i takes draw j at random (torch's generator, so seeded);
+    instances are standardised by ``mean`` and ``sd`` (e.g. the pixels of image instances)."""
 
-    def __init__(self, features: np.ndarray, mask: np.ndarray, targets: np.ndarray, draws: np.ndarray | None = None):
+    def __init__(self, features: np.ndarray, mask: np.ndarray, targets: np.ndarray, draws: np.ndarray | None = None,
+                 mean: float = 0.0, sd: float = 1.0):  # fmt: skip
         self.features, self.mask, self.targets, self.draws = features, mask, targets, draws
+        self.mean, self.sd = mean, sd
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -49,15 +53,19 @@ class BagDataset(Dataset):
         if self.draws is not None:
             j = int(torch.randint(len(self.draws) + 1, ()))
             features = features if j == 0 else self.draws[j - 1, i]
-        return torch.from_numpy(np.asarray(features, np.float32)), torch.from_numpy(self.mask[i]), torch.tensor(self.targets[i])
+        instances = (torch.from_numpy(np.asarray(features, np.float32)) - self.mean) / self.sd
+        return instances, torch.from_numpy(self.mask[i]), torch.tensor(self.targets[i])
 
 
 class BagTask(Task):
     """One bag per film: ``features`` (n, N, D), ``mask`` (n, N) and a ``table`` row per film with its
-    ``split`` and ``target``; optional ``draws`` (M, n, N, D) used for training only."""
+    ``split`` and ``target``; optional ``draws`` (M, n, N, D) used for training only. Instances may be
+    images instead of features, (n, N, H, W), for a CNN tuned with the MIL
+    (:class:`~ralib.models.mil.BagScorer`); ``standardise`` then gives their pixels' mean and SD."""
 
     def __init__(self, features: np.ndarray, mask: np.ndarray, table: pd.DataFrame, target: str = "score",
-                 draws: np.ndarray | None = None, name: str = "svdh_mil"):  # fmt: skip
+                 draws: np.ndarray | None = None, name: str = "svdh_mil",
+                 standardise: tuple[float, float] = (0.0, 1.0)):  # fmt: skip
         if not (len(features) == len(mask) == len(table)):
             raise ValueError(f"{len(features)} bags, {len(mask)} masks, {len(table)} table rows")
         if draws is not None and draws.shape[1:] != features.shape:
@@ -66,6 +74,7 @@ class BagTask(Task):
             raise ValueError(f"{int((~mask.any(1)).sum())} bags without any instance")
         self.features, self.mask, self.draws = features, mask.astype(bool), draws
         self.table, self.target, self.name = table.reset_index(drop=True), target, name
+        self.standardise = (float(standardise[0]), float(standardise[1]))
         y = self.table.loc[self.table.split == "train", target].to_numpy(float)
         if not len(y):
             raise ValueError("no training bags")
@@ -82,7 +91,7 @@ class BagTask(Task):
         rows = self.rows(split)
         z = ((self.truth(split) - self.target_mean) / self.target_sd).astype(np.float32)
         draws = self.draws[:, rows] if (self.draws is not None and split == "train" and augment != "none") else None
-        return BagDataset(self.features[rows], self.mask[rows], z, draws)
+        return BagDataset(self.features[rows], self.mask[rows], z, draws, *self.standardise)
 
     def loss(self, name: str | None = None) -> nn.Module:
         if name not in (None, "mse"):
@@ -101,7 +110,8 @@ class BagTask(Task):
         return regression_metrics(self.truth(split, column), predictions)
 
     def fingerprint(self) -> str:
-        h = hashlib.sha256(repr((self.name, self.target)).encode())
+        scaled = (self.standardise,) if self.standardise != (0.0, 1.0) else ()
+        h = hashlib.sha256(repr((self.name, self.target, *scaled)).encode())
         for array in (self.features, self.mask, *(() if self.draws is None else (self.draws,))):
             h.update(np.ascontiguousarray(array).tobytes())
         h.update(pd.util.hash_pandas_object(self.table[["split", self.target]], index=False).to_numpy().tobytes())
@@ -109,7 +119,7 @@ class BagTask(Task):
 
     def checkpoint_record(self) -> dict:
         return {"task": self.name, "num_outputs": 1, "target_mean": self.target_mean, "target_sd": self.target_sd,
-                "in_dim": int(self.features.shape[-1])}  # fmt: skip
+                "in_dim": int(self.features.shape[-1]), "standardise": list(self.standardise)}  # fmt: skip
 
 
 def film_table(ds: RADataset, seed: int = 0) -> pd.DataFrame:
@@ -145,3 +155,17 @@ def joint_bag_task(films: pd.DataFrame, crops: pd.DataFrame, features: np.ndarra
                    np.stack(extra) if extra else None, name)  # fmt: skip
     task.left_out = int((~keep).sum())
     return task
+
+
+def tile_bag_task(films: pd.DataFrame, tiles: pd.DataFrame, values: np.ndarray, probabilities: np.ndarray, k: int,
+                  name: str = "svdh_mil", standardise: tuple[float, float] = (0.0, 1.0)) -> BagTask:  # fmt: skip
+    """A :class:`BagTask` of Scheme 1: for each film of ``films`` its ``k`` top tiles
+    (:func:`ralib.patches.tiles.tile_bags` by the tile classifier's ``probabilities``), as their ``values``
+    (one row per tile of ``tiles``: features (m, D), or the tiles themselves (m, H, W) for a tuned CNN).
+    Films without tiles are left out (a note says how many)."""
+    rows, mask = tile_bags(tiles, probabilities, films.radiograph_id.astype(str).to_numpy(), k)
+    keep = mask.any(1)
+    task = BagTask(gather(values, rows)[keep], mask[keep], films[keep], "score", name=name, standardise=standardise)
+    task.left_out = int((~keep).sum())
+    return task
+

@@ -193,7 +193,8 @@ def checkpoint_path(out_dir: str | Path, config: TrainConfig, task: Task) -> Pat
 def run_fingerprint(config: TrainConfig, task: Task) -> str | None:
     """What decides a trained model: the configuration (its starting weights by content, not path), the
     task's data (:meth:`~ralib.tasks.Task.fingerprint`) and the code of the training loop, the models and
-    the task's module; None for a task that does not fingerprint its data."""
+    the task's module with what they import (but the profiles: a new profile entry does not retrain what
+    it does not size); None for a task that does not fingerprint its data."""
     data = task.fingerprint()
     if data is None:
         return None
@@ -202,7 +203,8 @@ def run_fingerprint(config: TrainConfig, task: Task) -> str | None:
     if config.weights:
         record["weights"] = hashlib.sha256(Path(config.weights).read_bytes()).hexdigest()
     h.update(repr(sorted(record.items())).encode() + data.encode())
-    for path in module_sources([__name__, "ralib.models", type(task).__module__]):
+    # the profiles (ralib.config) reach a run only through its configuration and data, both hashed above
+    for path in module_sources([__name__, "ralib.models", type(task).__module__], exclude=("ralib.config",)):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
