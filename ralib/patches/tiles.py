@@ -125,20 +125,6 @@ def tile_cache(ds: RADataset, size: int, fraction: float = 0.1, progress: bool =
         (tmp / "cut.npy").unlink()
         finish(tmp, pd.DataFrame(table), {"key": key, "recipe": "tiles", "size": size, "fraction": fraction})
     return CropCache.open(folder)
-    per_film = math.ceil(1 / fraction) ** 2
-    with building([folder]) as (tmp,):
-        images = np.lib.format.open_memmap(tmp / "crops.npy", mode="w+", dtype=np.uint8, shape=(len(rows) * per_film, size, size))
-        table = []
-        for i, row in enumerate(tqdm(list(rows.itertuples(index=False)), desc=f"tiles at {size} px", disable=not progress)):
-            film = stretch(read_radiograph(row._asdict()))
-            tiles = tile_grid(*film.shape, fraction)
-            images[i * per_film : i * per_film + len(tiles)] = np.round(np.clip(cut_tiles(film, tiles, size), 0, 1) * 255)
-            table += [{"crop": i * per_film + t, "radiograph_id": str(row.radiograph_id), "patient_id": str(row.patient_id),
-                       "split": row.split, "tile": t, "y0": y, "x0": x, "side": s} for t, (y, x, s) in enumerate(tiles)]  # fmt: skip
-        images.flush()
-        del images
-        finish(tmp, pd.DataFrame(table), {"key": key, "recipe": "tiles", "size": size, "fraction": fraction})
-    return CropCache.open(folder)
 
 
 def foreground_shares(tiles: pd.DataFrame, masks: np.ndarray, placement: pd.DataFrame) -> np.ndarray:
