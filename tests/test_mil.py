@@ -57,6 +57,22 @@ def test_a_cnn_before_the_pool_scores_bags_of_images_and_skips_padding(bags, mas
     assert torch.allclose(scorer(x[:, :, 0], mask), scorer(x, mask), atol=1e-6)  # grey bags without a channel axis
 
 
+def test_a_tuned_scorer_starts_from_the_trained_classifier_and_mil_without_changing_them():
+    import timm
+
+    torch.manual_seed(0)
+    classifier = timm.create_model("resnet18", num_classes=3, in_chans=1, pretrained=False).eval()
+    mil = AttentionMIL(classifier.num_features).eval()
+    scorer = BagScorer.from_trained(classifier, mil).eval()
+    bags = torch.randn(2, 4, 1, 32, 32)
+    with torch.no_grad():
+        features = classifier.forward_head(classifier.forward_features(bags.flatten(0, 1)), pre_logits=True).reshape(2, 4, -1)
+        assert torch.allclose(scorer(bags), mil(features), atol=1e-5)
+    assert classifier.num_classes == 3 and scorer.extractor is not classifier  # copies: the originals stay as they were
+    next(scorer.mil.parameters()).data += 1
+    assert not torch.equal(next(scorer.mil.parameters()), next(mil.parameters()))
+
+
 def test_tile_bags_of_images_are_standardised_like_the_classifiers_inputs():
     import pandas as pd
 

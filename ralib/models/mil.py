@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -56,6 +57,17 @@ class BagScorer(nn.Module):
         super().__init__()
         self.extractor = extractor
         self.mil = AttentionMIL(extractor.num_features, num_outputs, att_dim, dropout)
+
+    @classmethod
+    def from_trained(cls, classifier: nn.Module, mil: AttentionMIL) -> "BagScorer":
+        """A scorer to tune end to end, started from a trained instance ``classifier`` (a timm model, copied
+        and truncated before its head) and a :class:`AttentionMIL` trained on its frozen features (copied):
+        the MIL paper's fine-tuned feature extractor, from where the frozen run ended."""
+        extractor = copy.deepcopy(classifier)
+        extractor.reset_classifier(0)
+        scorer = cls(extractor, mil.head[-1].out_features, mil.pool.att_dim, mil.head[0].p)
+        scorer.mil.load_state_dict(mil.state_dict())
+        return scorer
 
     def instance_features(self, bags: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Features (B, N, D) of every instance; padded instances are not run through the CNN (zeros)."""
