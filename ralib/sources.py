@@ -40,13 +40,21 @@ def ralib_imports(code: str, package: Path = PACKAGE) -> list[str]:
     return names
 
 
-def module_sources(modules: list[str], package: Path = PACKAGE, exclude: tuple[str, ...] = ()) -> list[Path]:
+def module_sources(modules: list[str], package: Path = PACKAGE, exclude: tuple[str, ...] = (),
+                   exclude_under: tuple[str, ...] = (), keep: tuple[str, ...] = ()) -> list[Path]:  # fmt: skip
     """Every ``ralib`` file the ``modules`` import, transitively, with the data files beside them;
-    modules named in ``exclude`` (``"ralib"`` for the package's ``__init__``) are not followed."""
+    modules named in ``exclude`` (``"ralib"`` for the package's ``__init__``) or lying in a package of
+    ``exclude_under`` (the package's ``__init__`` included) are not followed, but those named in ``keep``."""
+
+    def excluded(name: str) -> bool:
+        if name in keep:
+            return False
+        return name in exclude or any(name == p or name.startswith(p + ".") for p in exclude_under)
+
     todo, seen = list(modules), {}
     while todo:
         name = todo.pop()
-        if name in exclude:
+        if excluded(name):
             continue
         if name == "ralib":
             name = "ralib.__init__"

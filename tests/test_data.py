@@ -84,15 +84,59 @@ def test_aggregation_methods():
         aggregate(grades, "median")
 
 
-def test_dawid_skene_needs_its_extra_or_agrees_with_a_clear_majority():
+def test_dawid_skene_agrees_with_a_clear_majority_per_kind():
     grades = pd.DataFrame({"reader_1": [0, 2, 3] * 20, "reader_2": [0, 2, 3] * 20, "reader_3": [1, 2, 2] * 20})
-    try:
-        import crowdkit  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match="ralib\\[dawidskene\\]"):
-            aggregate(grades, "dawid_skene")
-        return
     np.testing.assert_allclose(aggregate(grades, "dawid_skene"), [0, 2, 3] * 20)
+    kinds = pd.Series(["erosion", "jsn", "jsn"] * 20)
+    np.testing.assert_allclose(aggregate(grades, "dawid_skene", kinds), [0, 2, 3] * 20)
+
+
+def _readers_with_known_confusions(n=3000, seed=0):
+    """Five grades; one careful reader (90 % right) and two who report one grade too high half the time."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 5, n)
+    careful = np.where(rng.random(n) < 0.9, truth, rng.integers(0, 5, n))
+    high = [np.minimum(truth + (rng.random(n) < 0.5), 4) for _ in range(2)]
+    return truth, np.stack([careful, *high], 1).astype(float)
+
+
+def test_dawid_skene_recovers_the_truth_better_than_majority_from_readers_with_known_confusions():
+    from ralib.data.aggregate import dawid_skene
+
+    truth, grades = _readers_with_known_confusions()
+    posterior, confusion, prior = dawid_skene(grades, n_classes=5)
+    majority = aggregate(pd.DataFrame(grades), "majority").to_numpy()
+    ds = posterior.argmax(1)
+    assert np.mean(ds == truth) > np.mean(majority == truth) + 0.1  # the two lenient readers outvote the careful one
+    assert np.mean(ds == truth) > 0.85
+    # the estimated confusions: the careful reader's diagonal near 0.92, the lenient ones' near 0.5 below the top grade
+    assert np.diag(confusion[0]).mean() == pytest.approx(0.92, abs=0.05)
+    assert np.diag(confusion[1])[:4].mean() == pytest.approx(0.5, abs=0.07)
+    assert prior == pytest.approx(np.full(5, 0.2), abs=0.03) and np.allclose(posterior.sum(1), 1)
+
+
+def test_dawid_skene_skips_missing_grades_and_refuses_bad_ones():
+    from ralib.data.aggregate import dawid_skene
+
+    truth, grades = _readers_with_known_confusions(600, seed=1)
+    grades[::3, 1] = np.nan  # reader 2 did not grade a third of the items
+    assert np.mean(dawid_skene(grades)[0].argmax(1) == truth) > 0.8
+    with pytest.raises(ValueError, match="at least one"):
+        dawid_skene(np.array([[np.nan, np.nan], [1, 1]]))
+    with pytest.raises(ValueError, match="whole numbers"):
+        dawid_skene(np.array([[0.5, 1], [1, 1]]))
+    with pytest.raises(ValueError, match="classes"):
+        dawid_skene(np.array([[3, 1], [1, 1]]), n_classes=3)
+
+
+def test_dawid_skene_matches_crowd_kit_where_it_is_installed():
+    crowdkit = pytest.importorskip("crowdkit.aggregation")
+    from ralib.data.aggregate import dawid_skene
+
+    truth, grades = _readers_with_known_confusions(1000, seed=2)
+    long = pd.DataFrame([(i, w, int(g)) for i, row in enumerate(grades) for w, g in enumerate(row)], columns=["task", "worker", "label"])
+    theirs = crowdkit.DawidSkene(n_iter=100).fit_predict(long).sort_index().to_numpy()
+    assert np.mean(dawid_skene(grades)[0].argmax(1) == theirs) > 0.98
 
 
 # ---------------------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ def test_tile_bags_of_images_are_standardised_like_the_classifiers_inputs():
 # --- bags of joint crops ------------------------------------------------------------------------------
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from ralib import anatomy  # noqa: E402
 
@@ -233,3 +234,30 @@ def test_attention_on_damaged_joints_is_measured_against_an_even_spread(cache, f
     assert even["attention_on_damaged"] == pytest.approx(even["damaged_share"], abs=1e-3)
     following = attention_vs_damage(damage / np.maximum(damage.sum(1, keepdims=True), 1e-9), damage, mask)
     assert following["attention_on_damaged"] == pytest.approx(1.0) and following["spearman"] > 0.5
+
+
+def test_hand_bags_cut_each_films_bag_into_its_left_and_right_hand_with_the_hands_targets(films, cache):
+    from ralib.tasks.bags import film_table, joint_bag_task
+    from ralib.tasks.hand_bags import hand_bag_task, hand_targets
+
+    table = film_table(films)
+    crop_row = np.arange(len(cache.table), dtype=np.float32)[:, None]  # each instance says which crop it is
+    film_task = joint_bag_task(table, cache.table, crop_row, draws=[(cache.table, crop_row + 0.5)])
+    hands = hand_targets(films)
+    # a film's label is the sum of its hands' labels; the stage follows the most severe joint
+    assert np.allclose(hands.groupby("radiograph_id").score.sum().reindex(table.radiograph_id).to_numpy(), table.score)
+    assert {"stage", "truth_total", "stage_truth"} <= set(hands) and hands.stage.between(0, 5).all()
+    missing = hands.iloc[1:]  # the first film's left hand has no label: left out
+    task = hand_bag_task(film_task, missing)
+    assert task.left_out == 1 and len(task.table) == 2 * len(table) - 1
+    assert task.features.shape[1:] == (25, 1) and task.draws.shape == (1, len(task.table), 25, 1)
+    for i, row in enumerate(task.table.itertuples()):
+        crops = cache.table.iloc[task.features[i, :, 0].astype(int)]
+        assert (crops.radiograph_id.astype(str) == row.radiograph_id).all() and (crops.hand == row.hand).all()
+        assert list(crops.joint) == list(anatomy.PATCHES)
+        assert np.array_equal(task.draws[0, i], task.features[i] + 0.5)
+        film = table[table.radiograph_id.astype(str) == row.radiograph_id].iloc[0]
+        assert row.split == film.split and row.patient_id == film.patient_id
+    assert np.array_equal(task.table.score, missing.set_index(["radiograph_id", "hand"]).score.loc[list(zip(task.table.radiograph_id, task.table.hand))])
+    with pytest.raises(ValueError, match="twice"):
+        hand_bag_task(film_task, pd.concat([hands, hands.iloc[:1]]))

@@ -89,6 +89,11 @@ CHECKS = {
         lambda m: all(v["low"] is None or v["low"] <= v["high"] for v in m["comparisons"].values()),
         lambda m: all(0 <= v["damaged_share"] <= 1 for v in m["attention"].values() if v["damaged_share"] is not None),
         lambda m: set(m["cases"]) <= {"TN", "TP", "FP", "FN"} and m["patch_size"] == get_profile("smoke").mil.patch_size,
+        # the per-hand stage: five ordered thresholds; the MIL's stages, their ceiling and 02's CNNs on the same films
+        lambda m: len(m["per_hand"]["stage_thresholds"]) == 5 and sorted(m["per_hand"]["stage_thresholds"]) == m["per_hand"]["stage_thresholds"],
+        lambda m: {"label | per-hand MIL score", "label | the hand's label total (ceiling)",
+                   *(f"label | 02 CNN: {model}" for model in SMOKE.hand_models)} <= set(m["per_hand"]["staging"]),
+        lambda m: all(0 <= v["accuracy"] <= 1 for v in m["per_hand"]["staging"].values()),
     ],
 }
 
@@ -103,7 +108,7 @@ def test_notebook_is_clean(path):
 
 
 #: notebooks that read another's outputs (its localiser, its checkpoints) from the same run folder
-NEEDS = {"06_mil_scheme2_joints": ["04_joint_localisation", "05_mil_scheme1_tiles"]}
+NEEDS = {"06_mil_scheme2_joints": ["02_whole_image_cnn", "04_joint_localisation", "05_mil_scheme1_tiles"]}
 
 
 @pytest.fixture(scope="session")

@@ -116,6 +116,26 @@ def test_a_run_already_trained_on_the_same_data_is_reused_and_only_then(small, f
     assert reuse_or_fit(config, other_films, tmp_path / "03", look_in=[tmp_path / "02"], progress=False).reused_from is None
 
 
+def test_a_run_is_keyed_by_the_code_that_trains_not_the_code_that_made_or_measures_the_data():
+    from pathlib import Path
+
+    from ralib.tasks.bags import BagTask
+    from ralib.tasks.landmarks import LandmarkTask
+    from ralib.train.fit import training_sources
+
+    def names(task_class):
+        root = Path(tasks.__file__).parent.parent
+        return {p.relative_to(root).as_posix() for p in training_sources(task_class.__new__(task_class))}
+
+    image, bags, landmarks = names(tasks.ImageTask), names(BagTask), names(LandmarkTask)
+    assert {"train/fit.py", "models/backbones.py", "losses.py", "data/loaders.py", "tasks/whole_image.py"} <= image
+    assert "tasks/bags.py" in bags and "tasks/bags.py" not in image and "landmarks/heatmaps.py" in landmarks
+    # the data's own fingerprint covers these: editing them must not retrain every model
+    made_or_measured = {"config.py", "data/aggregate.py", "data/arrays.py", "data/analysis.py", "synth/world.py", "splits.py", "anatomy.py",
+                        "metrics.py", "patches/cache.py", "__init__.py"}
+    assert not made_or_measured & (image | bags | landmarks)
+
+
 def test_the_same_run_twice_gives_the_same_weights_bit_for_bit(small, films):
     """What the README promises: on one machine, a seed fixes a run exactly; another seed changes it."""
     from dataclasses import replace

@@ -190,11 +190,32 @@ def checkpoint_path(out_dir: str | Path, config: TrainConfig, task: Task) -> Pat
     return Path(out_dir) / "checkpoints" / (config.label.replace(" ", "_") + f"_{task.name}.pt")
 
 
+#: Code that makes, splits, stages or measures the data rather than training on it: its effect on a run
+#: reaches the run through the task's data fingerprint (the arrays and the table themselves), so editing it
+#: retrains nothing. What runs while a model trains stays followed: this loop, the models, the losses, the
+#: task's module with its datasets, and the loaders and heatmap losses they call.
+DATA_CODE = ("ralib.config", "ralib.data", "ralib.synth", "ralib.patches", "ralib.landmarks", "ralib.realism",
+             "ralib.metrics", "ralib.agreement", "ralib.splits", "ralib.anatomy", "ralib.sources", "ralib.tracking",
+             "ralib.explain", "ralib.plots", "ralib.results", "ralib.attention")  # fmt: skip
+TRAINING_DATA_CODE = ("ralib.data.loaders", "ralib.landmarks.heatmaps")
+
+
+def training_sources(task: Task) -> list[Path]:
+    """The ``ralib`` files whose code runs while a model trains on ``task`` (see :data:`DATA_CODE`).
+
+    Example:
+        >>> names = {p.name for p in training_sources(task)}                       # doctest: +SKIP
+        >>> "fit.py" in names, "aggregate.py" in names                              # doctest: +SKIP
+        (True, False)
+    """
+    return module_sources([__name__, "ralib.models", type(task).__module__], exclude=("ralib",),
+                          exclude_under=DATA_CODE, keep=TRAINING_DATA_CODE)  # fmt: skip
+
+
 def run_fingerprint(config: TrainConfig, task: Task) -> str | None:
     """What decides a trained model: the configuration (its starting weights by content, not path), the
-    task's data (:meth:`~ralib.tasks.Task.fingerprint`) and the code of the training loop, the models and
-    the task's module with what they import (but the profiles: a new profile entry does not retrain what
-    it does not size); None for a task that does not fingerprint its data."""
+    task's data (:meth:`~ralib.tasks.Task.fingerprint`) and the code that runs while it trains
+    (:func:`training_sources`); None for a task that does not fingerprint its data."""
     data = task.fingerprint()
     if data is None:
         return None
@@ -203,8 +224,7 @@ def run_fingerprint(config: TrainConfig, task: Task) -> str | None:
     if config.weights:
         record["weights"] = hashlib.sha256(Path(config.weights).read_bytes()).hexdigest()
     h.update(repr(sorted(record.items())).encode() + data.encode())
-    # the profiles (ralib.config) reach a run only through its configuration and data, both hashed above
-    for path in module_sources([__name__, "ralib.models", type(task).__module__], exclude=("ralib.config",)):
+    for path in training_sources(task):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
