@@ -1,0 +1,91 @@
+"""RheumaVIT's two models (Stolpovsky et al. 2023): a joint box regressor on hand images with coordinate
+channels, and a joint scorer reading erosion and JSN grades off one crop through idx pooling.
+
+- :class:`CoordChannels` appends two channels, x and y in [-1, 1] (CoordConv, Liu et al. 2018), so that a
+  CNN knows where on the hand it looks.
+- :class:`BoxRegressor`: a timm backbone (EfficientNetV2 in the paper) after the coordinate channels,
+  predicting ``n_boxes`` boxes ``(x0, y0, x1, y1)`` in [0, 1] of the image (centre and size through a
+  sigmoid, so that a box is never inverted, as the DIoU loss requires).
+- :class:`IdxPoolScorer`: a timm backbone's last feature map, of which idx pooling keeps the top-left vector
+  (the paper's stand-in for a class token: TinyViT has none), then a head of two linear layers (512 wide,
+  BatchNorm, ReLU) giving the logits of every grade (6 erosion + 5 JSN by default).
+
+Example:
+    >>> import torch
+    >>> scorer = IdxPoolScorer("resnet18", num_outputs=11).eval()
+    >>> tuple(scorer(torch.rand(2, 1, 64, 64)).shape)
+    (2, 11)
+"""
+
+from __future__ import annotations
+
+import timm
+import torch
+from torch import nn
+
+from ralib.models.registry import register_model
+
+
+class CoordChannels(nn.Module):
+    """``(B, C, H, W)`` -> ``(B, C + 2, H, W)``: x (left -1 to right 1) and y (top -1 to bottom 1)."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = images.shape
+        y, x = torch.meshgrid(torch.linspace(-1, 1, h, device=images.device), torch.linspace(-1, 1, w, device=images.device),
+                              indexing="ij")  # fmt: skip
+        grid = torch.stack([x, y]).to(images.dtype).expand(b, 2, h, w)
+        return torch.cat([images, grid], dim=1)
+
+
+class BoxRegressor(nn.Module):
+    """``n_boxes`` boxes per image, ``(B, n_boxes, 4)`` as ``(x0, y0, x1, y1)`` in [0, 1] of the image."""
+
+    def __init__(self, backbone: str = "tf_efficientnetv2_b0", n_boxes: int = 21, in_chans: int = 1, **kwargs):
+        super().__init__()
+        self.n_boxes = n_boxes
+        self.coords = CoordChannels()
+        self.backbone = timm.create_model(backbone, pretrained=False, in_chans=in_chans + 2, num_classes=4 * n_boxes, **kwargs)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        centre_size = torch.sigmoid(self.backbone(self.coords(images)).reshape(-1, self.n_boxes, 4).float())
+        centre, half = centre_size[..., :2], centre_size[..., 2:] / 2
+        return torch.cat([centre - half, centre + half], dim=-1)
+
+
+def idx_pool(features: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """The top-left vector of a feature map: ``(B, C, H, W)`` (or ``(B, H, W, C)``) -> ``(B, C)``."""
+    return features[:, 0, 0, :] if channels_last else features[:, :, 0, 0]
+
+
+class IdxPoolScorer(nn.Module):
+    """A timm backbone's feature map, idx pooling and RheumaVIT's head (``hidden`` wide, BatchNorm, ReLU)."""
+
+    def __init__(self, backbone: str = "tiny_vit_5m_224", num_outputs: int = 11, hidden: int = 512, in_chans: int = 1,
+                 **kwargs):  # fmt: skip
+        super().__init__()
+        self.backbone = timm.create_model(backbone, pretrained=False, in_chans=in_chans, num_classes=0, **kwargs)
+        self.channels_last = getattr(self.backbone, "output_fmt", "NCHW") == "NHWC"  # e.g. Swin
+        width = self.backbone.num_features
+        self.head = nn.Sequential(nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, num_outputs))
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return idx_pool(self.backbone.forward_features(images), self.channels_last)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))
+
+
+@register_model("idx_pool_scorer")
+def _idx_pool_scorer(num_outputs: int, weights=None, backbone: str = "tiny_vit_5m_224", **kwargs) -> IdxPoolScorer:
+    if weights is not None:
+        raise ValueError("the joint scorer starts from random weights (loading pretrained ones is not built yet)")
+    return IdxPoolScorer(backbone, num_outputs, **kwargs)
+
+
+@register_model("box_regressor")
+def _box_regressor(num_outputs: int, weights=None, backbone: str = "tf_efficientnetv2_b0", **kwargs) -> BoxRegressor:
+    if num_outputs % 4:
+        raise ValueError(f"a box regressor predicts 4 numbers per box, not {num_outputs} in all")
+    if weights is not None:
+        raise ValueError("the box regressor starts from random weights (no pretrained ones on this machine)")
+    return BoxRegressor(backbone, num_outputs // 4, **kwargs)
