@@ -1,10 +1,13 @@
 """RheumaVIT's pieces: coordinate channels, box regression, soft grade targets, the masked focal loss,
 idx pooling and attention rollout for windowed attention."""
 
+import cv2
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from ralib import anatomy
 from ralib.losses import JointGradeLoss, neighbour_smoothed, soft_focal_loss
 from ralib.models.joint_scorer import BoxRegressor, CoordChannels, IdxPoolScorer, idx_pool
 from ralib.rollout import downsample_matrix, rollout, tinyvit_attention, tinyvit_rollout, window_attention_matrix
@@ -120,3 +123,201 @@ def test_tinyvit_attention_is_captured_exactly_and_rolled_out_to_a_map_per_image
     maps = tinyvit_rollout(backbone, images)
     assert maps.shape == (2, 64, 64) and np.allclose(maps.sum((1, 2)), 1) and (maps >= 0).all()
     assert not np.allclose(maps[0], maps[1])  # each image its own map
+
+
+# --- the box regression task --------------------------------------------------------------------------
+
+from torchvision.ops import box_iou, distance_box_iou_loss  # noqa: E402
+
+from ralib.tasks.joint_boxes import BoxLoss, BoxTask, box_iou_pairs, box_metrics, film_boxes, hand_joint_boxes, localised  # noqa: E402
+
+
+def test_diou_after_the_mse_epochs_is_torchvisions_and_the_known_value():
+    a, b = torch.tensor([[[0.0, 0.0, 2.0, 2.0]]]), torch.tensor([[[1.0, 1.0, 3.0, 3.0]]])
+    loss = BoxLoss(mse_epochs=2)
+    loss.set_epoch(1)
+    assert loss(a, b).item() == pytest.approx(1.0)  # MSE of the corners: every corner 1 off
+    loss.set_epoch(2)
+    # 1 - IoU + squared centre distance / squared diagonal of the enclosing box: 1 - 1/7 + 2/18
+    assert loss(a, b).item() == pytest.approx(1 - 1 / 7 + 2 / 18)
+    assert loss(a, b).item() == pytest.approx(distance_box_iou_loss(a[0], b[0], reduction="mean").item())
+    loss.set_epoch(None)  # validation: the final loss whatever the epoch
+    assert loss(a, b).item() == pytest.approx(1 - 1 / 7 + 2 / 18)
+    with_unknown = torch.cat([b, torch.full((1, 1, 4), float("nan"))], dim=1)
+    assert loss(torch.cat([a, a], dim=1), with_unknown).item() == pytest.approx(1 - 1 / 7 + 2 / 18)
+
+
+def test_pairwise_iou_and_the_localisation_rule():
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(0, 1, (2, 30, 2, 2))
+    a, b = (np.concatenate([c.min(1), c.max(1)], axis=1) for c in corners)
+    np.testing.assert_allclose(box_iou_pairs(a, b), np.diag(box_iou(torch.tensor(a), torch.tensor(b)).numpy()), atol=1e-9)
+    true = np.array([0.4, 0.4, 0.6, 0.5])  # 0.2 wide, 0.1 high: centres within 0.2 across and 0.1 down count
+    shifted = lambda dx, dy: true + [dx, dy, dx, dy]  # noqa: E731
+    assert localised(shifted(0.19, 0.09), true) and not localised(shifted(0.21, 0.0), true) and not localised(shifted(0, 0.11), true)
+    metrics = box_metrics(np.stack([true, shifted(0.3, 0)])[None], np.stack([true, true])[None])
+    assert metrics["localisation_accuracy"] == 0.5 and metrics["iou"] == pytest.approx(0.5)
+
+
+def test_hand_boxes_follow_the_seam_split_and_go_back_onto_the_film(synthetic):
+    from ralib.data.arrays import hand_array
+
+    images, hands = hand_array(synthetic, 64, progress=False, cache=False)
+    boxes = hand_joint_boxes(synthetic, hands)
+    assert boxes.shape == (len(hands), 21, 4) and np.isfinite(boxes).all()
+    centres = (boxes[..., :2] + boxes[..., 2:]) / 2
+    assert ((centres > 0) & (centres < 1)).all()  # every joint lies inside its own hand's image
+    s = synthetic.scores[(synthetic.scores.scheme == "box")].drop_duplicates(["radiograph_id", "hand", "site"]).set_index(["radiograph_id", "hand", "site"])
+    back = film_boxes(boxes, hands)
+    row = hands.iloc[3]
+    expected = s.loc[(row.radiograph_id, row.hand, "mcp2"), ["x0", "y0", "x1", "y1"]].to_numpy(float)
+    np.testing.assert_allclose(back[3, list(anatomy.JOINT_NAMES).index("mcp2")], expected, atol=1e-6)
+
+
+def test_a_flipped_training_image_carries_its_boxes_along():
+    images = np.zeros((1, 32, 32), np.float16)
+    images[0, 4:8, 2:6] = 1.0  # a bright joint at x 2-6, y 4-8
+    boxes = np.array([[[2 / 32, 4 / 32, 6 / 32, 8 / 32]]])
+    task = BoxTask(images, boxes, pd.DataFrame({"split": ["train"]}))
+    data = task.dataset("train", "boxes")
+    torch.manual_seed(0)
+    for _ in range(8):
+        image, box = data[0]
+        x0, y0, x1, y1 = (box[0] * 32).round().int().tolist()
+        inside = image[0, y0:y1, x0:x1]
+        assert (inside > inside.new_tensor(image[0].min().item())).all()  # the box still covers the bright joint
+
+
+def test_the_box_regressor_trains_with_mse_first_then_diou(synthetic):
+    from ralib.data.arrays import hand_array
+    from ralib.train import build_model, fit
+    from ralib.train.fit import TrainConfig
+
+    images, hands = hand_array(synthetic, 64, progress=False, cache=False)
+    hands = hands.assign(split=np.where(np.arange(len(hands)) < 8, "train", "val"))
+    seen = []
+
+    class Spy(BoxLoss):
+        def set_epoch(self, epoch):
+            seen.append(epoch)
+            super().set_epoch(epoch)
+
+    task = BoxTask(images, hand_joint_boxes(synthetic, hands), hands, mse_epochs=1)
+    task.loss = lambda name=None: Spy(1)
+    config = TrainConfig("box_regressor", 2, 4, "box", "adamw", 1e-3, 1e-2, 0.0, "boxes", clip=1.0,
+                         model_options=(("backbone", "resnet18"),))  # fmt: skip
+    fitted = fit(build_model(config, task.num_outputs), task, config, progress=False)
+    assert seen == [0, None, 1, None]  # training epochs in turn, validation always the final loss
+    boxes = fitted.predict(task, "val")
+    assert boxes.shape == (4, 21, 4) and set(task.evaluate(boxes, "val")) >= {"iou", "localisation_accuracy"}
+    assert len(fitted.history) == 2 and np.isfinite(fitted.history.valid_loss).all()
+
+
+# --- crops at joint boxes ----------------------------------------------------------------------------
+
+
+def test_box_crops_show_their_box_in_the_middle_with_the_experts_grades(synthetic):
+    from ralib.data.arrays import stretch
+    from ralib.data.io import read_radiograph
+    from ralib.data.loaders import grown_centre
+    from ralib.patches.box_crops import box_crop_cache, true_boxes
+
+    boxes = true_boxes(synthetic)
+    assert len(boxes) == len(synthetic.radiographs) * 42
+    cache = box_crop_cache(synthetic, boxes, 64, progress=False)
+    t = cache.table
+    assert cache.images.shape == (len(boxes), 64, 64) and list(t.joint) == list(boxes.joint)
+    assert (t.loc[t.joint == "cmc3", "erosion_site"] == "").all() and (t.loc[t.joint == "ulna", "jsn_site"] == "").all()
+    assert t.loc[t.erosion_site != "", "erosion_grade"].notna().all() and t.loc[t.jsn_site != "", "jsn_reader_3"].notna().all()
+    assert t.loc[t.erosion_site == "", "erosion_grade"].isna().all()
+    # a crop is the square of four box sides around the box's centre on the film; its middle quarter the box
+    row = t.iloc[50]
+    film = stretch(read_radiograph(synthetic.radiographs[synthetic.radiographs.radiograph_id.astype(str) == row.radiograph_id].iloc[0]))
+    side = 4 * max(row.x1 - row.x0, row.y1 - row.y0)
+    x0, y0 = int(round((row.x0 + row.x1 - side) / 2)), int(round((row.y0 + row.y1 - side) / 2))
+    direct = cv2.resize(film[y0 : y0 + int(side), x0 : x0 + int(side)].astype(np.float32), (16, 16), interpolation=cv2.INTER_AREA)
+    assert np.corrcoef(direct.ravel(), grown_centre(cache.crops(50), 4.0, 4.0, 16).ravel())[0, 1] > 0.95
+    assert np.array_equal(grown_centre(cache.crops(50), 1.0, 4.0, 16), cv2.resize(cache.crops(50)[24:40, 24:40], (16, 16)))
+    again = box_crop_cache(synthetic, boxes, 64, progress=False)
+    moved = box_crop_cache(synthetic, boxes.assign(x0=boxes.x0 - 2, x1=boxes.x1 - 2), 64, variant="regressed", progress=False)
+    assert again.folder == cache.folder != moved.folder and moved.meta["variant"] == "regressed"
+    with pytest.raises(ValueError, match="missing corners"):
+        box_crop_cache(synthetic, boxes.assign(x0=np.nan), 64, progress=False)
+
+
+# --- the joint grade task ----------------------------------------------------------------------------
+
+from ralib.tasks.joint_grades import JointGradeTask, add_aggregates, sampling_weights  # noqa: E402
+
+
+def _grade_table(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    erosion = rng.choice(6, n, p=[0.6, 0.2, 0.1, 0.05, 0.03, 0.02])
+    table = pd.DataFrame({"split": np.where(np.arange(n) < 40, "train", np.where(np.arange(n) < 50, "val", "test")),
+                          "erosion_site": np.where(np.arange(n) % 5 == 4, "", "mcp2"), "jsn_site": "mcp2",
+                          "erosion_grade": erosion.astype(float), "jsn_grade": rng.integers(0, 5, n).astype(float)})  # fmt: skip
+    table.loc[table.erosion_site == "", "erosion_grade"] = np.nan
+    images = rng.integers(0, 255, (n, 32, 32)).astype(np.uint8)
+    return images, table
+
+
+def test_rare_grades_are_drawn_as_often_as_common_ones():
+    images, table = _grade_table(400)
+    task = JointGradeTask(images, table.assign(split="train"), heads=("erosion",), input_size=8, epoch_size=3000)
+    weights = sampling_weights(task.targets)
+    assert weights[task.targets[:, 0] == 5].min() > weights[task.targets[:, 0] == 0].max() and (weights[task.targets[:, 0] < 0] == 0).all()
+    torch.manual_seed(0)
+    data = task.dataset("train", "joints")
+    drawn = np.bincount([int(data[i][1][0]) for i in range(len(data))], minlength=6)
+    assert len(data) == 3000 and drawn.min() > 0.6 * drawn.max()  # balanced, where the data hold 60 % zeros
+
+
+def test_evaluation_crops_show_two_and_a_half_box_sides_and_the_measures_are_class_weighted():
+    from ralib.data.loaders import grown_centre
+
+    images, table = _grade_table()
+    task = JointGradeTask(images, table, input_size=8)
+    image, target = task.dataset("val")[0]
+    row = task.rows("val")[0]
+    expected = (grown_centre(images[row].astype(np.float32) / 255, 2.5, 4.0, 8) - task.pixel_mean) / task.pixel_sd
+    assert np.allclose(image[0].numpy(), expected, atol=1e-5) and target.tolist() == task.targets[row].tolist()
+    rows = task.rows("test")
+    perfect = np.zeros((len(rows), 11))
+    perfect[np.arange(len(rows)), np.maximum(task.targets[rows, 0], 0)] = 1
+    perfect[np.arange(len(rows)), 6 + task.targets[rows, 1]] = 1
+    measures = task.evaluate(perfect)
+    assert measures["erosion_accuracy"] == 1 and measures["jsn_mae"] == 0 and measures["erosion_n"] == 8
+    always_zero = np.zeros_like(perfect)
+    always_zero[:, 0] = always_zero[:, 6] = 1
+    present = np.unique(task.targets[rows, 1])
+    assert task.evaluate(always_zero)["jsn_accuracy"] == pytest.approx(1 / len(present))  # one class right of those present
+
+
+def test_expert_aggregates_are_added_per_head_over_the_scored_joints():
+    table = pd.DataFrame({"erosion_site": ["ip", "ip", ""], "jsn_site": ["ip", "", "cmc3"],
+                          "erosion_reader_1": [1, 2, np.nan], "erosion_reader_2": [1, 3, np.nan], "erosion_reader_3": [0, 3, np.nan],
+                          "jsn_reader_1": [0, np.nan, 4], "jsn_reader_2": [1, np.nan, 4], "jsn_reader_3": [1, np.nan, 3]})  # fmt: skip
+    out = add_aggregates(table, ("majority", "rounded_mean"))
+    assert out.erosion_majority.tolist()[:2] == [1, 3] and np.isnan(out.erosion_majority[2])
+    assert out.jsn_rounded_mean.tolist()[0] == 1 and np.isnan(out.jsn_majority[1]) and out.jsn_majority[2] == 4
+
+
+def test_the_scorer_trains_in_two_stages_frozen_backbone_then_everything(tmp_path):
+    from dataclasses import replace
+
+    from ralib.train import build_model, fit
+    from ralib.train.fit import TrainConfig
+
+    images, table = _grade_table()
+    task = JointGradeTask(images, table, input_size=32, epoch_size=16)
+    first = TrainConfig("idx_pool_scorer", 1, 8, "focal", "adamw", 1e-3, 1e-2, 0.0, "joints", freeze="backbone", clip=1.0,
+                        model_options=(("backbone", "resnet18"),))  # fmt: skip
+    frozen = fit(build_model(first, task.num_outputs), task, first, tmp_path, progress=False)
+    assert not any(p.requires_grad for p in frozen.model.backbone.parameters())
+    second = replace(first, freeze=None, lr=5e-5, weights=str(frozen.checkpoint), tag="stage 2")
+    model = build_model(second, task.num_outputs)
+    assert torch.equal(model.head[0].weight, frozen.model.head[0].weight)  # the second stage starts where the first ended
+    assert all(p.requires_grad for p in model.parameters())
+    tuned = fit(model, task, second, tmp_path, progress=False)
+    probabilities = tuned.predict(task, "test")
+    assert probabilities.shape == (10, 11) and np.allclose(probabilities[:, :6].sum(1), 1)

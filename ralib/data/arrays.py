@@ -90,9 +90,10 @@ def hand_array(ds: RADataset, size: int, progress: bool = True, cache: bool = Tr
 
     Dual-hand films are split by the minimum-energy seam (:func:`ralib.preprocess.split_hands`) and
     each side is named by :func:`hand_sides`; single-hand films are used whole. The table has
-    ``radiograph_id``, ``patient_id``, ``split``, ``hand`` (LH/RH) and, where joint boxes or landmarks
-    are known, ``seam_correct``: whether all of that hand's box centres (else landmarks) lie on its
-    side of the seam. Only the images and the seam check are cached; patients and splits are taken
+    ``radiograph_id``, ``patient_id``, ``split``, ``hand`` (LH/RH), the part of the film the image shows
+    (``x0``, ``y0``, ``x1``, ``y1`` in film pixels, end exclusive; the image stretches it to a square) and,
+    where joint boxes or landmarks are known, ``seam_correct``: whether all of that hand's box centres
+    (else landmarks) lie on its side of the seam. Only the images and the seam check are cached; patients and splits are taken
     from ``ds`` on every call, so a changed split is never served stale.
     """
     rows = ds.radiographs
@@ -104,26 +105,28 @@ def hand_array(ds: RADataset, size: int, progress: bool = True, cache: bool = Tr
         for _, row in tqdm(rows.iterrows(), total=len(rows), desc=f"hands at {size} px", disable=not progress):
             film = stretch(read_radiograph(row))
             if row.hands in ("LH", "RH"):
-                crops = {row.hands: (film, None)}
+                crops = {row.hands: (film, None, (0, 0, film.shape[1], film.shape[0]))}
             else:
                 split = split_hands(film)
                 image_left, image_right = hand_images(film, split, fill=0.0)
+                left = (image_left, "left", split.left_box)
+                right = (image_right, "right", split.right_box)
                 left_on_left = sides[row.radiograph_id] == "image_left"
-                crops = {"LH": (image_left if left_on_left else image_right, "left" if left_on_left else "right"),
-                         "RH": (image_right if left_on_left else image_left, "right" if left_on_left else "left")}  # fmt: skip
-            for hand, (crop, side) in crops.items():
+                crops = {"LH": left if left_on_left else right, "RH": right if left_on_left else left}
+            for hand, (crop, side, box) in crops.items():
                 points = truth.get((row.radiograph_id, hand))
                 correct = np.nan if side is None or points is None else float(all(split.side_of(x, y) == side for x, y in points))
                 images.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA).astype(np.float16))
-                table.append({"radiograph_id": row.radiograph_id, "hand": hand, "seam_correct": correct})
+                table.append({"radiograph_id": row.radiograph_id, "hand": hand, "seam_correct": correct,
+                              **dict(zip(("x0", "y0", "x1", "y1"), map(int, box)))})  # fmt: skip
         return np.stack(images), pd.DataFrame(table)
 
-    inputs = {"sides": None if sides is None else sides.reindex(rows.radiograph_id).tolist(),
+    inputs = {"layout": "with the film box", "sides": None if sides is None else sides.reindex(rows.radiograph_id).tolist(),
               "points": sorted((k[0], k[1], [(round(x, 1), round(y, 1)) for x, y in v]) for k, v in truth.items())}  # fmt: skip
     images, table = _cached("hands", rows, size, build, cache, inputs)
     owners = rows[["radiograph_id", "patient_id", "split"]].astype({"radiograph_id": str})
     table = table.astype({"radiograph_id": str}).merge(owners, on="radiograph_id", how="left", validate="many_to_one")
-    return images, table[["radiograph_id", "patient_id", "split", "hand", "seam_correct"]]
+    return images, table[["radiograph_id", "patient_id", "split", "hand", "x0", "y0", "x1", "y1", "seam_correct"]]
 
 
 def hand_sides(ds: RADataset) -> pd.Series:

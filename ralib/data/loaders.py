@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -95,3 +96,21 @@ class ImageDataset(Dataset):
         image = torch.from_numpy(np.asarray(self.images[i], np.float32))[None]
         image = (self.transform(image) - self.mean) / self.sd
         return image, torch.as_tensor(self.targets[i])
+
+
+def grown_centre(crop: np.ndarray, growth: float, grow: float, size: int) -> np.ndarray:
+    """The middle of a crop cut ``grow`` times its box, ``growth`` times the box (1 to ``grow``), resized
+    to ``size`` pixels.
+
+    Example:
+        >>> crop = np.zeros((8, 8), np.float32); crop[2:6, 2:6] = 1
+        >>> grown_centre(crop, 2.0, 4.0, 4).tolist()[0]
+        [1.0, 1.0, 1.0, 1.0]
+    """
+    if not 0 < growth <= grow:
+        raise ValueError(f"growth {growth} outside (0, {grow}]")
+    n = crop.shape[-1]
+    side = max(1, int(round(n * growth / grow)))
+    start = (n - side) // 2
+    middle = np.asarray(crop[start : start + side, start : start + side], np.float32)
+    return cv2.resize(middle, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)

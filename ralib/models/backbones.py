@@ -156,7 +156,7 @@ def freeze(model: nn.Module, scheme: str | None) -> list[str]:
     """
     if scheme is None:
         return []
-    schemes = FREEZE_SCHEMES.get(_family(model), {})
+    schemes = _schemes(model)
     if scheme not in schemes:
         raise ValueError(f"no freezing scheme {scheme!r} for {_family(model)!r}; it has {sorted(schemes) or 'none'}")
     timm.utils.freeze(model, schemes[scheme])
@@ -165,7 +165,16 @@ def freeze(model: nn.Module, scheme: str | None) -> list[str]:
 
 def unfreeze(model: nn.Module, scheme: str) -> None:
     """Undo :func:`freeze` for ``scheme``: parameters train and batch norm is ordinary again."""
-    timm.utils.unfreeze(model, FREEZE_SCHEMES[_family(model)][scheme])
+    timm.utils.unfreeze(model, _schemes(model)[scheme])
+
+
+def _schemes(model: nn.Module) -> dict[str, list[str]]:
+    """The freezing schemes of a model's family; a model with a ``backbone`` and a head of its own (e.g.
+    RheumaVIT's scorer) also has ``backbone``: everything but the head, its first training stage."""
+    schemes = dict(FREEZE_SCHEMES.get(_family(model), {}))
+    if isinstance(getattr(model, "backbone", None), nn.Module):
+        schemes["backbone"] = ["backbone"]
+    return schemes
 
 
 def penultimate(model: nn.Module, images: torch.Tensor) -> torch.Tensor:

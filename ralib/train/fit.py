@@ -28,7 +28,9 @@ import numpy as np
 import pandas as pd
 import torch
 import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
+from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback
+from fastai.callback.training import GradientClip
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
@@ -62,6 +64,7 @@ class TrainConfig:
     seed: int = 0
     tag: str = ""  # shown in the label, e.g. "bone age"
     model_options: tuple[tuple[str, object], ...] = ()  # keyword arguments of the model's builder, e.g. (("encoder", "resnet18"),)
+    clip: float | None = None  # clip the gradients' norm to this (RheumaVIT); None: no clipping
 
     @property
     def label(self) -> str:
@@ -69,6 +72,19 @@ class TrainConfig:
         parts += [f"freeze {self.freeze}"] if self.freeze else []
         parts += [self.tag] if self.tag else []
         return " ".join(parts)
+
+
+class EpochToLoss(Callback):
+    """Tell a loss that changes with the epoch (e.g. MSE, then DIoU: ``set_epoch``) which epoch it is;
+    validation always uses its final form (``set_epoch(None)``), so that epochs stay comparable."""
+
+    order = 0
+
+    def before_train(self):
+        self.learn.loss_func.set_epoch(self.epoch)
+
+    def before_validate(self):
+        self.learn.loss_func.set_epoch(None)
 
 
 class KeepBest(TrackerCallback):
@@ -166,8 +182,10 @@ def fit(model: nn.Module, task: Task, config: TrainConfig, out_dir: str | Path |
     opt = OPTIMISERS[config.optimizer]
     options = {"weight_decay": config.weight_decay, **({"momentum": config.momentum} if config.optimizer == "sgd" else {})}
     keep_best = KeepBest()
+    callbacks = [keep_best] + ([EpochToLoss()] if hasattr(loss, "set_epoch") else [])
+    callbacks += [GradientClip(config.clip)] if config.clip else []
     learn = Learner(dls, model, loss_func=loss, opt_func=partial(OptimWrapper, opt=opt, **options), lr=config.lr,
-                    cbs=[keep_best])  # fmt: skip
+                    cbs=callbacks)  # fmt: skip
     started = time.time()
     quiet = not progress
     with learn.no_bar() if quiet else nullcontext(), learn.no_logging() if quiet else nullcontext():

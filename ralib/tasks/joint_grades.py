@@ -1,0 +1,193 @@
+"""RheumaVIT's scoring stage: a joint's erosion (0-5) and JSN (0-4) grades from one crop at its box.
+
+The crops come from :func:`ralib.patches.box_crops.box_crop_cache`, cut four box sides wide; a training
+crop shows the middle ``g`` box sides, ``g`` drawn anew each time between 1 and 4, and an evaluation crop
+2.5 (:func:`ralib.data.loaders.grown_centre`), resized to ``input_size``. Training batches are drawn
+with weights inverse to the frequency of the crop's grades (per head, averaged over the heads the joint is
+scored for), an epoch of ``epoch_size`` draws. One model scores every head of ``heads`` (shared) or one
+(separate models); a joint without a site of a head is masked out of that head's loss
+(:class:`ralib.losses.JointGradeLoss`: focal loss on targets smoothed to the neighbouring grades).
+
+Targets are the ``label`` of each head: ``grade`` (the data set's aggregate of its experts), ``truth``
+(synthetic data), ``reader_<k>``, or an aggregate made here (:func:`add_aggregates`: ``dawid_skene``,
+``majority``, ``rounded_mean``).
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> table = pd.DataFrame({"split": ["train", "train", "val"], "erosion_site": ["ip", "", "ip"],
+    ...                       "jsn_site": ["ip", "cmc3", "ip"], "erosion_grade": [1, None, 0], "jsn_grade": [0, 2, 1]})
+    >>> task = JointGradeTask(np.zeros((3, 16, 16), np.uint8), table, input_size=8)
+    >>> task.targets.tolist(), task.num_outputs
+    ([[1, 0], [-1, 2], [0, 1]], 11)
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ralib import anatomy
+from ralib.agreement import class_weighted_accuracy, class_weighted_mae
+from ralib.data.aggregate import aggregate
+from ralib.data.loaders import grown_centre
+from ralib.losses import JointGradeLoss
+from ralib.tasks.base import Task
+
+#: grades per head: erosion 0-5, JSN 0-4
+HEADS = {"erosion": anatomy.EROSION_MAX + 1, "jsn": anatomy.JSN_MAX + 1}
+
+
+def add_aggregates(table: pd.DataFrame, methods=("dawid_skene", "majority", "rounded_mean")) -> pd.DataFrame:
+    """The experts' grades of each head (``<kind>_reader_<k>``) combined by each of ``methods``
+    (:func:`ralib.data.aggregate.aggregate`) into ``<kind>_<method>``, over the crops that have that site."""
+    table = table.copy()
+    for kind in HEADS:
+        readers = sorted(c for c in table if c.startswith(f"{kind}_reader_"))
+        scored = (table[f"{kind}_site"] != "").to_numpy() & table[readers].notna().any(axis=1).to_numpy() if readers else None
+        for method in methods:
+            table[f"{kind}_{method}"] = np.nan
+            if readers and scored.any():
+                grades = table.loc[scored, readers].rename(columns=lambda c: c.removeprefix(f"{kind}_"))
+                table.loc[scored, f"{kind}_{method}"] = aggregate(grades, method).to_numpy()
+    return table
+
+
+def sampling_weights(targets: np.ndarray) -> np.ndarray:
+    """Per crop, the mean over its scored heads of 1 / (how often its grade occurs in that head)."""
+    weights = np.zeros(len(targets))
+    heads_scored = np.zeros(len(targets))
+    for k in range(targets.shape[1]):
+        scored = targets[:, k] >= 0
+        counts = np.bincount(targets[scored, k])
+        weights[scored] += 1.0 / counts[targets[scored, k]]
+        heads_scored += scored
+    return np.where(heads_scored > 0, weights / np.maximum(heads_scored, 1), 0.0)
+
+
+class JointGradeDataset(Dataset):
+    """Crops ``(n, s, s)`` uint8 and their targets ``(n, heads)``; with ``weights``, an epoch of
+    ``epoch_size`` crops drawn with those weights (torch's generator, so seeded) and a random growth
+    between ``growth`` 's bounds; otherwise every crop once at ``growth[0]``."""
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, input_size: int, grow: float, growth: tuple[float, float],
+                 weights: np.ndarray | None = None, epoch_size: int | None = None, augment: bool = False,
+                 mean: float = 0.0, sd: float = 1.0):  # fmt: skip
+        self.images, self.targets, self.input_size, self.grow, self.growth = images, targets, input_size, grow, growth
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
+        self.epoch_size = epoch_size or len(images)
+        self.augment, self.mean, self.sd = augment, mean, sd
+
+    def __len__(self) -> int:
+        return self.epoch_size if self.weights is not None else len(self.images)
+
+    def __getitem__(self, i: int):
+        if self.weights is not None:
+            i = int(torch.multinomial(self.weights, 1))
+        low, high = self.growth
+        growth = low + (high - low) * float(torch.rand(())) if high > low else low
+        crop = grown_centre(np.asarray(self.images[i], np.float32) / 255, growth, self.grow, self.input_size)
+        image = torch.from_numpy(crop)[None]
+        if self.augment:  # RheumaVIT: flips, rotations by 90 degrees, intensity
+            if torch.rand(()) < 0.5:
+                image = image.flip(-1)
+            image = torch.rot90(image, int(torch.randint(4, ())), dims=(-2, -1)) * (0.9 + 0.2 * torch.rand(()))
+        return (image - self.mean) / self.sd, torch.from_numpy(self.targets[i])
+
+
+class JointGradeTask(Task):
+    """Joint crops and a table row per crop (``split``, ``<kind>_site`` and the ``<kind>_<label>`` grades)."""
+
+    name = "joint_grades"
+
+    def __init__(self, images: np.ndarray, table: pd.DataFrame, heads: tuple[str, ...] = ("erosion", "jsn"),
+                 label: str = "grade", input_size: int = 96, grow: float = 4.0, eval_growth: float = 2.5,
+                 epoch_size: int | None = None, p: float = 0.4):  # fmt: skip
+        if len(images) != len(table):
+            raise ValueError(f"{len(images)} crops but {len(table)} table rows")
+        unknown = set(heads) - set(HEADS)
+        if unknown or not heads:
+            raise ValueError(f"heads must come from {', '.join(HEADS)}; got {heads}")
+        self.images, self.table, self.heads, self.label = images, table.reset_index(drop=True), tuple(heads), label
+        self.input_size, self.grow, self.eval_growth, self.epoch_size, self.p = input_size, grow, eval_growth, epoch_size, p
+        self.targets = np.stack([self.grades(kind) for kind in self.heads], axis=1)
+        self.num_outputs = sum(HEADS[k] for k in self.heads)
+        train = self.rows("train")
+        if not len(train):
+            raise ValueError("no training crops")
+        pixels = images[train[:: max(1, len(train) // 2000)]].astype(np.float32) / 255
+        self.pixel_mean, self.pixel_sd = float(pixels.mean()), float(pixels.std() or 1.0)
+
+    def grades(self, kind: str, label: str | None = None) -> np.ndarray:
+        """The ``label`` grades of one head per crop, -1 where the joint has no such site or no grade."""
+        column = f"{kind}_{label or self.label}"
+        if column not in self.table:
+            raise ValueError(f"no {column} column: add it (add_aggregates) or choose another label")
+        values = pd.to_numeric(self.table[column], errors="coerce").to_numpy(float)
+        scored = (self.table[f"{kind}_site"].fillna("") != "").to_numpy() & np.isfinite(values)
+        if np.any(values[scored] % 1):
+            raise ValueError(f"{column}: grades must be whole numbers (aggregate the readers first)")
+        return np.where(scored, np.nan_to_num(values), -1).astype(np.int64)
+
+    def rows(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.table.split.to_numpy() == split)
+
+    def dataset(self, split: str, augment: str = "none") -> JointGradeDataset:
+        rows = self.rows(split)
+        training = split == "train" and augment != "none"
+        weights = sampling_weights(self.targets[rows]) if training else None
+        growth = (1.0, self.grow) if training else (self.eval_growth, self.eval_growth)
+        return JointGradeDataset(self.images[rows], self.targets[rows], self.input_size, self.grow, growth, weights,
+                                 self.epoch_size, training, self.pixel_mean, self.pixel_sd)  # fmt: skip
+
+    def loss(self, name: str | None = None) -> nn.Module:
+        if name not in (None, "focal"):
+            raise ValueError(f"{self.name}: RheumaVIT trains with the focal loss on smoothed targets; got {name!r}")
+        return JointGradeLoss(tuple(HEADS[k] for k in self.heads), self.p)
+
+    def decode(self, outputs: dict[str, np.ndarray], split: str = "test") -> np.ndarray:
+        """Per head, the probability of each grade (softmax), side by side: ``(n, num_outputs)``."""
+        logits, out, start = np.asarray(outputs["outputs"], float), [], 0
+        for kind in self.heads:
+            part = logits[:, start : start + HEADS[kind]]
+            e = np.exp(part - part.max(1, keepdims=True))
+            out.append(e / e.sum(1, keepdims=True))
+            start += HEADS[kind]
+        return np.concatenate(out, axis=1)
+
+    def head_probabilities(self, predictions: np.ndarray, kind: str) -> np.ndarray:
+        start = sum(HEADS[k] for k in self.heads[: self.heads.index(kind)])
+        return predictions[:, start : start + HEADS[kind]]
+
+    def evaluate(self, predictions: np.ndarray, split: str = "test", label: str | None = None) -> dict:
+        """Per head, over the crops with that site: class-weighted accuracy and MAE (RheumaVIT's measures)
+        and plain accuracy, against the task's label or another ``label`` (e.g. ``truth``)."""
+        out = {}
+        rows = self.rows(split)
+        for kind in self.heads:
+            true = self.grades(kind, label)[rows]
+            pred = self.head_probabilities(predictions, kind).argmax(1)
+            scored = true >= 0
+            out[f"{kind}_accuracy"] = class_weighted_accuracy(true[scored], pred[scored])
+            out[f"{kind}_mae"] = class_weighted_mae(true[scored], pred[scored])
+            out[f"{kind}_plain_accuracy"] = float(np.mean(true[scored] == pred[scored]))
+            out[f"{kind}_n"] = int(scored.sum())
+        return out
+
+    def fingerprint(self) -> str:
+        settings = (self.name, self.heads, self.label, self.input_size, self.grow, self.eval_growth, self.epoch_size, self.p)
+        h = hashlib.sha256(repr(settings).encode())
+        for chunk in np.array_split(np.arange(len(self.images)), max(1, len(self.images) // 4096)):
+            h.update(np.ascontiguousarray(self.images[chunk]).tobytes())
+        h.update(np.ascontiguousarray(self.targets).tobytes())
+        h.update(pd.util.hash_pandas_object(self.table[["split"]], index=False).to_numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def checkpoint_record(self) -> dict:
+        return {"task": self.name, "num_outputs": self.num_outputs, "heads": list(self.heads), "label": self.label,
+                "input_size": self.input_size, "grow": self.grow, "eval_growth": self.eval_growth,
+                "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd}  # fmt: skip
