@@ -94,6 +94,27 @@ class MILSizes:
 
 
 @dataclass(frozen=True)
+class ScorerSizes:
+    """RheumaVIT (notebook 07): the joint box regressor on hand images and the erosion / JSN scorer on
+    crops at the boxes."""
+
+    box_image_size: int  # hand images of the box regressor, pixels (a multiple of 32)
+    box_backbone: str  # timm backbone of the box regressor (EfficientNetV2 in the paper)
+    box_epochs: int
+    box_mse_epochs: int  # epochs of MSE before DIoU
+    box_batch_size: int
+    crop_size: int  # crops at joint boxes in the cache, four box sides wide, pixels
+    input_size: int  # what the scorer sees: 1-4 box sides in training, 2.5 at evaluation, resized to this
+    backbones: tuple[str, ...]  # scorer backbones, shared erosion + JSN head; the first is the main model
+    separate: tuple[str, ...]  # backbones also trained as separate erosion and JSN models
+    frozen_epochs: int  # first stage: the backbone frozen, lr 1e-3
+    epochs: int  # second stage: all layers, lr 5e-5 (paper) or a one-cycle schedule (cpu)
+    epoch_size: int  # crops drawn per epoch, weighted inverse to their grades' frequency
+    batch_size: int
+    val_films: int  # validation films the scorer is checked on after every epoch (0: all)
+
+
+@dataclass(frozen=True)
 class Profile:
     """A named set of sizes; see the module docstring."""
 
@@ -103,6 +124,7 @@ class Profile:
     train: TrainSizes
     landmarks: LandmarkSizes
     mil: MILSizes
+    scorer: ScorerSizes
 
 
 _WHOLE_IMAGE = ("resnet50", "resnet34", "mobilenetv2_100")
@@ -126,6 +148,9 @@ _PROFILES = {
                      patch_batch_size=32, mil_epochs=2, mil_batch_size=4, landmark_draws=1, segmentation_size=64,
                      segmentation_films=(8, 4), segmentation_epochs=1, tile_k=(30, 40, 50), finetune_epochs=1,
                      finetune_batch_size=2),
+        scorer=ScorerSizes(box_image_size=64, box_backbone="resnet18", box_epochs=2, box_mse_epochs=1, box_batch_size=8,
+                           crop_size=48, input_size=32, backbones=("tiny_vit_5m_224", "resnet18"), separate=("resnet18",),
+                           frozen_epochs=1, epochs=1, epoch_size=32, batch_size=16, val_films=4),
     ),
     "cpu": Profile(
         name="cpu",
@@ -145,6 +170,9 @@ _PROFILES = {
                      patch_batch_size=64, mil_epochs=100, mil_batch_size=16, landmark_draws=2, segmentation_size=256,
                      segmentation_films=(80, 20), segmentation_epochs=6, tile_k=(30, 40, 50), finetune_epochs=1,
                      finetune_batch_size=4),
+        scorer=ScorerSizes(box_image_size=192, box_backbone="tf_efficientnetv2_b0", box_epochs=10, box_mse_epochs=2,
+                           box_batch_size=16, crop_size=128, input_size=64, backbones=("tiny_vit_5m_224", "resnet18"),
+                           separate=("resnet18",), frozen_epochs=1, epochs=4, epoch_size=2500, batch_size=32, val_films=40),
     ),
     "paper": Profile(
         name="paper",
@@ -167,6 +195,11 @@ _PROFILES = {
                      patch_batch_size=16, mil_epochs=100, mil_batch_size=16, landmark_draws=10, segmentation_size=512,
                      segmentation_films=(143, 44), segmentation_epochs=100, tile_k=(30, 40, 50), finetune_epochs=100,
                      finetune_batch_size=4),
+        scorer=ScorerSizes(box_image_size=512, box_backbone="tf_efficientnetv2_l", box_epochs=150, box_mse_epochs=50,
+                           box_batch_size=16, crop_size=384, input_size=224,
+                           backbones=("tiny_vit_21m_224", "vgg16", "efficientnet_b0", "swin_tiny_patch4_window7_224", "mobilevit_s"),
+                           separate=("tiny_vit_21m_224",), frozen_epochs=50, epochs=100, epoch_size=20000, batch_size=32,
+                           val_films=0),
     ),
 }
 

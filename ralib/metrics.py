@@ -165,3 +165,33 @@ def landmark_metrics(errors_mm, thresholds=SDR_THRESHOLDS_MM) -> dict[str, float
     out |= {f"sdr_{t:g}": _round(100 * np.mean(e <= t)) if len(e) else None for t in thresholds}
     return out | {"n": len(e)}
 
+
+
+def grade_agreement(true, pred, clusters, n_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> dict[str, float | None]:
+    """RheumaVIT's joint measures, class-weighted accuracy and class-weighted MAE (the mean over the true
+    grades of each grade's accuracy or error), with percentile bootstrap intervals over resampled
+    ``clusters`` (e.g. the films: a film's joints are not independent of one another).
+
+    Example:
+        >>> m = grade_agreement([0, 0, 1, 2, 2, 0], [0, 1, 1, 2, 0, 0], ["a", "a", "b", "b", "c", "c"], n_resamples=50)
+        >>> round(m["accuracy"], 3), round(m["mae"], 3), m["n"]
+        (0.722, 0.444, 6)
+    """
+    from ralib.agreement import class_weighted_accuracy, class_weighted_mae
+
+    true, pred, clusters = np.asarray(true), np.asarray(pred), np.asarray(clusters)
+    if not (len(true) == len(pred) == len(clusters)):
+        raise ValueError(f"{len(true)} true grades, {len(pred)} predictions, {len(clusters)} clusters")
+    names, index = np.unique(clusters, return_inverse=True)
+    members = [np.flatnonzero(index == k) for k in range(len(names))]
+    rng = np.random.default_rng(seed)
+    draws = {"accuracy": [], "mae": []}
+    for _ in range(n_resamples):
+        rows = np.concatenate([members[k] for k in rng.integers(0, len(names), len(names))])
+        draws["accuracy"].append(class_weighted_accuracy(true[rows], pred[rows]))
+        draws["mae"].append(class_weighted_mae(true[rows], pred[rows]))
+    tail = (1 - level) / 2 * 100
+    out = {"accuracy": class_weighted_accuracy(true, pred), "mae": class_weighted_mae(true, pred)}
+    for measure, values in draws.items():
+        out[f"{measure}_low"], out[f"{measure}_high"] = (float(v) for v in np.percentile(values, [tail, 100 - tail]))
+    return out | {"n": len(true)}

@@ -124,6 +124,20 @@ def label_overlay(ax, image: np.ndarray, landmarks: dict, joint_boxes: dict | No
     return ax
 
 
+def box_sets(ax, image: np.ndarray, boxes: dict[str, np.ndarray], title: str = "", extent=None):
+    """An image with several sets of boxes ``(k, 4)`` (x0, y0, x1, y1), one colour per set, e.g. the
+    annotated, regressed and landmark-derived joint boxes of one hand; ``extent`` (x0, y0, x1, y1) places
+    the image in the boxes' coordinates (e.g. the part of the film a hand image shows)."""
+    x0, y0, x1, y1 = extent if extent is not None else (0, 0, image.shape[1], image.shape[0])
+    ax.imshow(image, cmap="gray", extent=(x0, x1, y1, y0))
+    for (name, sets), colour in zip(boxes.items(), ("lime", "tab:red", "tab:cyan", "tab:orange")):
+        for k, (bx0, by0, bx1, by1) in enumerate(sets):
+            ax.add_patch(plt.Rectangle((bx0, by0), bx1 - bx0, by1 - by0, fill=False, lw=0.7, color=colour, label=None if k else name))
+    ax.set(title=title, xticks=[], yticks=[])
+    ax.legend(loc="lower center", fontsize=6, framealpha=0.6)
+    return ax
+
+
 def grade_strip(images: list[np.ndarray], titles: list[str], axes=None):
     """Close-ups side by side, e.g. one joint at every grade."""
     if axes is None:

@@ -321,3 +321,18 @@ def test_the_scorer_trains_in_two_stages_frozen_backbone_then_everything(tmp_pat
     tuned = fit(model, task, second, tmp_path, progress=False)
     probabilities = tuned.predict(task, "test")
     assert probabilities.shape == (10, 11) and np.allclose(probabilities[:, :6].sum(1), 1)
+
+
+def test_boxes_from_the_true_landmarks_find_the_annotated_joints(synthetic):
+    from ralib.data.arrays import hand_array
+    from ralib.tasks.joint_boxes import boxes_table, landmark_boxes
+    from ralib.tasks.landmarks import film_landmarks
+
+    _, hands = hand_array(synthetic, 32, progress=False, cache=False)
+    true = film_boxes(hand_joint_boxes(synthetic, hands), hands)
+    from_landmarks = landmark_boxes(synthetic, film_landmarks(synthetic)[0], hands)
+    assert from_landmarks.shape == true.shape and np.isfinite(from_landmarks).all()
+    assert box_metrics(from_landmarks, true)["localisation_accuracy"] > 0.95
+    table = boxes_table(true, hands)
+    assert len(table) == len(hands) * 21 and list(table.joint[:2]) == ["ip", "dip2"]
+    assert table[["x0", "y0", "x1", "y1"]].iloc[21].tolist() == true[1, 0].tolist()

@@ -33,6 +33,7 @@ EXPECTED = {
     "04_joint_localisation": {"dataset": "synthra", "coarse_size": get_profile("smoke").landmarks.coarse_size,
                               "ramh1200_round_trip": True},
     "06_mil_scheme2_joints": {"dataset": "synthra", "crop_size": get_profile("smoke").landmarks.crop_size},
+    "07_joint_scorer_tinyvit": {"dataset": "synthra", "label": "dawid_skene", "rollout": True},
 }
 
 SMOKE = get_profile("smoke").train
@@ -95,6 +96,17 @@ CHECKS = {
                    *(f"label | 02 CNN: {model}" for model in SMOKE.hand_models)} <= set(m["per_hand"]["staging"]),
         lambda m: all(0 <= v["accuracy"] <= 1 for v in m["per_hand"]["staging"].values()),
     ],
+    "07_joint_scorer_tinyvit": [
+        # the regressor and the boxes of 04's localiser (and of the true landmarks) on the same test hands
+        lambda m: len(m["boxes"]) == 3 and all(0 <= v["iou"] <= 1 and 0 <= v["localisation_accuracy"] <= 1 for v in m["boxes"].values()),
+        # a shared model per backbone, and erosion and JSN models per separate backbone
+        lambda m: len(m["scorers"]) == len(get_profile("smoke").scorer.backbones) + 2 * len(get_profile("smoke").scorer.separate),
+        # Table 1: every model against the label and the truth, and the average expert
+        lambda m: any(k.startswith("average expert") for k in m["table1"]) and any(k.startswith("against the truth") for k in m["table1"]),
+        lambda m: all(v["erosion accuracy_low"] <= v["erosion accuracy"] <= v["erosion accuracy_high"]
+                      for k, v in m["table1"].items() if not k.startswith("average")),
+        lambda m: set(m["regressed_boxes"]) == {"annotated boxes", "regressed boxes"} and len(m["total"]) == 4,
+    ],
 }
 
 
@@ -108,7 +120,8 @@ def test_notebook_is_clean(path):
 
 
 #: notebooks that read another's outputs (its localiser, its checkpoints) from the same run folder
-NEEDS = {"06_mil_scheme2_joints": ["02_whole_image_cnn", "04_joint_localisation", "05_mil_scheme1_tiles"]}
+NEEDS = {"06_mil_scheme2_joints": ["02_whole_image_cnn", "04_joint_localisation", "05_mil_scheme1_tiles"],
+         "07_joint_scorer_tinyvit": ["04_joint_localisation"]}
 
 
 @pytest.fixture(scope="session")

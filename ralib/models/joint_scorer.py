@@ -38,16 +38,25 @@ class CoordChannels(nn.Module):
 
 
 class BoxRegressor(nn.Module):
-    """``n_boxes`` boxes per image, ``(B, n_boxes, 4)`` as ``(x0, y0, x1, y1)`` in [0, 1] of the image."""
+    """``n_boxes`` boxes per image, ``(B, n_boxes, 4)`` as ``(x0, y0, x1, y1)`` in [0, 1] of the image.
 
-    def __init__(self, backbone: str = "tf_efficientnetv2_b0", n_boxes: int = 21, in_chans: int = 1, **kwargs):
+    As in the paper, the last feature map is average-pooled to a small grid (``pool``; the paper's 8 x 8
+    kernel turns its 16 x 8 map into 2 x 1), not to one vector, so that where a feature lies survives into
+    the head: two linear layers (``hidden`` wide, ReLU)."""
+
+    def __init__(self, backbone: str = "tf_efficientnetv2_b0", n_boxes: int = 21, in_chans: int = 1,
+                 pool: tuple[int, int] = (2, 2), hidden: int = 512, **kwargs):  # fmt: skip
         super().__init__()
         self.n_boxes = n_boxes
         self.coords = CoordChannels()
-        self.backbone = timm.create_model(backbone, pretrained=False, in_chans=in_chans + 2, num_classes=4 * n_boxes, **kwargs)
+        self.backbone = timm.create_model(backbone, pretrained=False, in_chans=in_chans + 2, num_classes=0, global_pool="", **kwargs)
+        self.pool = nn.AdaptiveAvgPool2d(pool)
+        width = self.backbone.num_features * pool[0] * pool[1]
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, 4 * n_boxes))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        centre_size = torch.sigmoid(self.backbone(self.coords(images)).reshape(-1, self.n_boxes, 4).float())
+        features = self.pool(self.backbone.forward_features(self.coords(images)))
+        centre_size = torch.sigmoid(self.head(features).reshape(-1, self.n_boxes, 4).float())
         centre, half = centre_size[..., :2], centre_size[..., 2:] / 2
         return torch.cat([centre - half, centre + half], dim=-1)
 

@@ -57,6 +57,39 @@ def film_boxes(boxes: np.ndarray, hands: pd.DataFrame) -> np.ndarray:
     return np.asarray(boxes, float) * extent + origin
 
 
+def boxes_table(boxes: np.ndarray, hands: pd.DataFrame) -> pd.DataFrame:
+    """Film-pixel boxes ``(n_hands, 21, 4)`` as a table: one row per radiograph, hand and joint, with
+    ``x0`` ... ``y1`` (what :func:`ralib.patches.box_crops.box_crop_cache` cuts)."""
+    n, k, _ = boxes.shape
+    table = pd.DataFrame({"radiograph_id": np.repeat(hands.radiograph_id.astype(str).to_numpy(), k),
+                          "hand": np.repeat(hands.hand.to_numpy(), k), "joint": np.tile(anatomy.JOINT_NAMES[:k], n)})  # fmt: skip
+    return table.assign(**{c: boxes[..., j].reshape(-1) for j, c in enumerate(CORNERS)})
+
+
+def landmark_boxes(ds: RADataset, landmarks: np.ndarray, hands: pd.DataFrame) -> np.ndarray:
+    """``(n_hands, 21, 4)`` film-pixel boxes from landmarks ``(n_films, 74, 2)`` (notebook 04's): an
+    axis-aligned square of the joint's breadth (:data:`ralib.geometry.BOX_MM`) around the joint centre the
+    landmarks give, for each hand of ``hands``; NaN where the hand's landmarks are missing."""
+    from ralib import geometry
+    from ralib.patches.cache import block_hands
+
+    k = len(anatomy.LANDMARKS)
+    blocks = block_hands(ds)
+    film_index = {str(r): i for i, r in enumerate(ds.radiographs.radiograph_id)}
+    out = np.full((len(hands), len(anatomy.JOINT_NAMES), 4), np.nan)
+    for n, row in enumerate(hands.itertuples(index=False)):
+        i = film_index[str(row.radiograph_id)]
+        block = [b for b in (0, 1) if blocks[i, b] == row.hand]
+        xy = landmarks[i, block[0] * k : (block[0] + 1) * k] if block else None
+        if xy is None or not np.isfinite(xy).all():
+            continue
+        spacing = ds.radiographs.spacing_mm.iloc[i]
+        spacing = spacing if spacing == spacing else geometry.wrist_width_spacing(xy)
+        for j, frame in enumerate(geometry.box_frames(xy, spacing)[joint] for joint in anatomy.JOINT_NAMES):
+            out[n, j] = [*(frame.centre - frame.side_px / 2), *(frame.centre + frame.side_px / 2)]
+    return out
+
+
 def box_iou_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of each box of ``a`` with the box at the same place in ``b`` (``(..., 4)`` corners)."""
     a, b = np.asarray(a, float), np.asarray(b, float)

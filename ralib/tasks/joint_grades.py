@@ -42,6 +42,36 @@ from ralib.tasks.base import Task
 HEADS = {"erosion": anatomy.EROSION_MAX + 1, "jsn": anatomy.JSN_MAX + 1}
 
 
+#: the joint groups of RheumaVIT's per-group results
+JOINT_GROUPS = {"ip": "IP / DIP", **{f"dip{f}": "IP / DIP" for f in (2, 3, 4, 5)}, **{f"pip{f}": "PIP" for f in (2, 3, 4, 5)},
+                **{f"mcp{f}": "MCP" for f in (1, 2, 3, 4, 5)}, **{f"cmc{f}": "CMC" for f in (1, 3, 4, 5)},
+                "wrist": "wrist", "ulna": "wrist", "radiocarpal": "wrist"}  # fmt: skip
+
+#: SvdH sites each joint box pools, per head: how much a box's grade counts in a film's SvdH total
+SITES_PER_BOX = {kind: {j.name: len(getattr(j, f"{kind}_sites")) for j in anatomy.JOINTS} for kind in HEADS}
+
+
+def assembled_totals(table: pd.DataFrame, probabilities: np.ndarray, heads: tuple[str, ...] = tuple(HEADS)) -> pd.Series:
+    """Each film's SvdH total assembled from its joints: per crop (rows of ``table``: ``radiograph_id``,
+    ``joint``) and head, the expected grade under ``probabilities`` (:meth:`JointGradeTask.decode`) times
+    the number of SvdH sites that joint box pools (:data:`SITES_PER_BOX`; DIP joints count nothing), summed
+    per film.
+
+    Example:
+        >>> table = pd.DataFrame({"radiograph_id": ["a", "a"], "joint": ["mcp2", "dip2"]})
+        >>> p = np.zeros((2, 11)); p[:, 2] = 1; p[:, 6 + 1] = 1  # erosion 2, JSN 1 on both joints
+        >>> assembled_totals(table, p).to_dict()
+        {'a': 3.0}
+    """
+    start, total = 0, np.zeros(len(table))
+    for kind in heads:
+        part = probabilities[:, start : start + HEADS[kind]]
+        weights = table.joint.map(SITES_PER_BOX[kind]).fillna(0).to_numpy(float)
+        total += weights * (part @ np.arange(HEADS[kind]))
+        start += HEADS[kind]
+    return pd.Series(total, index=table.radiograph_id.astype(str).to_numpy()).groupby(level=0).sum()
+
+
 def add_aggregates(table: pd.DataFrame, methods=("dawid_skene", "majority", "rounded_mean")) -> pd.DataFrame:
     """The experts' grades of each head (``<kind>_reader_<k>``) combined by each of ``methods``
     (:func:`ralib.data.aggregate.aggregate`) into ``<kind>_<method>``, over the crops that have that site."""
@@ -113,6 +143,7 @@ class JointGradeTask(Task):
         if unknown or not heads:
             raise ValueError(f"heads must come from {', '.join(HEADS)}; got {heads}")
         self.images, self.table, self.heads, self.label = images, table.reset_index(drop=True), tuple(heads), label
+        self.name = "joint_grades" if set(heads) == set(HEADS) else "joint_grades_" + "_".join(heads)  # one checkpoint each
         self.input_size, self.grow, self.eval_growth, self.epoch_size, self.p = input_size, grow, eval_growth, epoch_size, p
         self.targets = np.stack([self.grades(kind) for kind in self.heads], axis=1)
         self.num_outputs = sum(HEADS[k] for k in self.heads)

@@ -9,6 +9,9 @@ recipe              settings
 ``fast``            CPU budget: AdamW, one-cycle to lr 1e-3, weight decay 1e-2 (a deviation, see below)
 ``landmarks``       heatmap localisers: AdamW, one-cycle to lr 2e-3, weight decay 1e-4, affine augmentation
 ``mil2025``         MIL paper, the attention MIL on bags: SGD, lr 1e-3, weight decay 1e-3, momentum 0.9, MSE
+``rheumavit``       RheumaVIT's joint scorer: AdamW, weight decay 1e-2, gradient clipping, warm-up cosine, focal
+                    loss; stage 1 the backbone frozen at lr 1e-3, stage 2 all layers at 5e-5
+``rheumavit_boxes`` RheumaVIT's box regressor: AdamW, MSE then DIoU, warm-up cosine
 ==================  ===================================================================================
 
 Example:
@@ -57,6 +60,26 @@ def mil2025(in_dim: int, epochs: int, batch_size: int, **changes) -> TrainConfig
     jittered landmarks where the task holds such draws (``augment="landmark_noise"``)."""
     changes = {"augment": "landmark_noise", "model_options": (("in_dim", int(in_dim)),), **changes}
     return TrainConfig("attention_mil", epochs, batch_size, "mse", "sgd", 1e-3, 1e-3, 0.9, **changes)
+
+
+def rheumavit(model: str, epochs: int, batch_size: int, stage: int, paper_recipe: bool = True, **changes) -> TrainConfig:
+    """RheumaVIT's scorer (section 3.4): AdamW, weight decay 1e-2, gradient clipping (norm 1; the paper gives
+    no value), a warm-up cosine schedule (fastai's one-cycle), the focal loss; ``stage`` 1 trains the head on
+    a frozen backbone at lr 1e-3, stage 2 every layer at 5e-5. Without ``paper_recipe`` stage 2 also runs at
+    1e-3: the cpu profile starts from random weights, which 5e-5 would barely move in a few epochs."""
+    if stage not in (1, 2):
+        raise ValueError(f"RheumaVIT trains in stages 1 and 2, not {stage}")
+    lr = 1e-3 if stage == 1 or not paper_recipe else 5e-5
+    changes = {"augment": "joints", "freeze": "backbone" if stage == 1 else None, "clip": 1.0, "schedule": "one_cycle",
+               "model_options": (("backbone", model),), "tag": f"{model} stage {stage}", **changes}  # fmt: skip
+    return TrainConfig("idx_pool_scorer", epochs, batch_size, "focal", "adamw", lr, 1e-2, 0.0, **changes)
+
+
+def rheumavit_boxes(backbone: str, epochs: int, batch_size: int, **changes) -> TrainConfig:
+    """RheumaVIT's box regressor (section 3.3): coordinate channels before ``backbone``, MSE on the corners
+    for the task's first epochs, then DIoU; AdamW at lr 1e-3 with a warm-up cosine schedule, left-right flips."""
+    changes = {"augment": "boxes", "schedule": "one_cycle", "model_options": (("backbone", backbone),), "tag": backbone, **changes}
+    return TrainConfig("box_regressor", epochs, batch_size, "box", "adamw", 1e-3, 1e-2, 0.0, **changes)
 
 
 def whole_image_recipe(paper_recipe: bool):
