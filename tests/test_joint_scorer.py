@@ -336,3 +336,12 @@ def test_boxes_from_the_true_landmarks_find_the_annotated_joints(synthetic):
     table = boxes_table(true, hands)
     assert len(table) == len(hands) * 21 and list(table.joint[:2]) == ["ip", "dip2"]
     assert table[["x0", "y0", "x1", "y1"]].iloc[21].tolist() == true[1, 0].tolist()
+
+
+def test_oversized_boxes_shrink_about_their_centres_and_others_stay():
+    from ralib.tasks.joint_boxes import limit_box_size
+
+    boxes = np.array([[10.0, 10.0, 30.0, 20.0], [0.0, 0.0, 500.0, 300.0]])
+    limited = limit_box_size(boxes, 100)
+    assert limited[0].tolist() == boxes[0].tolist()
+    assert limited[1].tolist() == [200.0, 100.0, 300.0, 200.0]  # 100 x 100 about the centre (250, 150)

@@ -66,6 +66,20 @@ def boxes_table(boxes: np.ndarray, hands: pd.DataFrame) -> pd.DataFrame:
     return table.assign(**{c: boxes[..., j].reshape(-1) for j, c in enumerate(CORNERS)})
 
 
+def limit_box_size(boxes: np.ndarray, max_side: float) -> np.ndarray:
+    """Boxes ``(..., 4)`` shrunk about their centres so that no side exceeds ``max_side``: a regressor's
+    box larger than any annotated one is a failure, and cutting four of its sides would cost minutes.
+
+    Example:
+        >>> limit_box_size(np.array([[0.0, 0.0, 100.0, 10.0]]), 40).tolist()
+        [[30.0, 0.0, 70.0, 10.0]]
+    """
+    boxes = np.asarray(boxes, float)
+    centre = (boxes[..., :2] + boxes[..., 2:]) / 2
+    half = np.minimum(boxes[..., 2:] - boxes[..., :2], max_side) / 2
+    return np.concatenate([centre - half, centre + half], axis=-1)
+
+
 def landmark_boxes(ds: RADataset, landmarks: np.ndarray, hands: pd.DataFrame) -> np.ndarray:
     """``(n_hands, 21, 4)`` film-pixel boxes from landmarks ``(n_films, 74, 2)`` (notebook 04's): an
     axis-aligned square of the joint's breadth (:data:`ralib.geometry.BOX_MM`) around the joint centre the
