@@ -99,6 +99,16 @@ def test_fit_keeps_the_best_epoch_and_the_checkpoint_reloads(small, films, tmp_p
         assert not all(torch.equal(v, fitted.model.state_dict()[k]) for k, v in last.items())
 
 
+def test_predictions_are_cached_per_task_not_only_per_split(small, films):
+    task = tasks.svdh_regression(small, films)
+    config = recipes.fast("mobilenetv2_100", 1, 4)
+    fitted = fit(build_model(config, 1), task, config, progress=False)
+    mirrored = tasks.svdh_regression(small, films[:, :, ::-1].copy())  # other images, the same films and split
+    first, other = fitted.predict(task, "val"), fitted.predict(mirrored, "val")
+    assert not np.array_equal(first, other)  # a second task's split is predicted, not served from the first's
+    assert np.array_equal(fitted.predict(task, "val"), first)
+
+
 def test_a_run_already_trained_on_the_same_data_is_reused_and_only_then(small, films, tmp_path):
     from dataclasses import replace
 

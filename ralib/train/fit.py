@@ -125,11 +125,12 @@ class Fitted:
     cache: dict = field(default_factory=dict, repr=False)
 
     def outputs(self, task: Task, split: str) -> dict[str, np.ndarray]:
-        """The model's named outputs for every item of ``split`` (cached): ``outputs``, and ``features``,
-        ``attention`` ... where the task's forward gives them."""
-        if split not in self.cache:
-            self.cache[split] = predict(self.model, task.dataset(split), task.forward, task.collate)
-        return self.cache[split]
+        """The model's named outputs for every item of ``split`` of ``task`` (cached per task and split):
+        ``outputs``, and ``features``, ``attention`` ... where the task's forward gives them."""
+        key = (id(task), split)  # the cache holds the task too, so its id cannot be reused by another
+        if key not in self.cache:
+            self.cache[key] = (task, predict(self.model, task.dataset(split), task.forward, task.collate))
+        return self.cache[key][1]
 
     def predict(self, task: Task, split: str = "test") -> np.ndarray:
         """The task's predictions, e.g. scores in the target's unit or class probabilities."""
