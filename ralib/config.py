@@ -112,6 +112,8 @@ class ScorerSizes:
     epoch_size: int  # crops drawn per epoch, weighted inverse to their grades' frequency
     batch_size: int
     val_films: int  # validation films the scorer is checked on after every epoch (0: all)
+    pretrained: tuple[str, ...]  # backbones also trained (shared) from a denoising-pretrained encoder
+    pretrain_epochs: int  # epochs of the denoising pretraining (epoch_size crops each)
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ _PROFILES = {
                      finetune_batch_size=2),
         scorer=ScorerSizes(box_image_size=64, box_backbone="resnet18", box_epochs=2, box_mse_epochs=1, box_batch_size=8,
                            crop_size=48, input_size=32, backbones=("tiny_vit_5m_224", "resnet18"), separate=("resnet18",),
-                           frozen_epochs=1, epochs=1, epoch_size=32, batch_size=16, val_films=4),
+                           frozen_epochs=1, epochs=1, epoch_size=32, batch_size=16, val_films=4, pretrained=("resnet18",),
+                           pretrain_epochs=1),
     ),
     "cpu": Profile(
         name="cpu",
@@ -172,7 +175,8 @@ _PROFILES = {
                      finetune_batch_size=4),
         scorer=ScorerSizes(box_image_size=192, box_backbone="tf_efficientnetv2_b0", box_epochs=10, box_mse_epochs=2,
                            box_batch_size=16, crop_size=128, input_size=64, backbones=("tiny_vit_5m_224", "resnet18"),
-                           separate=("resnet18",), frozen_epochs=1, epochs=4, epoch_size=2500, batch_size=32, val_films=40),
+                           separate=("resnet18",), frozen_epochs=1, epochs=4, epoch_size=2500, batch_size=32, val_films=40,
+                           pretrained=("resnet18",), pretrain_epochs=3),
     ),
     "paper": Profile(
         name="paper",
@@ -199,7 +203,7 @@ _PROFILES = {
                            box_batch_size=16, crop_size=384, input_size=224,
                            backbones=("tiny_vit_21m_224", "vgg16", "efficientnet_b0", "swin_tiny_patch4_window7_224", "mobilevit_s"),
                            separate=("tiny_vit_21m_224",), frozen_epochs=50, epochs=100, epoch_size=20000, batch_size=32,
-                           val_films=0),
+                           val_films=0, pretrained=("tiny_vit_21m_224",), pretrain_epochs=100),
     ),
 }
 

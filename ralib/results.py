@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ralib import anatomy
-from ralib.metrics import bootstrap_interval, class_metrics, paired_bootstrap, regression_metrics
+from ralib.agreement import expert_agreement
+from ralib.metrics import bootstrap_interval, class_metrics, grade_agreement, paired_bootstrap, regression_metrics
 from ralib.tasks import ImageTask
 
 
@@ -190,3 +191,78 @@ def whole_image_reference(ds, profile, run_dir, look_in=(), seed: int = 0) -> tu
     test = pd.Series(fits[best].predict(svdh), index=svdh.table.radiograph_id.iloc[svdh.rows("test")].astype(str).to_numpy())
     return best, test, svdh, fits
 
+
+
+# --- RheumaVIT's Table 1: joint grades -------------------------------------------------------------------
+
+
+def joined_models(names, heads: tuple[str, ...] = ("erosion", "jsn")) -> dict[str, dict[str, str]]:
+    """Table rows from scorer names, each row naming the model each head is read from: a shared model
+    gives every head; models named ``"<b>, separate <head>"`` (any case) join into the row ``"<b>, separate"``.
+
+    Example:
+        >>> joined_models(["vit, shared", "cnn, separate erosion", "cnn, separate JSN"])["cnn, separate"]
+        {'erosion': 'cnn, separate erosion', 'jsn': 'cnn, separate JSN'}
+    """
+    rows: dict[str, dict[str, str]] = {}
+    for name in names:
+        base, separate, head = name.rpartition(", separate ")
+        if separate and head.lower() in heads:
+            rows.setdefault(f"{base}, separate", {})[head.lower()] = name
+        else:
+            rows[name] = dict.fromkeys(heads, name)
+    missing = {row: sorted(set(heads) - set(sources)) for row, sources in rows.items() if len(sources) < len(heads)}
+    if missing:
+        raise ValueError(f"separate models without every head: {missing}")
+    return rows
+
+
+def grade_rows(truth: dict[str, np.ndarray], grades: dict[str, dict[str, np.ndarray]], films, n_resamples: int = 1000,
+               seed: int = 0) -> dict[str, dict]:  # fmt: skip
+    """RheumaVIT's Table 1: for each model of ``grades`` (``{model: {head: predicted grades}}``) and each
+    head, the class-weighted accuracy and MAE against ``truth[head]`` with film-level bootstrap intervals
+    (:func:`ralib.metrics.grade_agreement`), over the items that have that head's site (truth >= 0).
+    Keys ``"<head> <measure>"``.
+
+    Example:
+        >>> truth = {"erosion": np.array([0, 1, -1, 2]), "jsn": np.array([1, 1, 0, 0])}
+        >>> rows = grade_rows(truth, {"m": {"erosion": np.array([0, 1, 5, 2]), "jsn": np.array([1, 0, 0, 0])}},
+        ...                   ["a", "a", "b", "b"], n_resamples=20)
+        >>> rows["m"]["erosion accuracy"], rows["m"]["erosion n"], rows["m"]["jsn accuracy"]
+        (1.0, 3, 0.75)
+    """
+    films = np.asarray(films)
+    rows = {}
+    for model, by_head in grades.items():
+        row = {}
+        for head, true in truth.items():
+            true = np.asarray(true)
+            scored = true >= 0
+            if scored.any():
+                m = grade_agreement(true[scored], np.asarray(by_head[head])[scored], films[scored], n_resamples, seed=seed)
+                row |= {f"{head} {k}": v for k, v in m.items()}
+        rows[model] = row
+    return rows
+
+
+def average_expert(table: pd.DataFrame, heads: tuple[str, ...] = ("erosion", "jsn")) -> dict[str, float]:
+    """RheumaVIT's "average expert": each expert's grades (``<head>_reader_<k>``) against the rounded-down
+    mean of the others, class-weighted, averaged over the experts (:func:`ralib.agreement.expert_agreement`),
+    over the rows that have the head's site and every expert's grade; a head with fewer than three
+    experts is left out (one expert against one other is no average).
+
+    Example:
+        >>> table = pd.DataFrame({"erosion_site": ["ip"] * 4, "erosion_reader_1": [0, 1, 2, 2],
+        ...                       "erosion_reader_2": [0, 1, 2, 2], "erosion_reader_3": [0, 1, 2, 2]})
+        >>> average_expert(table, ("erosion",))["erosion accuracy"]
+        1.0
+    """
+    row = {}
+    for head in heads:
+        readers = sorted(c for c in table if c.startswith(f"{head}_reader_"))
+        if len(readers) < 3:
+            continue
+        part = table[(table[f"{head}_site"] != "") & table[readers].notna().all(axis=1)]
+        if len(part):
+            row |= {f"{head} {k}": v for k, v in expert_agreement(part[readers].to_numpy(int).T).items()}
+    return row

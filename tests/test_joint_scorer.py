@@ -345,3 +345,72 @@ def test_oversized_boxes_shrink_about_their_centres_and_others_stay():
     limited = limit_box_size(boxes, 100)
     assert limited[0].tolist() == boxes[0].tolist()
     assert limited[1].tolist() == [200.0, 100.0, 300.0, 200.0]  # 100 x 100 about the centre (250, 150)
+
+
+def test_the_grade_table_takes_each_films_split_and_keeps_only_the_first_validation_films():
+    from ralib.tasks.joint_grades import split_grade_table
+
+    crops = pd.DataFrame({"radiograph_id": ["a", "a", "b", "c", "d", "e"], "split": "stale", "erosion_site": "ip", "jsn_site": "ip",
+                          **{f"erosion_reader_{k}": [0, 1, 2, 3, 4, 5] for k in (1, 2, 3)},
+                          **{f"jsn_reader_{k}": [0, 1, 2, 3, 4, 4] for k in (1, 2, 3)}})  # fmt: skip
+    films = pd.DataFrame({"radiograph_id": ["a", "b", "c", "d"], "split": ["train", "val", "val", "test"]})
+    table = split_grade_table(crops, films, val_films=1)
+    assert table.split.tolist() == ["train", "train", "val", "unused", "test", "unused"]  # c: 2nd val film; e: no split
+    assert table.erosion_dawid_skene.tolist() == [0, 1, 2, 3, 4, 5]  # unanimous experts: every aggregate agrees
+    assert split_grade_table(crops, films).split.tolist()[3] == "val"
+
+
+def test_rollout_follows_planted_attention_through_the_blocks():
+    h = w = 4
+    to_right = torch.zeros(16, 16)  # block 1: every token attends only to its right neighbour (the last column to itself)
+    for r in range(h):
+        for c in range(w):
+            to_right[r * w + c, r * w + min(c + 1, w - 1)] = 1
+    to_five = torch.zeros(16, 16)
+    to_five[:, 5] = 1  # block 2: every token attends only to token 5, i.e. (1, 1)
+    field = rollout([("attention", to_right), ("attention", to_five)], residual=0.0)
+    assert field[0].argmax() == 6 and field[0, 6] == 1  # (1, 1) drew on (1, 2)
+    half = rollout([("attention", to_right), ("attention", to_five)], residual=0.5)[0].reshape(4, 4)
+    # with the residual path, token 0 keeps a quarter of itself, a quarter of its neighbour, and half goes via token 5
+    assert half[0, 0] == pytest.approx(0.25) and half[0, 1] == pytest.approx(0.25)
+    assert half[1, 1] == pytest.approx(0.25) and half[1, 2] == pytest.approx(0.25)
+
+
+# --- self-supervised pretraining: restoring corrupted crops --------------------------------------------
+
+
+def test_corruption_deforms_cuts_out_and_adds_noise_and_repeats_for_a_validation_crop():
+    from ralib.tasks.denoising import DenoisingTask, corrupt
+
+    torch.manual_seed(0)
+    ramp = torch.linspace(-1, 1, 32).expand(1, 32, 32).clone()
+    quiet = corrupt(ramp, noise_sd=0.0)
+    assert quiet.shape == ramp.shape and not torch.equal(quiet, ramp)
+    assert (quiet == 0).sum() >= 0.02 * 32 * 32  # at least one rectangle set to the mean
+    noisy = corrupt(torch.zeros(1, 32, 32), noise_sd=0.5)
+    assert 0.35 < float(noisy[noisy != 0].std()) < 0.65
+    images = np.random.default_rng(0).integers(0, 255, (6, 32, 32)).astype(np.uint8)
+    task = DenoisingTask(images, pd.DataFrame({"split": ["train"] * 4 + ["val"] * 2}), input_size=16)
+    val = task.dataset("val")
+    assert torch.equal(val[1][0], val[1][0]) and not torch.equal(val[0][0], val[1][0])  # the same corruption each epoch
+    train = task.dataset("train", augment="joints")
+    assert not torch.equal(train[0][0], train[0][0])  # drawn anew
+
+
+def test_denoising_pretraining_restores_better_than_nothing_and_its_encoder_starts_the_scorer(tmp_path):
+    from ralib.models import create_model
+    from ralib.tasks.denoising import DenoisingTask
+    from ralib.train import build_model, fit, recipes
+
+    rng = np.random.default_rng(0)  # smooth blobs: something an encoder can learn to restore
+    yy, xx = np.mgrid[:48, :48]
+    images = np.stack([np.clip(255 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s**2)), 0, 255)
+                       for cx, cy, s in rng.uniform((12, 12, 5), (36, 36, 12), (40, 3))]).astype(np.uint8)  # fmt: skip
+    task = DenoisingTask(images, pd.DataFrame({"split": ["train"] * 32 + ["val"] * 8}), input_size=32, epoch_size=256)
+    config = recipes.rheumavit_denoising("resnet18", 3, 16)
+    fitted = fit(build_model(config, task.num_outputs), task, config, tmp_path, progress=False)
+    m = task.evaluate(fitted.predict(task, "val"), "val")
+    assert m["n"] == 8 and m["l1_restored"] < 0.8 * m["l1_corrupted"]
+    scorer = create_model("idx_pool_scorer", 11, weights=str(fitted.checkpoint), backbone="resnet18")
+    assert torch.equal(scorer.backbone.layer3[0].conv1.weight, fitted.model.backbone.layer3[0].conv1.weight)
+    assert scorer.head[0].weight.shape == (512, 512)  # the head starts fresh

@@ -108,3 +108,22 @@ def test_fresh_heads_are_small_for_every_model():
         model = create_model(name, 1)
         head = model.head if name == "alexnet" else model.get_classifier()
         assert head.weight.std() < 0.02 and not head.bias.any(), name
+
+
+def test_load_matching_takes_names_with_or_without_a_prefix_and_refuses_a_foreign_file(tmp_path):
+    from ralib.models.backbones import load_matching
+    from ralib.models.joint_scorer import IdxPoolScorer
+
+    encoder = timm.create_model("resnet18", pretrained=False, in_chans=1, num_classes=0)  # pretrained alone
+    torch.save(encoder.state_dict(), tmp_path / "encoder.pt")
+    scorer = IdxPoolScorer("resnet18", num_outputs=11)
+    loaded = load_matching(scorer, tmp_path / "encoder.pt", prefixes=("backbone.",))
+    assert "backbone.conv1.weight" in loaded and not any(name.startswith("head.") for name in loaded)
+    assert torch.equal(scorer.backbone.layer4[1].conv2.weight, encoder.layer4[1].conv2.weight)
+    torch.save({"net.features.0.weight": torch.zeros(64, 3, 11, 11)}, tmp_path / "wrapped.pt")
+    net = torchvision.models.alexnet(weights=None)
+    assert load_matching(net, tmp_path / "wrapped.pt", prefixes=("net.",)) == ["features.0.weight"]
+    assert not net.features[0].weight.any()
+    torch.save({"other.weight": torch.zeros(3)}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="no tensor matches"):
+        load_matching(scorer, tmp_path / "foreign.pt")

@@ -37,6 +37,7 @@ EXPECTED = {
 }
 
 SMOKE = get_profile("smoke").train
+SMOKE_SCORER = get_profile("smoke").scorer
 
 #: Relations between a notebook's metrics that must hold whatever the numbers.
 CHECKS = {
@@ -99,8 +100,11 @@ CHECKS = {
     "07_joint_scorer_tinyvit": [
         # the regressor and the boxes of 04's localiser (and of the true landmarks) on the same test hands
         lambda m: len(m["boxes"]) == 3 and all(0 <= v["iou"] <= 1 and 0 <= v["localisation_accuracy"] <= 1 for v in m["boxes"].values()),
-        # a shared model per backbone, and erosion and JSN models per separate backbone
-        lambda m: len(m["scorers"]) == len(get_profile("smoke").scorer.backbones) + 2 * len(get_profile("smoke").scorer.separate),
+        # a shared model per backbone, erosion and JSN models per separate backbone, one per pretrained backbone
+        lambda m: len(m["scorers"]) == len(SMOKE_SCORER.backbones) + 2 * len(SMOKE_SCORER.separate) + len(SMOKE_SCORER.pretrained),
+        # the pretraining is measured beside doing nothing (whether it restores better: the unit test), its scorer has a row
+        lambda m: all(v["l1_restored"] > 0 and v["l1_corrupted"] > 0 for v in m["pretraining"].values())
+        and all(any(k.endswith(f"{b}, shared, pretrained") for k in m["table1"]) for b in SMOKE_SCORER.pretrained),
         # Table 1: every model against the label and the truth, and the average expert
         lambda m: any(k.startswith("average expert") for k in m["table1"]) and any(k.startswith("against the truth") for k in m["table1"]),
         lambda m: all(v["erosion accuracy_low"] <= v["erosion accuracy"] <= v["erosion accuracy_high"]

@@ -5,7 +5,8 @@ import pandas as pd
 
 import pytest
 
-from ralib.results import across_seeds, mean_baseline, regression_as_classes, thumbnail_ridge, verdict
+from ralib.results import (across_seeds, average_expert, grade_rows, joined_models, mean_baseline, regression_as_classes,
+                           thumbnail_ridge, verdict)
 from ralib.tasks import ImageTask
 
 
@@ -90,3 +91,39 @@ def test_instance_squares_place_joint_crops_by_their_scale_and_leave_empty_place
     assert np.isnan(centres[1]).all() and np.isnan(sides[1])
     with pytest.raises(ValueError, match="crop_size"):
         instance_squares(crops, np.array([0]), spacing_mm=0.1)
+
+
+# --- RheumaVIT's Table 1 ----------------------------------------------------------------------------------
+
+
+def test_joined_models_put_separate_erosion_and_jsn_models_in_one_row_and_refuse_a_half():
+    rows = joined_models(["vit, shared", "cnn, separate erosion", "cnn, separate JSN"])
+    assert rows == {"vit, shared": {"erosion": "vit, shared", "jsn": "vit, shared"},
+                    "cnn, separate": {"erosion": "cnn, separate erosion", "jsn": "cnn, separate JSN"}}  # fmt: skip
+    with pytest.raises(ValueError, match="without every head"):
+        joined_models(["cnn, separate erosion"])
+
+
+def test_grade_rows_score_only_joints_with_the_site_and_weight_every_grade_alike():
+    truth = {"erosion": np.array([0, 0, 0, 0, 3, -1, -1]), "jsn": np.array([0, 0, 0, 0, 3, 2, 2])}
+    always_zero = {"erosion": np.zeros(7, int), "jsn": np.zeros(7, int)}
+    films = ["a", "a", "b", "b", "c", "c", "d"]
+    rows = grade_rows(truth, {"zero": always_zero, "exact": truth}, films, n_resamples=50)
+    # 4 of 5 scored erosions right, but class-weighted: grade 0 all right, grade 3 all wrong -> 0.5
+    assert rows["zero"]["erosion n"] == 5 and rows["zero"]["erosion accuracy"] == pytest.approx(0.5)
+    assert rows["zero"]["erosion mae"] == pytest.approx((0 + 3) / 2)
+    assert rows["zero"]["jsn accuracy"] == pytest.approx(1 / 3) and rows["zero"]["jsn n"] == 7
+    assert rows["exact"]["erosion accuracy"] == 1.0 and rows["exact"]["jsn mae"] == 0.0
+    low, high = rows["zero"]["jsn accuracy_low"], rows["zero"]["jsn accuracy_high"]
+    assert low <= rows["zero"]["jsn accuracy"] <= high and low < high
+
+
+def test_average_expert_compares_each_expert_with_the_others_and_needs_three():
+    table = pd.DataFrame({"erosion_site": ["ip"] * 6 + [""], "jsn_site": ["ip"] * 7,
+                          "erosion_reader_1": [0, 1, 2, 0, 1, 2, 9], "erosion_reader_2": [0, 1, 2, 0, 1, 2, 9],
+                          "erosion_reader_3": [1, 2, 3, 1, 2, 3, 9],  # always one grade higher
+                          "jsn_reader_1": [0, 1, 2, 0, 1, 2, 1], "jsn_reader_2": [0, 1, 2, 0, 1, 2, 1]})  # fmt: skip
+    row = average_expert(table)
+    assert set(row) == {"erosion accuracy", "erosion mae"}  # two JSN readers: no average expert
+    # readers 1 and 2 each meet floor((own + 1 + own) / 2) = own: right; reader 3 meets the others' grade: one off
+    assert row["erosion accuracy"] == pytest.approx(2 / 3) and row["erosion mae"] == pytest.approx(1 / 3)

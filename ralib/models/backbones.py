@@ -88,7 +88,7 @@ def torchvision_backbone(name: str, num_outputs: int, weights: str | Path | None
     model = TorchvisionClassifier(name, num_outputs)
     _reset_head(model.head)
     if weights is not None:
-        _load_matching(model.net, weights)
+        load_matching(model.net, weights, prefixes=("net.",))
     return model
 
 
@@ -131,16 +131,31 @@ def _source_shape(weights: str | Path) -> dict:
     return {}
 
 
-def _load_matching(module: nn.Module, weights: str | Path) -> None:
-    """Load the tensors of a local state dict whose names and shapes match ``module`` (torchvision)."""
+def load_matching(module: nn.Module, weights: str | Path, prefixes: tuple[str, ...] = ()) -> list[str]:
+    """Load the tensors of a weights file whose names and shapes match ``module``; returns their names.
+
+    ``weights`` is a plain state dict or a checkpoint of :func:`ralib.train.save_checkpoint`. A stored
+    name matches as it is, with one of ``prefixes`` put in front, or with one taken off (e.g. ``net.`` of
+    our torchvision wrapper, ``backbone.`` of a scorer loading an encoder pretrained alone). An error when
+    nothing matches.
+
+    Example:
+        >>> load_matching(scorer, "encoder.pt", prefixes=("backbone.",))[:1]          # doctest: +SKIP
+        ['backbone.conv1.weight']
+    """
     state = torch.load(weights, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state)
-    state = {k.removeprefix("net."): v for k, v in state.items()}
     own = module.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    usable = {}
+    for name, value in state.items():
+        candidates = [name, *(p + name for p in prefixes), *(name.removeprefix(p) for p in prefixes if name.startswith(p))]
+        match = next((c for c in candidates if c in own and own[c].shape == value.shape), None)
+        if match is not None:
+            usable[match] = value
     if not usable:
         raise ValueError(f"{weights}: no tensor matches the model's names and shapes")
     module.load_state_dict(usable, strict=False)
+    return sorted(usable)
 
 
 def _family(model: nn.Module) -> str:

@@ -23,6 +23,7 @@ import timm
 import torch
 from torch import nn
 
+from ralib.models.backbones import load_matching
 from ralib.models.registry import register_model
 
 
@@ -88,28 +89,8 @@ class IdxPoolScorer(nn.Module):
 def _idx_pool_scorer(num_outputs: int, weights=None, backbone: str = "tiny_vit_5m_224", **kwargs) -> IdxPoolScorer:
     model = IdxPoolScorer(backbone, num_outputs, **kwargs)
     if weights is not None:
-        load_matching(model, weights)
+        load_matching(model, weights, prefixes=("backbone.",))
     return model
-
-
-def load_matching(model: nn.Module, weights) -> list[str]:
-    """Load the tensors of a weights file whose names and shapes match ``model``: a checkpoint of
-    :func:`ralib.train.save_checkpoint` (e.g. the frozen first stage, whose head then goes on training)
-    or a plain state dict of the backbone alone (e.g. a pretrained encoder, names with or without
-    ``backbone.``). Returns the names loaded; an error when none match."""
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state)
-    own = model.state_dict()
-    usable = {}
-    for name, value in state.items():
-        for candidate in (name, f"backbone.{name}"):
-            if candidate in own and own[candidate].shape == value.shape:
-                usable[candidate] = value
-                break
-    if not usable:
-        raise ValueError(f"{weights}: no tensor matches the model's names and shapes")
-    model.load_state_dict(usable, strict=False)
-    return sorted(usable)
 
 
 @register_model("box_regressor")

@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 
 import numpy as np
 import pandas as pd
@@ -33,7 +32,7 @@ from ralib.metrics import regression_metrics
 from ralib.patches.bags import gather, joint_bags
 from ralib.patches.tiles import tile_bags
 from ralib.splits import patient_split
-from ralib.tasks.base import Task
+from ralib.tasks.base import Task, hash_task_data
 
 
 class BagDataset(Dataset):
@@ -111,11 +110,8 @@ class BagTask(Task):
 
     def fingerprint(self) -> str:
         scaled = (self.standardise,) if self.standardise != (0.0, 1.0) else ()
-        h = hashlib.sha256(repr((self.name, self.target, *scaled)).encode())
-        for array in (self.features, self.mask, *(() if self.draws is None else (self.draws,))):
-            h.update(np.ascontiguousarray(array).tobytes())
-        h.update(pd.util.hash_pandas_object(self.table[["split", self.target]], index=False).to_numpy().tobytes())
-        return h.hexdigest()[:16]
+        arrays = (self.features, self.mask, *(() if self.draws is None else (self.draws,)))
+        return hash_task_data((self.name, self.target, *scaled), arrays, self.table, ("split", self.target))
 
     def checkpoint_record(self) -> dict:
         return {"task": self.name, "num_outputs": 1, "target_mean": self.target_mean, "target_sd": self.target_sd,

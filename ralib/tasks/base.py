@@ -30,9 +30,12 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import Dataset, default_collate
@@ -76,3 +79,25 @@ class Task(ABC):
     def checkpoint_record(self) -> dict:
         """Plain values a checkpoint must carry to rebuild and use the model without the task."""
         return {"task": self.name}
+
+
+def hash_task_data(settings: tuple, arrays: Sequence[np.ndarray] = (), table: pd.DataFrame | None = None,
+                   columns: Sequence[str] = ("split",)) -> str:  # fmt: skip
+    """A short hash of what a task trains on: its ``settings`` (by ``repr``), its ``arrays`` (read a few
+    rows at a time, so that memory-mapped caches are never loaded whole) and ``columns`` of its ``table``
+    (the split at least). What :meth:`Task.fingerprint` returns.
+
+    Example:
+        >>> table = pd.DataFrame({"split": ["train", "test"]})
+        >>> a = hash_task_data(("task", 1), [np.zeros((2, 3))], table)
+        >>> a == hash_task_data(("task", 1), [np.zeros((2, 3))], table), a == hash_task_data(("task", 2), [np.zeros((2, 3))], table)
+        (True, False)
+    """
+    h = hashlib.sha256(repr(settings).encode())
+    for array in arrays:
+        rows = max(1, 2**26 // max(1, array[:1].nbytes))  # about 64 MB at a time
+        for start in range(0, len(array), rows):
+            h.update(np.ascontiguousarray(array[start : start + rows]).tobytes())
+    if table is not None:
+        h.update(pd.util.hash_pandas_object(table[list(columns)], index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]

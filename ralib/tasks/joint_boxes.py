@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 
 import numpy as np
 import pandas as pd
@@ -27,7 +26,7 @@ from torchvision.ops import distance_box_iou_loss
 
 from ralib import anatomy
 from ralib.data.model import RADataset
-from ralib.tasks.base import Task
+from ralib.tasks.base import Task, hash_task_data
 
 CORNERS = ("x0", "y0", "x1", "y1")
 
@@ -218,11 +217,7 @@ class BoxTask(Task):
         return box_metrics(predictions, self.boxes[self.rows(split)])
 
     def fingerprint(self) -> str:
-        h = hashlib.sha256(repr((self.name, self.mse_epochs)).encode())
-        for array in (self.images, self.boxes):
-            h.update(np.ascontiguousarray(array).tobytes())
-        h.update(pd.util.hash_pandas_object(self.table[["split"]], index=False).to_numpy().tobytes())
-        return h.hexdigest()[:16]
+        return hash_task_data((self.name, self.mse_epochs), (self.images, self.boxes), self.table)
 
     def checkpoint_record(self) -> dict:
         return {"task": self.name, "num_outputs": self.num_outputs, "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd,

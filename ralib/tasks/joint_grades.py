@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 
 import numpy as np
 import pandas as pd
@@ -36,7 +35,7 @@ from ralib.agreement import class_weighted_accuracy, class_weighted_mae
 from ralib.data.aggregate import aggregate
 from ralib.data.loaders import grown_centre
 from ralib.losses import JointGradeLoss
-from ralib.tasks.base import Task
+from ralib.tasks.base import Task, hash_task_data
 
 #: grades per head: erosion 0-5, JSN 0-4
 HEADS = {"erosion": anatomy.EROSION_MAX + 1, "jsn": anatomy.JSN_MAX + 1}
@@ -84,6 +83,27 @@ def add_aggregates(table: pd.DataFrame, methods=("dawid_skene", "majority", "rou
             if readers and scored.any():
                 grades = table.loc[scored, readers].rename(columns=lambda c: c.removeprefix(f"{kind}_"))
                 table.loc[scored, f"{kind}_{method}"] = aggregate(grades, method).to_numpy()
+    return table
+
+
+def split_grade_table(table: pd.DataFrame, films: pd.DataFrame, val_films: int | None = None) -> pd.DataFrame:
+    """A crop cache's ``table`` ready for :class:`JointGradeTask`: the experts' aggregates added
+    (:func:`add_aggregates`) and each crop given its film's ``split`` from ``films`` (so that no film's
+    joints cross splits); crops of films without a split, and of validation films beyond the first
+    ``val_films`` (sorted by id; None: all), are ``unused``.
+
+    Example:
+        >>> crops = pd.DataFrame({"radiograph_id": ["a", "b", "c", "d"], "erosion_site": ["ip"] * 4, "jsn_site": ["ip"] * 4})
+        >>> films = pd.DataFrame({"radiograph_id": ["a", "b", "c"], "split": ["train", "val", "val"]})
+        >>> split_grade_table(crops, films, val_films=1).split.tolist()
+        ['train', 'val', 'unused', 'unused']
+    """
+    table = add_aggregates(table).drop(columns="split", errors="ignore")
+    split = films.set_index(films.radiograph_id.astype(str)).split
+    table["split"] = table.radiograph_id.astype(str).map(split).fillna("unused").to_numpy()
+    val = sorted(table.radiograph_id[table.split == "val"].astype(str).unique())
+    beyond = (table.split == "val") & ~table.radiograph_id.astype(str).isin(val[: val_films or len(val)])
+    table.loc[beyond, "split"] = "unused"
     return table
 
 
@@ -211,12 +231,7 @@ class JointGradeTask(Task):
 
     def fingerprint(self) -> str:
         settings = (self.name, self.heads, self.label, self.input_size, self.grow, self.eval_growth, self.epoch_size, self.p)
-        h = hashlib.sha256(repr(settings).encode())
-        for chunk in np.array_split(np.arange(len(self.images)), max(1, len(self.images) // 4096)):
-            h.update(np.ascontiguousarray(self.images[chunk]).tobytes())
-        h.update(np.ascontiguousarray(self.targets).tobytes())
-        h.update(pd.util.hash_pandas_object(self.table[["split"]], index=False).to_numpy().tobytes())
-        return h.hexdigest()[:16]
+        return hash_task_data(settings, (self.images, self.targets), self.table)
 
     def checkpoint_record(self) -> dict:
         return {"task": self.name, "num_outputs": self.num_outputs, "heads": list(self.heads), "label": self.label,

@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import cv2
@@ -32,7 +31,7 @@ from torch.utils.data import Dataset
 from ralib.data.arrays import Letterboxed
 from ralib.data.model import RADataset
 from ralib.preprocess import foreground_mask, remove_small_areas
-from ralib.tasks.base import Task
+from ralib.tasks.base import Task, hash_task_data
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -171,8 +170,4 @@ class ForegroundTask(Task):
         return {"task": self.name, "num_outputs": 1, "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd}
 
     def fingerprint(self) -> str:
-        h = hashlib.sha256(self.name.encode())
-        for array in (np.ascontiguousarray(self.films), np.ascontiguousarray(self.masks)):
-            h.update(array.tobytes())
-        h.update(pd.util.hash_pandas_object(self.table[["split"]], index=False).to_numpy().tobytes())
-        return h.hexdigest()[:16]
+        return hash_task_data((self.name,), (self.films, self.masks), self.table)

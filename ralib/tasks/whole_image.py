@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +39,7 @@ from ralib.losses import RegressionMSE, SmoothLoss
 from ralib.metrics import binary_metrics, class_metrics, multiclass_metrics, regression_metrics
 from ralib.models import penultimate
 from ralib.splits import patient_split
-from ralib.tasks.base import Task
+from ralib.tasks.base import Task, hash_task_data
 
 STAGE_CLASSES = ("normal", "stage 1", "stage 2", "stage 3", "stage 4", "stage 5")
 
@@ -114,11 +113,8 @@ class ImageTask(Task):
 
     def fingerprint(self) -> str:
         """A hash of the images, the targets, the split and what is asked of them."""
-        h = hashlib.sha256(repr((self.name, self.kind, self.target, self.classes, self.measure)).encode())
-        for chunk in np.array_split(np.arange(len(self.images)), max(1, len(self.images) // 256)):
-            h.update(np.ascontiguousarray(self.images[chunk]).tobytes())
-        h.update(pd.util.hash_pandas_object(self.table[["split", self.target]], index=False).to_numpy().tobytes())
-        return h.hexdigest()[:16]
+        settings = (self.name, self.kind, self.target, self.classes, self.measure)
+        return hash_task_data(settings, (self.images,), self.table, ("split", self.target))
 
     def checkpoint_record(self) -> dict:
         return {"task": self.name, "num_outputs": self.num_outputs, "classes": list(self.classes),

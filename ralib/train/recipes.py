@@ -1,18 +1,19 @@
 """The papers' training settings as :class:`~ralib.train.fit.TrainConfig` builders, and the grids the
 notebooks train.
 
-==================  ===================================================================================
-recipe              settings
-==================  ===================================================================================
-``miua2024``        MIUA 2024, section 2.8: SGD, lr 1e-3, weight decay 1e-3, momentum 0.9, its augmentation
-``diagnosis2024``   2024 diagnosis paper: AdamW, lr 1e-5, weight decay 1e-2, cross-entropy, its augmentation
-``fast``            CPU budget: AdamW, one-cycle to lr 1e-3, weight decay 1e-2 (a deviation, see below)
-``landmarks``       heatmap localisers: AdamW, one-cycle to lr 2e-3, weight decay 1e-4, affine augmentation
-``mil2025``         MIL paper, the attention MIL on bags: SGD, lr 1e-3, weight decay 1e-3, momentum 0.9, MSE
-``rheumavit``       RheumaVIT's joint scorer: AdamW, weight decay 1e-2, gradient clipping, warm-up cosine, focal
-                    loss; stage 1 the backbone frozen at lr 1e-3, stage 2 all layers at 5e-5
-``rheumavit_boxes`` RheumaVIT's box regressor: AdamW, MSE then DIoU, warm-up cosine
-==================  ===================================================================================
+========================  ===================================================================================
+recipe                    settings
+========================  ===================================================================================
+``miua2024``              MIUA 2024, section 2.8: SGD, lr 1e-3, weight decay 1e-3, momentum 0.9, its augmentation
+``diagnosis2024``         2024 diagnosis paper: AdamW, lr 1e-5, weight decay 1e-2, cross-entropy, its augmentation
+``fast``                  CPU budget: AdamW, one-cycle to lr 1e-3, weight decay 1e-2 (a deviation, see below)
+``landmarks``             heatmap localisers: AdamW, one-cycle to lr 2e-3, weight decay 1e-4, affine augmentation
+``mil2025``               MIL paper, the attention MIL on bags: SGD, lr 1e-3, weight decay 1e-3, momentum 0.9, MSE
+``rheumavit``             RheumaVIT's joint scorer: AdamW, weight decay 1e-2, gradient clipping, warm-up cosine, focal
+                          loss; stage 1 the backbone frozen at lr 1e-3, stage 2 all layers at 5e-5
+``rheumavit_boxes``       RheumaVIT's box regressor: AdamW, MSE then DIoU, warm-up cosine
+``rheumavit_denoising``   RheumaVIT's pretraining: a U-Net around the scorer's backbone restores corrupted crops, L1
+========================  ===================================================================================
 
 Example:
     >>> cfg = miua2024("resnet34", epochs=1, batch_size=4)
@@ -73,6 +74,15 @@ def rheumavit(model: str, epochs: int, batch_size: int, stage: int, paper_recipe
     changes = {"augment": "joints", "freeze": "backbone" if stage == 1 else None, "clip": 1.0, "schedule": "one_cycle",
                "model_options": (("backbone", model),), "tag": f"{model} stage {stage}", **changes}  # fmt: skip
     return TrainConfig("idx_pool_scorer", epochs, batch_size, "focal", "adamw", lr, 1e-2, 0.0, **changes)
+
+
+def rheumavit_denoising(backbone: str, epochs: int, batch_size: int, **changes) -> TrainConfig:
+    """RheumaVIT's self-supervised pretraining (section 3.4): ``backbone`` as the encoder of a U-Net restoring
+    corrupted crops, L1; AdamW at lr 1e-3 (the paper gives no value), weight decay 1e-2, warm-up cosine,
+    the scorer's flips and rotations. Its checkpoint is the scorer's ``weights`` (the encoder carries over)."""
+    changes = {"augment": "joints", "schedule": "one_cycle", "model_options": (("backbone", backbone),),
+               "tag": f"{backbone} denoising", **changes}  # fmt: skip
+    return TrainConfig("denoising_unet", epochs, batch_size, "l1", "adamw", 1e-3, 1e-2, 0.0, **changes)
 
 
 def rheumavit_boxes(backbone: str, epochs: int, batch_size: int, **changes) -> TrainConfig:
