@@ -140,6 +140,11 @@ def test_a_run_is_keyed_by_the_code_that_trains_not_the_code_that_made_or_measur
     image, bags, landmarks = names(tasks.ImageTask), names(BagTask), names(LandmarkTask)
     assert {"train/fit.py", "models/backbones.py", "losses.py", "data/loaders.py", "tasks/whole_image.py"} <= image
     assert "tasks/bags.py" in bags and "tasks/bags.py" not in image and "landmarks/heatmaps.py" in landmarks
+    # given the model, only its builder's code: a new model module retrains nothing else
+    scorer = {p.relative_to(Path(tasks.__file__).parent.parent).as_posix() for p in training_sources(BagTask.__new__(BagTask), "attention_mil")}
+    assert {"models/mil.py", "models/registry.py", "models/backbones.py", "train/fit.py"} <= scorer
+    assert not {"models/joint_scorer.py", "models/landmark_net.py", "models/__init__.py"} & scorer
+    assert "models/joint_scorer.py" in image  # without a model: every model module
     # the data's own fingerprint covers these: editing them must not retrain every model
     made_or_measured = {"config.py", "data/aggregate.py", "data/arrays.py", "data/analysis.py", "synth/world.py", "splits.py", "anatomy.py",
                         "metrics.py", "patches/cache.py", "__init__.py"}

@@ -131,13 +131,15 @@ def _source_shape(weights: str | Path) -> dict:
     return {}
 
 
-def load_matching(module: nn.Module, weights: str | Path, prefixes: tuple[str, ...] = ()) -> list[str]:
+def load_matching(module: nn.Module, weights: str | Path, prefixes: tuple[str, ...] = (),
+                  renames: dict[str, str] | None = None) -> list[str]:  # fmt: skip
     """Load the tensors of a weights file whose names and shapes match ``module``; returns their names.
 
     ``weights`` is a plain state dict or a checkpoint of :func:`ralib.train.save_checkpoint`. A stored
     name matches as it is, with one of ``prefixes`` put in front, or with one taken off (e.g. ``net.`` of
-    our torchvision wrapper, ``backbone.`` of a scorer loading an encoder pretrained alone). An error when
-    nothing matches.
+    our torchvision wrapper, ``backbone.`` of a scorer loading an encoder pretrained alone), or with a stored
+    prefix replaced as ``renames`` says (e.g. ``{"encoder.model.": "backbone."}``: a U-Net's encoder into a
+    scorer's backbone). An error when nothing matches.
 
     Example:
         >>> load_matching(scorer, "encoder.pt", prefixes=("backbone.",))[:1]          # doctest: +SKIP
@@ -149,6 +151,7 @@ def load_matching(module: nn.Module, weights: str | Path, prefixes: tuple[str, .
     usable = {}
     for name, value in state.items():
         candidates = [name, *(p + name for p in prefixes), *(name.removeprefix(p) for p in prefixes if name.startswith(p))]
+        candidates += [new + name.removeprefix(old) for old, new in (renames or {}).items() if name.startswith(old)]
         match = next((c for c in candidates if c in own and own[c].shape == value.shape), None)
         if match is not None:
             usable[match] = value

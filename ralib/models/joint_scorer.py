@@ -8,7 +8,8 @@ channels, and a joint scorer reading erosion and JSN grades off one crop through
   sigmoid, so that a box is never inverted, as the DIoU loss requires).
 - :class:`IdxPoolScorer`: a timm backbone's last feature map, of which idx pooling keeps the top-left vector
   (the paper's stand-in for a class token: TinyViT has none), then a head of two linear layers (512 wide,
-  BatchNorm, ReLU) giving the logits of every grade (6 erosion + 5 JSN by default).
+  BatchNorm, ReLU) giving the logits of every grade (6 erosion + 5 JSN by default); its ``weights`` may be a
+  checkpoint of the first stage or of the denoising pretraining (:mod:`ralib.models.denoising`).
 
 Example:
     >>> import torch
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 
 from ralib.models.backbones import load_matching
+from ralib.models.denoising import ENCODER_PREFIX
 from ralib.models.registry import register_model
 
 
@@ -89,7 +91,7 @@ class IdxPoolScorer(nn.Module):
 def _idx_pool_scorer(num_outputs: int, weights=None, backbone: str = "tiny_vit_5m_224", **kwargs) -> IdxPoolScorer:
     model = IdxPoolScorer(backbone, num_outputs, **kwargs)
     if weights is not None:
-        load_matching(model, weights, prefixes=("backbone.",))
+        load_matching(model, weights, prefixes=("backbone.",), renames={ENCODER_PREFIX: "backbone."})
     return model
 
 

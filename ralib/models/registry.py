@@ -48,6 +48,17 @@ def create_model(name: str, num_outputs: int, weights: str | Path | None = None,
     return builder(num_outputs=num_outputs, weights=weights, **kwargs)
 
 
+def builder_module(name: str) -> str:
+    """The module whose code builds model ``name`` (``ralib.models.backbones`` for timm's names).
+
+    Example:
+        >>> builder_module("resnet34")
+        'ralib.models.backbones'
+    """
+    builder = _BUILDERS.get(name)
+    return "ralib.models.backbones" if builder is None else getattr(builder, "func", builder).__module__
+
+
 def list_models() -> list[str]:
     """The registered models and the papers' timm backbones (any other timm name works too)."""
     return sorted(set(_BUILDERS) | set(MODEL_NAMES))

@@ -38,6 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ralib.models import create_model, freeze
+from ralib.models.registry import builder_module
 from ralib.sources import module_sources
 from ralib.tasks import Task
 
@@ -219,16 +220,21 @@ DATA_CODE = ("ralib.config", "ralib.data", "ralib.synth", "ralib.patches", "rali
 TRAINING_DATA_CODE = ("ralib.data.loaders", "ralib.landmarks.heatmaps")
 
 
-def training_sources(task: Task) -> list[Path]:
-    """The ``ralib`` files whose code runs while a model trains on ``task`` (see :data:`DATA_CODE`).
+def training_sources(task: Task, model: str | None = None) -> list[Path]:
+    """The ``ralib`` files whose code runs while ``model`` trains on ``task`` (see :data:`DATA_CODE`): this
+    loop, the task's module and the model's builder with what they import (None: every model module).
 
     Example:
-        >>> names = {p.name for p in training_sources(task)}                       # doctest: +SKIP
-        >>> "fit.py" in names, "aggregate.py" in names                              # doctest: +SKIP
-        (True, False)
+        >>> names = {p.name for p in training_sources(task, "idx_pool_scorer")}     # doctest: +SKIP
+        >>> "fit.py" in names, "joint_scorer.py" in names, "mil.py" in names, "aggregate.py" in names  # doctest: +SKIP
+        (True, True, False, False)
     """
-    return module_sources([__name__, "ralib.models", type(task).__module__], exclude=("ralib",),
-                          exclude_under=DATA_CODE, keep=TRAINING_DATA_CODE)  # fmt: skip
+    modules = [__name__, type(task).__module__, "ralib.models.registry"]
+    if model is None:
+        return module_sources(modules + ["ralib.models"], exclude=("ralib",), exclude_under=DATA_CODE, keep=TRAINING_DATA_CODE)
+    # the models package's __init__ imports every model: follow only the builder of this one
+    return module_sources(modules + [builder_module(model)], exclude=("ralib", "ralib.models"), exclude_under=DATA_CODE,
+                          keep=TRAINING_DATA_CODE)  # fmt: skip
 
 
 def run_fingerprint(config: TrainConfig, task: Task) -> str | None:
@@ -243,7 +249,7 @@ def run_fingerprint(config: TrainConfig, task: Task) -> str | None:
     if config.weights:
         record["weights"] = hashlib.sha256(Path(config.weights).read_bytes()).hexdigest()
     h.update(repr(sorted(record.items())).encode() + data.encode())
-    for path in training_sources(task):
+    for path in training_sources(task, config.model):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
