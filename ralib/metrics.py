@@ -195,3 +195,44 @@ def grade_agreement(true, pred, clusters, n_resamples: int = 1000, level: float 
     for measure, values in draws.items():
         out[f"{measure}_low"], out[f"{measure}_high"] = (float(v) for v in np.percentile(values, [tail, 100 - tail]))
     return out | {"n": len(true)}
+
+
+def frequency_weights(labels) -> np.ndarray:
+    """Per item ``1 / (items sharing its label)``, summing to the number of labels present: every label
+    counts as much as any other, however rare (the RA2-DREAM measures' weighting, see :func:`weighted_rmse`).
+
+    Example:
+        >>> frequency_weights([0, 0, 0, 2]).tolist()
+        [0.3333333333333333, 0.3333333333333333, 0.3333333333333333, 1.0]
+    """
+    labels = np.asarray(labels)
+    _, index, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return 1.0 / counts[index.reshape(-1)]
+
+
+def weighted_rmse(true, pred, labels=None) -> float:
+    """RMSE with each item weighted by :func:`frequency_weights` of its ``labels`` (default: the true
+    score rounded): RA2-DREAM ranked joint predictions by a weighted RMSE whose weights it never
+    published; these make a rare grade 4 count as much as the common grade 0, so that always predicting 0
+    does not win.
+
+    Example:
+        >>> round(weighted_rmse([0, 0, 0, 4], [0, 0, 0, 0]), 3)  # plain RMSE: 2.0
+        2.828
+    """
+    true, pred = np.asarray(true, float), np.asarray(pred, float)
+    w = frequency_weights(np.rint(true) if labels is None else labels)
+    return float(np.sqrt(np.sum(w * (true - pred) ** 2) / np.sum(w)))
+
+
+def weighted_absolute_error(true, pred, labels=None) -> float:
+    """Mean absolute error weighted like :func:`weighted_rmse` (RA2-DREAM's measure of a patient's overall
+    score; pass ``labels`` to weight by score bands, e.g. the severity classes, rather than exact totals).
+
+    Example:
+        >>> weighted_absolute_error([0, 0, 0, 4], [0, 0, 0, 0])  # plain MAE: 1.0
+        2.0
+    """
+    true, pred = np.asarray(true, float), np.asarray(pred, float)
+    w = frequency_weights(np.rint(true) if labels is None else labels)
+    return float(np.sum(w * np.abs(true - pred)) / np.sum(w))

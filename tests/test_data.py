@@ -244,3 +244,23 @@ def test_rsna_round_trip_with_real_spellings(tmp_path):
     with pytest.raises(DataValidationError, match="male value 'yes'"):
         load_dataset("rsna", root)
     assert len(load_dataset("rsna", root, strict=False).radiographs) == 5
+
+
+def test_ra2dream_predictions_are_written_in_the_challenge_order_and_load_back_unchanged(synthetic, tmp_path):
+    ra2dream.export(synthetic, tmp_path / "export")
+    labels = ra2dream.load(tmp_path / "export")
+    rng = np.random.default_rng(0)
+    hands = labels.scores.merge(labels.radiographs[["radiograph_id", "patient_id"]], on="radiograph_id")
+    top = np.where(hands.kind == "erosion", anatomy.EROSION_MAX, anatomy.JSN_MAX)
+    hands["prediction"] = np.clip(hands.grade + rng.normal(0, 0.7, len(hands)), 0, top)  # fractional, as a regressor's
+    path = ra2dream.write_predictions(hands, tmp_path / "export" / "predictions.csv")
+    table = pd.read_csv(path)
+    assert list(table.columns) == ra2dream.COLUMNS
+    assert table[ra2dream.FOOT_E + ra2dream.FOOT_J].isna().all().all()  # feet present and empty, not invented
+    back = ra2dream.load(tmp_path / "export", csv="predictions.csv", predictions=True)
+    merged = hands.merge(back.scores, on=["radiograph_id", "hand", "site"], suffixes=("", "_back"))
+    assert len(merged) == len(hands) and np.allclose(merged.grade_back, merged.prediction.round(4), atol=1e-9)
+    with pytest.raises(DataValidationError):  # a label table stays strict: fractions are not grades
+        ra2dream.load(tmp_path / "export", csv="predictions.csv")
+    with pytest.raises(ValueError, match="every hand site"):
+        ra2dream.write_predictions(hands[hands.site != "mcp_E__2"], tmp_path / "incomplete.csv")

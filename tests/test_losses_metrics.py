@@ -127,3 +127,15 @@ def test_the_paired_bootstrap_says_which_of_two_predictors_is_better_and_when_it
     assert same == {"difference": 0.0, "low": 0.0, "high": 0.0}
     twins = paired_bootstrap(true, good, true + rng.normal(0, 5, 80), "rmse")
     assert twins["low"] < 0 < twins["high"]  # two equally good predictors: not established
+
+
+def test_ra2dream_weighted_errors_equal_hand_computed_values():
+    from ralib.metrics import weighted_absolute_error, weighted_rmse
+
+    true, pred = [0, 0, 1, 3], [1, 0, 1, 1]
+    # grade 0 twice (weight 1/2 each), grades 1 and 3 once (weight 1): squared errors 1, 0, 0, 4
+    assert weighted_rmse(true, pred) == pytest.approx(np.sqrt((0.5 * 1 + 0.5 * 0 + 0 + 4) / 3))
+    assert weighted_absolute_error(true, pred) == pytest.approx((0.5 * 1 + 0 + 0 + 2) / 3)
+    # weighting by bands instead of exact values: all four in one band is the plain error
+    assert weighted_absolute_error(true, pred, labels=[0, 0, 0, 0]) == pytest.approx(np.mean([1, 0, 0, 2]))
+    assert weighted_rmse([2.4, 2.6], [2.4, 2.6]) == 0.0  # fractional totals round into their grade

@@ -126,6 +126,18 @@ def test_a_run_already_trained_on_the_same_data_is_reused_and_only_then(small, f
     assert reuse_or_fit(config, other_films, tmp_path / "03", look_in=[tmp_path / "02"], progress=False).reused_from is None
 
 
+def test_a_stale_checkpoint_of_another_architecture_is_retrained_not_loaded(small, films, tmp_path):
+    from ralib.train.fit import checkpoint_path, save_checkpoint
+
+    task = tasks.svdh_regression(small, films)
+    config = recipes.fast("mobilenetv2_100", 1, 4)
+    stale = torch.nn.Linear(3, 1)  # what an earlier version of the code saved under this run's name
+    save_checkpoint(checkpoint_path(tmp_path, config, task), stale, config, task, {"fingerprint": "an older one"})
+    fitted = reuse_or_fit(config, task, tmp_path, progress=False)
+    assert fitted.reused_from is None and fitted.predict(task, "val").shape == (len(task.rows("val")),)
+    assert reuse_or_fit(config, task, tmp_path, progress=False).reused_from == fitted.checkpoint
+
+
 def test_a_run_is_keyed_by_the_code_that_trains_not_the_code_that_made_or_measures_the_data():
     from pathlib import Path
 

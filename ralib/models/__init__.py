@@ -1,11 +1,12 @@
 """Models: a registry of builders (:mod:`ralib.models.registry`) over the papers' backbones
 (:mod:`ralib.models.backbones`), the landmark U-Net (:mod:`ralib.models.landmark_net`), RheumaVIT's box regressor and joint
-scorer (:mod:`ralib.models.joint_scorer`) with its denoising pretraining (:mod:`ralib.models.denoising`), and the gated
-attention MIL (:mod:`ralib.models.mil`)."""
+scorer (:mod:`ralib.models.joint_scorer`) with its denoising pretraining (:mod:`ralib.models.denoising`), the gated
+attention MIL (:mod:`ralib.models.mil`), and DeepRA's region detector (:mod:`ralib.models.detection`) and attention-gated
+joint model (:mod:`ralib.models.attention_gate`)."""
 
 from ralib.models.backbones import FREEZE_SCHEMES, MODEL_NAMES, cam_layer, freeze, penultimate, unfreeze
 from ralib.models.registry import create_model, list_models, register_model
-from ralib.models import denoising, joint_scorer, landmark_net, mil  # noqa: F401  (register denoising_unet, idx_pool_scorer, box_regressor, landmark_unet, attention_mil)
+from ralib.models import attention_gate, denoising, detection, joint_scorer, landmark_net, mil  # noqa: F401  (register their models)
 
 __all__ = ["FREEZE_SCHEMES", "MODEL_NAMES", "cam_layer", "create_model", "freeze", "list_models", "penultimate",
            "register_model", "unfreeze"]

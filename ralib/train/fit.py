@@ -269,12 +269,12 @@ def reuse_or_fit(config: TrainConfig, task: Task, out_dir: str | Path | None = N
     folders = [] if fingerprint is None else ([out_dir] if out_dir is not None else []) + [Path(f) for f in look_in]
     for folder in folders:
         path = checkpoint_path(folder, config, task)
-        if path.is_file():
+        # the record first: a stale checkpoint under the same name may be of a model that no longer builds so
+        if path.is_file() and checkpoint_record(path).get("fingerprint") == fingerprint:
             model, record = load_checkpoint(path)
-            if record.get("fingerprint") == fingerprint:
-                history = pd.DataFrame(record["history"], columns=["epoch", "train_loss", "valid_loss"])
-                return Fitted(config, task.name, model, history, record["best_epoch"], record["seconds"], path,
-                              reused_from=path)  # fmt: skip
+            history = pd.DataFrame(record["history"], columns=["epoch", "train_loss", "valid_loss"])
+            return Fitted(config, task.name, model, history, record["best_epoch"], record["seconds"], path,
+                          reused_from=path)  # fmt: skip
     return fit(build_model(config, task.num_outputs), task, config, out_dir, progress)
 
 
@@ -318,6 +318,12 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: TrainConfig, tas
     torch.save({"state_dict": model.state_dict(), "config": record}, partial_path)
     partial_path.replace(path)
     return path
+
+
+def checkpoint_record(path: str | Path) -> dict:
+    """The plain values :func:`save_checkpoint` stored beside the weights (configuration, task and run
+    records, the run's fingerprint), read without building the model (the weights are memory-mapped)."""
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)["config"]
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:

@@ -38,9 +38,13 @@ IMAGE_PATTERN = re.compile(r"^(?P<pid>.+)-(?P<part>LH|RH|LF|RF)\.(jpe?g|png)$", 
 
 
 def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: bool = True,
-         image_dir: str | Path | None = None, check_images: str = "header") -> RADataset:  # fmt: skip
+         image_dir: str | Path | None = None, check_images: str = "header", predictions: bool = False) -> RADataset:  # fmt: skip
     """Load an RA2-DREAM folder: ``training.csv`` plus the images anywhere below ``image_dir`` (default:
     ``root``).
+
+    ``predictions=True`` reads a table of predictions in the same layout (:func:`write_predictions`, as
+    the challenge took submissions): scores may be fractional, foot columns may be empty, and images are
+    not needed (``check_images`` is then ``none``).
 
     The challenge's labels carry no split: patients are split by :func:`~ralib.splits.patient_split`
     with ``seed`` (both hands of a patient on one side). Two files for one image (``UAB001-LH.jpg`` in
@@ -60,9 +64,15 @@ def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: boo
     grades = table[HAND_E + HAND_J + FOOT_E + FOOT_J].apply(pd.to_numeric, errors="coerce")
     for column in HAND_E + HAND_J + FOOT_E + FOOT_J:
         top = 10 if column in FOOT_E else anatomy.EROSION_MAX if "_E__" in column else anatomy.JSN_MAX
-        bad = grades[column].isna() | (grades[column] < 0) | (grades[column] > top) | (grades[column] % 1 != 0)
+        values = grades[column]
+        if predictions:  # any score in range; feet may be left out
+            missing = values.isna() & (table[column].notna() | (column not in FOOT_E + FOOT_J))
+            bad = missing | (values < 0) | (values > top)
+        else:
+            bad = values.isna() | (values < 0) | (values > top) | (values % 1 != 0)
         for i in table.index[bad]:
-            problems.append(Problem(csv, table.Patient_ID[i], f"{column} = {table.loc[i, column]} is not a grade 0-{top}"))
+            what = "a score" if predictions else "a grade"
+            problems.append(Problem(csv, table.Patient_ID[i], f"{column} = {table.loc[i, column]} is not {what} 0-{top}"))
     sums = {
         "Overall_erosion": grades[HAND_E + FOOT_E].sum(axis=1),
         "Overall_narrowing": grades[HAND_J + FOOT_J].sum(axis=1),
@@ -74,6 +84,7 @@ def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: boo
             problems.append(Problem(csv, table.Patient_ID[i], f"{column} = {stated[i]:g} but the sites add up to {expected[i]:g}"))
 
     image_root = Path(image_dir) if image_dir else root
+    check_images = "none" if predictions else check_images
     candidates = _find_images(image_root)
     ambiguous = {key: paths for key, paths in candidates.items() if len(paths) > 1}
     for (pid, part), paths in sorted(ambiguous.items()):
@@ -111,6 +122,36 @@ def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: boo
     dataset = RADataset("ra2dream", finish(radiographs, "ra2dream", image_root), scores, extras={"feet": foot_table})
     dataset.skipped = skipped_frame(problems)
     return validate(dataset, strict=strict, images=check_images)
+
+
+def write_predictions(scores: pd.DataFrame, path: str | Path, column: str = "prediction", decimals: int = 4) -> Path:
+    """Predicted hand scores as an RA2-DREAM table (how the challenge took submissions), readable by
+    :func:`load` with ``predictions=True``.
+
+    ``scores`` has one row per patient, hand and SvdH site: ``patient_id``, ``hand`` (LH / RH), ``site``
+    (``mcp_E__2`` ...) and the prediction in ``column``. Every column of ``training.csv`` is written in its
+    order; the overall scores are the sums of the hand sites; the foot columns are present and empty
+    (nothing is predicted for feet, and nothing is invented). Scores are rounded to ``decimals``.
+
+    Example:
+        >>> write_predictions(hand_scores, "predictions.csv")                              # doctest: +SKIP
+    """
+    wide = scores.assign(col=scores.hand + "_" + scores.site).pivot_table(index="patient_id", columns="col", values=column,
+                                                                          aggfunc="first", sort=False)  # fmt: skip
+    missing = [c for c in HAND_E + HAND_J if c not in wide]
+    incomplete = wide[[c for c in HAND_E + HAND_J if c in wide]].isna().any(axis=1)
+    if missing or incomplete.any():
+        raise ValueError(f"every hand site needs a prediction: missing columns {missing[:4]}, "
+                         f"incomplete patients {list(wide.index[incomplete])[:4]}")  # fmt: skip
+    table = wide[HAND_E + HAND_J].astype(float).round(decimals)
+    table["Overall_erosion"] = table[HAND_E].sum(axis=1).round(decimals)
+    table["Overall_narrowing"] = table[HAND_J].sum(axis=1).round(decimals)
+    table["Overall_Tol"] = (table.Overall_erosion + table.Overall_narrowing).round(decimals)
+    for foot in FOOT_E + FOOT_J:
+        table[foot] = np.nan
+    table = table.rename_axis("Patient_ID").reset_index()
+    table[COLUMNS].to_csv(path, index=False)
+    return Path(path)
 
 
 def _find_images(root: Path) -> dict[tuple[str, str], list[str]]:
