@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 from torchvision.ops import box_iou
 
 from ralib import anatomy
 from ralib.tasks.base import Task, hash_task_data
+from ralib.tasks.joint_boxes import BoxDataset
 
 #: DeepRA's six regions and the joint boxes each one spans (fingers from DIP to MCP, the thumb IP and MCP,
 #: the wrist its carpometacarpal, intercarpal, radiocarpal and ulnar boxes)
@@ -64,27 +64,14 @@ def pack_detections(detections: list[dict[str, torch.Tensor]], n_classes: int, k
     return out
 
 
-class RegionDataset(Dataset):
+class RegionDataset(BoxDataset):
     """Hand images ``(n, s, s)`` in 0-1 and their region boxes in [0, 1] as ``(image, boxes, boxes)``, the
-    boxes in pixels; ``augment="boxes"`` flips left-right (boxes too) and scales the intensity by 0.9-1.1."""
-
-    def __init__(self, images: np.ndarray, boxes: np.ndarray, augment: str = "none"):
-        if augment not in ("none", "boxes"):
-            raise ValueError(f"unknown augmentation {augment!r} for regions: none | boxes")
-        self.images, self.boxes, self.augment = images, boxes.astype(np.float32), augment
-
-    def __len__(self) -> int:
-        return len(self.images)
+    boxes in pixels (the detector normalises the image itself); ``augment="boxes"`` as
+    :class:`~ralib.tasks.joint_boxes.BoxDataset`: left-right flips, intensity 0.9-1.1."""
 
     def __getitem__(self, i: int):
-        image = torch.from_numpy(np.asarray(self.images[i], np.float32))[None]
+        image, boxes = super().__getitem__(i)
         size = image.shape[-1]
-        boxes = torch.from_numpy(self.boxes[i].copy())
-        if self.augment == "boxes":
-            if torch.rand(()) < 0.5:
-                image = image.flip(-1)
-                boxes = torch.stack([1 - boxes[:, 2], boxes[:, 1], 1 - boxes[:, 0], boxes[:, 3]], dim=1)
-            image = image * (0.9 + 0.2 * torch.rand(()))
         return image, boxes * size, boxes * size  # inputs (the detector needs the boxes for its loss), target
 
 
