@@ -5,9 +5,10 @@ The crops are those the scorer trains on (:class:`ralib.tasks.joint_grades.Joint
 1-4 box sides in training, 2.5 at evaluation, ``input_size`` pixels, normalised by the training crops'
 mean and SD); no grade is read. The corruption (:func:`corrupt`) works on the normalised crop:
 torchvision's elastic deformation (its defaults, alpha 50 and sigma 5, scaled down on crops under 40
-pixels), one or two rectangles set to the mean, and noise of ``noise_sd`` training-crop SDs. Validation crops are corrupted the same way each epoch (seeded per crop), so
-that epochs compare; :meth:`DenoisingTask.evaluate` reports the L1 of the restoration beside the L1 of the
-corrupted crop (what "no restoration" scores).
+pixels), one or two rectangles set to the mean, and noise of ``noise_sd`` training-crop SDs. Validation
+crops are corrupted the same way each epoch (seeded per crop), so that epochs compare;
+:meth:`DenoisingTask.evaluate` reports the L1 of the restoration beside the L1 of the corrupted crop (what
+"no restoration" scores).
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -31,8 +32,9 @@ from ralib.tasks.joint_grades import JointGradeDataset
 
 
 def corrupt(image: torch.Tensor, noise_sd: float = 0.5) -> torch.Tensor:
-    """``image`` ``(C, H, W)``, normalised, elastically deformed (torchvision), with one or two cut-out rectangles (2-8 %
-    of the image each, set to 0, the mean) and Gaussian noise of ``noise_sd``; torch's global random state.
+    """``image`` ``(C, H, W)``, normalised, elastically deformed (torchvision), with one or two cut-out
+    rectangles (2-8 % of the image each, set to 0, the mean) and Gaussian noise of ``noise_sd``; draws from
+    torch's global random state.
 
     Example:
         >>> torch.manual_seed(0) and None

@@ -119,7 +119,7 @@ class RegionTask(Task):
 
         true = self.boxes[self.rows(split)]
         metric = MeanAveragePrecision(box_format="xyxy", iou_thresholds=[iou], class_metrics=True)
-        preds, targets, found = [], [], []
+        preds, targets, hits = [], [], []
         for p, t in zip(predictions, true):
             keep = np.isfinite(p[..., 4])
             classes = np.broadcast_to(np.arange(1, len(REGIONS) + 1)[:, None], keep.shape)
@@ -129,14 +129,12 @@ class RegionTask(Task):
             targets.append({"boxes": torch.as_tensor(t[known]).float(), "labels": torch.as_tensor(np.flatnonzero(known) + 1)})
             for c in np.flatnonzero(known):
                 best = p[c, 0, :4]
-                hit = np.isfinite(best).all() and float(box_iou(torch.as_tensor(best[None]), torch.as_tensor(t[c][None]))) >= iou
-                found.append((c, hit))
+                hits.append(bool(np.isfinite(best).all()) and float(box_iou(torch.as_tensor(best[None]), torch.as_tensor(t[c][None]))) >= iou)
         metric.update(preds, targets)
         result = metric.compute()
-        per_class = dict(zip(result["classes"].tolist(), np.atleast_1d(result["map_per_class"].numpy()).tolist()))
+        per_class = dict(zip(np.atleast_1d(result["classes"].numpy()).tolist(), np.atleast_1d(result["map_per_class"].numpy()).tolist()))
         out = {"map": float(result["map"]), **{f"ap {name}": per_class.get(c + 1, float("nan")) for c, name in enumerate(REGIONS)}}
-        hits = np.array([h for _, h in found], bool)
-        out["found"] = float(hits.mean()) if len(hits) else float("nan")
+        out["found"] = float(np.mean(hits)) if hits else float("nan")
         return out | {"hands": len(true)}
 
     def fingerprint(self) -> str:
