@@ -117,6 +117,26 @@ class ScorerSizes:
 
 
 @dataclass(frozen=True)
+class DeepRASizes:
+    """DeepRA (notebook 08): the RetinaNet finding a hand's thumb, fingers and wrist, and the attention-gated
+    joint models on the crops of those regions."""
+
+    detector_size: int  # hand images of the detector, pixels (a multiple of 32)
+    detector_backbone: str  # torchvision ResNet under the RetinaNet's feature pyramid (ResNet-50 in the paper)
+    detector_hands: tuple[int, int]  # training and validation hands of the detector (0: all; the paper: 341 and 57 films)
+    detector_fpn: int  # channels of the detector's feature pyramid and head (256 in the paper)
+    detector_epochs: int
+    detector_batch_size: int
+    finger_size: int  # thumb and finger crops, pixels (256 in the paper)
+    wrist_size: int  # wrist crops, pixels (300 in the paper)
+    hand_size: int  # whole-hand crops of the ablation without detection, pixels
+    finger_backbone: str  # timm EfficientNet of the thumb and finger model (B3 in the paper)
+    wrist_backbone: str  # timm EfficientNet of the wrist model (B5 in the paper)
+    epochs: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
 class Profile:
     """A named set of sizes; see the module docstring."""
 
@@ -127,6 +147,7 @@ class Profile:
     landmarks: LandmarkSizes
     mil: MILSizes
     scorer: ScorerSizes
+    deepra: DeepRASizes
 
 
 _WHOLE_IMAGE = ("resnet50", "resnet34", "mobilenetv2_100")
@@ -154,6 +175,9 @@ _PROFILES = {
                            crop_size=48, input_size=32, backbones=("tiny_vit_5m_224", "resnet18"), separate=("resnet18",),
                            frozen_epochs=1, epochs=1, epoch_size=32, batch_size=16, val_films=4, pretrained=("resnet18",),
                            pretrain_epochs=1),
+        deepra=DeepRASizes(detector_size=64, detector_backbone="resnet18", detector_hands=(0, 0), detector_fpn=64, detector_epochs=1,
+                           detector_batch_size=4, finger_size=32, wrist_size=32, hand_size=48, finger_backbone="efficientnet_b0",
+                           wrist_backbone="efficientnet_b0", epochs=1, batch_size=16),
     ),
     "cpu": Profile(
         name="cpu",
@@ -177,6 +201,9 @@ _PROFILES = {
                            box_batch_size=16, crop_size=128, input_size=64, backbones=("tiny_vit_5m_224", "resnet18"),
                            separate=("resnet18",), frozen_epochs=1, epochs=4, epoch_size=2500, batch_size=32, val_films=40,
                            pretrained=("resnet18",), pretrain_epochs=3),
+        deepra=DeepRASizes(detector_size=128, detector_backbone="resnet18", detector_hands=(341, 57), detector_fpn=128, detector_epochs=20,
+                           detector_batch_size=8, finger_size=96, wrist_size=128, hand_size=128, finger_backbone="efficientnet_b0",
+                           wrist_backbone="efficientnet_b0", epochs=3, batch_size=32),
     ),
     "paper": Profile(
         name="paper",
@@ -204,6 +231,9 @@ _PROFILES = {
                            backbones=("tiny_vit_21m_224", "vgg16", "efficientnet_b0", "swin_tiny_patch4_window7_224", "mobilevit_s"),
                            separate=("tiny_vit_21m_224",), frozen_epochs=50, epochs=100, epoch_size=20000, batch_size=32,
                            val_films=0, pretrained=("tiny_vit_21m_224",), pretrain_epochs=100),
+        deepra=DeepRASizes(detector_size=1024, detector_backbone="resnet50", detector_hands=(341, 57), detector_fpn=256, detector_epochs=50,
+                           detector_batch_size=8, finger_size=256, wrist_size=300, hand_size=512, finger_backbone="efficientnet_b3",
+                           wrist_backbone="efficientnet_b5", epochs=200, batch_size=32),
     ),
 }
 

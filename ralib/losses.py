@@ -42,6 +42,22 @@ class RegressionMSE(nn.Module):
         return nn.functional.mse_loss(pred.reshape(target.shape).float(), target.float())
 
 
+class MaskedMSE(nn.Module):
+    """Mean squared error over the known entries of a ``(n, k)`` target (NaN: nothing to learn there, e.g.
+    the thumb's IP joint, whose narrowing SvdH does not score).
+
+    Example:
+        >>> float(MaskedMSE()(torch.tensor([[1.0, 5.0]]), torch.tensor([[0.0, float("nan")]])))
+        1.0
+    """
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        known = torch.isfinite(target)
+        if not known.any():
+            return pred.sum() * 0.0  # a batch with nothing scored: no gradient, no NaN
+        return nn.functional.mse_loss(pred[known].float(), target[known].float())
+
+
 def neighbour_smoothed(grades: torch.Tensor, n_classes: int, p: float = 0.4) -> torch.Tensor:
     """RheumaVIT's soft targets: ``p / 2`` on each neighbouring grade and the rest on the true one
     (``1 - p`` between two neighbours, ``1 - p / 2`` at either end of the scale); rows ``(n, n_classes)``.

@@ -34,6 +34,7 @@ EXPECTED = {
                               "ramh1200_round_trip": True},
     "06_mil_scheme2_joints": {"dataset": "synthra", "crop_size": get_profile("smoke").landmarks.crop_size},
     "07_joint_scorer_tinyvit": {"dataset": "synthra", "label": "dawid_skene", "rollout": True},
+    "08_joint_scorer_deepra": {"dataset": "synthra", "label": "grade"},
 }
 
 SMOKE = get_profile("smoke").train
@@ -111,6 +112,18 @@ CHECKS = {
                       for k, v in m["table1"].items() if not k.startswith("average")),
         lambda m: set(m["regressed_boxes"]) == {"annotated boxes", "regressed boxes"} and len(m["total"]) == 4,
     ],
+    "08_joint_scorer_deepra": [
+        # Table 1: AP of the six regions and their mean
+        lambda m: len(m["table1"]) == 7 and all(0 <= v <= 1 for v in m["table1"].values()),
+        # the detector, 04's localiser and the true landmarks against the annotated regions
+        lambda m: len(m["regions"]) == 3 and all(0 <= v["iou"] <= 1 and 0 <= v["found"] <= 1 for v in m["regions"].values()),
+        # the whole-hand model, then fingers and wrist without and with the gate
+        lambda m: len(m["joint_models"]) == 5,
+        # Table 3: baseline, three trained rows, the main model on annotated and on 04's landmark regions; label and truth
+        lambda m: len(m["table3"]) == 12 and all(v["weighted rmse erosion"] > 0 and v["sites"] > 0 for v in m["table3"].values()),
+        # RA2-DREAM: written in training.csv's order and read back to the written decimals
+        lambda m: m["ra2dream"]["columns_in_order"] and m["ra2dream"]["largest_change"] < 1e-9 and m["ra2dream"]["sites_read_back"] > 0,
+    ],
 }
 
 
@@ -125,7 +138,7 @@ def test_notebook_is_clean(path):
 
 #: notebooks that read another's outputs (its localiser, its checkpoints) from the same run folder
 NEEDS = {"06_mil_scheme2_joints": ["02_whole_image_cnn", "04_joint_localisation", "05_mil_scheme1_tiles"],
-         "07_joint_scorer_tinyvit": ["04_joint_localisation"]}
+         "07_joint_scorer_tinyvit": ["04_joint_localisation"], "08_joint_scorer_deepra": ["04_joint_localisation"]}
 
 
 @pytest.fixture(scope="session")

@@ -19,12 +19,15 @@ Example:
 from __future__ import annotations
 
 
+from functools import partial
+
 import torch
 import torchvision
 from torch import nn
 from torchvision.models.detection import RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 from ralib.models.registry import register_model
@@ -39,17 +42,21 @@ class RegionDetector(nn.Module):
     low-scoring ones too)."""
 
     def __init__(self, n_classes: int = 6, image_size: int = 256, backbone: str = "resnet18", pixel_mean: float = 0.5,
-                 pixel_sd: float = 0.25, detections_per_img: int = 60, score_thresh: float = 0.001):  # fmt: skip
+                 pixel_sd: float = 0.25, detections_per_img: int = 60, score_thresh: float = 0.001, fpn_channels: int = 256):  # fmt: skip
         super().__init__()
         self.n_classes = n_classes
         resnet = getattr(torchvision.models, backbone)(weights=None)
         resnet.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)  # grey films
-        fpn = _resnet_fpn_extractor(resnet, trainable_layers=5, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256))
+        widths = [resnet.layer2[-1].conv1.in_channels * k for k in (1, 2, 4)]  # C3-C5 (ResNet-18: 128, 256, 512)
+        fpn = BackboneWithFPN(resnet, {"layer2": "0", "layer3": "1", "layer4": "2"}, widths, fpn_channels,
+                              extra_blocks=LastLevelP6P7(fpn_channels, fpn_channels))  # fmt: skip
         smallest = max(8, image_size // 16)  # P3 anchors a sixteenth of the image, doubling per level
         sizes = tuple((s, int(s * 1.26), int(s * 1.59)) for s in (smallest * 2**k for k in range(5)))
         anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0, 3.5),) * 5)
+        # group norm in the head (torchvision's RetinaNet v2): steadier from random weights than v1's plain convolutions
+        head = RetinaNetHead(fpn_channels, anchors.num_anchors_per_location()[0], n_classes + 1, norm_layer=partial(nn.GroupNorm, 32))
         self.net = RetinaNet(fpn, n_classes + 1, min_size=image_size, max_size=image_size, image_mean=[pixel_mean],
-                             image_std=[pixel_sd], anchor_generator=anchors, detections_per_img=detections_per_img,
+                             image_std=[pixel_sd], anchor_generator=anchors, head=head, detections_per_img=detections_per_img,
                              score_thresh=score_thresh)  # fmt: skip
 
     @staticmethod

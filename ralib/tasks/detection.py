@@ -25,7 +25,7 @@ from torchvision.ops import box_iou
 
 from ralib import anatomy
 from ralib.tasks.base import Task, hash_task_data
-from ralib.tasks.joint_boxes import BoxDataset
+from ralib.tasks.joint_boxes import CORNERS, BoxDataset, box_iou_pairs
 
 #: DeepRA's six regions and the joint boxes each one spans (fingers from DIP to MCP, the thumb IP and MCP,
 #: the wrist its carpometacarpal, intercarpal, radiocarpal and ulnar boxes)
@@ -36,7 +36,8 @@ REGIONS = {"thumb": ("ip", "mcp1"), **{name: (f"dip{f}", f"pip{f}", f"mcp{f}") f
 def region_boxes(joint_boxes: np.ndarray, margin: float = 0.15) -> np.ndarray:
     """``(n, 21, 4)`` joint boxes (:data:`ralib.anatomy.JOINT_NAMES` order, NaN: unknown) to ``(n, 6, 4)``
     region boxes (:data:`REGIONS` order): the union of the region's known joint boxes, grown by ``margin``
-    of its width and height on every side and kept within [0, 1]; NaN where none of its joints is known."""
+    of its width and height on every side and kept within [0, 1]; NaN where none of its joints is known or
+    nothing of it lies within the image (a hand image cut at a wrong seam; an empty box has no loss)."""
     joint_boxes = np.asarray(joint_boxes, float)
     out = np.full((len(joint_boxes), len(REGIONS), 4), np.nan)
     for r, joints in enumerate(REGIONS.values()):
@@ -47,7 +48,47 @@ def region_boxes(joint_boxes: np.ndarray, margin: float = 0.15) -> np.ndarray:
         low, high = np.nanmin(members[known, :, :2], axis=1), np.nanmax(members[known, :, 2:], axis=1)
         grow = margin * (high - low)
         out[known, r] = np.clip(np.concatenate([low - grow, high + grow], axis=1), 0, 1)
+    empty = (out[..., 2] <= out[..., 0]) | (out[..., 3] <= out[..., 1])  # a region outside its hand's image
+    out[empty] = np.nan
     return out
+
+
+def image_boxes(boxes: np.ndarray, hands: pd.DataFrame) -> np.ndarray:
+    """Film-pixel boxes ``(n_hands, k, 4)`` in [0, 1] of each hand's image (``hands`` with the film box
+    ``x0`` ... ``y1``, as :func:`ralib.data.arrays.hand_array` returns it): the inverse of
+    :func:`ralib.tasks.joint_boxes.film_boxes`."""
+    origin = hands[["x0", "y0", "x0", "y0"]].to_numpy(float)[:, None, :]
+    extent = hands[["x1", "y1", "x1", "y1"]].to_numpy(float)[:, None, :] - origin
+    return (np.asarray(boxes, float) - origin) / extent
+
+
+def region_table(boxes: np.ndarray, hands: pd.DataFrame, names=tuple(REGIONS)) -> pd.DataFrame:
+    """Film-pixel region boxes ``(n_hands, len(names), 4)`` as one row per hand and region (``radiograph_id``,
+    ``hand``, ``joint``: the region's name, ``x0`` ... ``y1``), regions without a box left out: what
+    :func:`ralib.patches.box_crops.box_crop_cache` cuts."""
+    n, k, _ = boxes.shape
+    table = pd.DataFrame({"radiograph_id": np.repeat(hands.radiograph_id.astype(str).to_numpy(), k),
+                          "hand": np.repeat(hands.hand.to_numpy(), k), "joint": np.tile(list(names), n)})  # fmt: skip
+    table = table.assign(**{c: np.asarray(boxes, float)[..., j].reshape(-1) for j, c in enumerate(CORNERS)})
+    return table[np.isfinite(table[list(CORNERS)].to_numpy()).all(1)].reset_index(drop=True)
+
+
+def region_overlap(pred: np.ndarray, true: np.ndarray, iou: float = 0.6) -> dict[str, float]:
+    """How well boxes ``pred`` ``(n, 6, 4)`` (NaN: none) cover the regions ``true``: mean IoU and the share
+    reaching ``iou`` (``found``), over all regions ``true`` knows and per region.
+
+    Example:
+        >>> true = np.array([[[0.0, 0.0, 1.0, 1.0]] * 6])
+        >>> region_overlap(true * 0.5, true)["iou"], region_overlap(true * 0.5, true)["found"]
+        (0.25, 0.0)
+    """
+    known = np.isfinite(true).all(-1)
+    overlap = np.nan_to_num(box_iou_pairs(pred, true), nan=0.0)
+    out = {"iou": float(overlap[known].mean()), "found": float((overlap[known] >= iou).mean())}
+    for r, name in enumerate(REGIONS):
+        out[f"iou {name}"] = float(overlap[known[:, r], r].mean())
+        out[f"found {name}"] = float((overlap[known[:, r], r] >= iou).mean())
+    return out | {"regions": int(known.sum())}
 
 
 def pack_detections(detections: list[dict[str, torch.Tensor]], n_classes: int, k: int) -> torch.Tensor:
@@ -64,13 +105,40 @@ def pack_detections(detections: list[dict[str, torch.Tensor]], n_classes: int, k
     return out
 
 
+def zoom_to_regions(image: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random part of ``image`` ``(1, s, s)`` that still holds every known box ``(k, 4)`` (in [0, 1]; NaN:
+    unknown), stretched back to ``s x s``, and the boxes moved with it: hands framed closer and in other
+    proportions, as single-hand films are (RA2-DREAM's JPEGs are cut close around each hand)."""
+    size = image.shape[-1]
+    known = torch.isfinite(boxes).all(1)
+    if not known.any():
+        return image, boxes
+    low, high = boxes[known, :2].amin(0).clamp(0, 1), boxes[known, 2:].amax(0).clamp(0, 1)
+    u = torch.rand(4)
+    x0, y0 = int(u[0] * low[0] * size), int(u[1] * low[1] * size)
+    x1, y1 = size - int(u[2] * (1 - high[0]) * size), size - int(u[3] * (1 - high[1]) * size)
+    crop = nn.functional.interpolate(image[None, :, y0:y1, x0:x1], size=(size, size), mode="bilinear", align_corners=False)[0]
+    offset = torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype) / size
+    scale = torch.tensor([x1 - x0, y1 - y0, x1 - x0, y1 - y0], dtype=boxes.dtype) / size
+    return crop, (boxes - offset) / scale
+
+
 class RegionDataset(BoxDataset):
     """Hand images ``(n, s, s)`` in 0-1 and their region boxes in [0, 1] as ``(image, boxes, boxes)``, the
-    boxes in pixels (the detector normalises the image itself); ``augment="boxes"`` as
-    :class:`~ralib.tasks.joint_boxes.BoxDataset`: left-right flips, intensity 0.9-1.1."""
+    boxes in pixels (the detector normalises the image itself). ``augment="boxes"`` as
+    :class:`~ralib.tasks.joint_boxes.BoxDataset` (left-right flips, intensity 0.9-1.1); ``"regions"`` also
+    zooms half the images to a random part that holds every region (:func:`zoom_to_regions`)."""
+
+    def __init__(self, images: np.ndarray, boxes: np.ndarray, augment: str = "none"):
+        if augment not in ("none", "boxes", "regions"):
+            raise ValueError(f"unknown augmentation {augment!r} for regions: none | boxes | regions")
+        super().__init__(images, boxes, "none" if augment == "none" else "boxes")
+        self.zoom = augment == "regions"
 
     def __getitem__(self, i: int):
         image, boxes = super().__getitem__(i)
+        if self.zoom and torch.rand(()) < 0.5:
+            image, boxes = zoom_to_regions(image, boxes)
         size = image.shape[-1]
         return image, boxes * size, boxes * size  # inputs (the detector needs the boxes for its loss), target
 

@@ -13,6 +13,8 @@ recipe                    settings
                           loss; stage 1 the backbone frozen at lr 1e-3, stage 2 all layers at 5e-5
 ``rheumavit_boxes``       RheumaVIT's box regressor: AdamW, MSE then DIoU, warm-up cosine
 ``rheumavit_denoising``   RheumaVIT's pretraining: a U-Net around the scorer's backbone restores corrupted crops, L1
+``deepra_detector``       DeepRA's region detector: RetinaNet, Adam at lr 1e-3, batch 8, flips and zooms
+``deepra_joints``         DeepRA's joint models: attention-gated EfficientNet, Adam at lr 1e-3, MSE, horizontal flips
 ========================  ===================================================================================
 
 Example:
@@ -90,6 +92,32 @@ def rheumavit_boxes(backbone: str, epochs: int, batch_size: int, **changes) -> T
     for the task's first epochs, then DIoU; AdamW at lr 1e-3 with a warm-up cosine schedule, left-right flips."""
     changes = {"augment": "boxes", "schedule": "one_cycle", "model_options": (("backbone", backbone),), "tag": backbone, **changes}
     return TrainConfig("box_regressor", epochs, batch_size, "box", "adamw", 1e-3, 1e-2, 0.0, **changes)
+
+
+def deepra_detector(backbone: str, image_size: int, epochs: int, batch_size: int, paper_recipe: bool = True,
+                    fpn_channels: int = 256, **changes) -> TrainConfig:  # fmt: skip
+    """DeepRA's detector (section 4.2.1): a RetinaNet with a ``backbone`` feature pyramid on ``image_size``
+    hand images (``fpn_channels`` wide: 256 in the paper), Adam (AdamW without weight decay) at lr 1e-3, every
+    layer trainable, left-right flips, half the hands zoomed to a random part holding every region (so that a
+    hand cut close, as RA2-DREAM's are, is no surprise), gradients clipped to norm 1 (the paper gives none). The
+    paper lowers the rate tenfold when the validation mAP stalls for 4 epochs and stops after 5; here the
+    epoch of lowest validation loss is kept, at a constant rate (``paper_recipe``) or, for a few CPU epochs,
+    a one-cycle schedule to the same peak."""
+    changes = {"augment": "regions", "schedule": "constant" if paper_recipe else "one_cycle",
+               "model_options": (("backbone", backbone), ("image_size", int(image_size)), ("fpn_channels", int(fpn_channels))),
+               "clip": 1.0, "tag": backbone, **changes}  # fmt: skip
+    return TrainConfig("region_detector", epochs, batch_size, "detection", "adamw", 1e-3, 0.0, 0.0, **changes)
+
+
+def deepra_joints(backbone: str, epochs: int, batch_size: int, gate: bool = True, paper_recipe: bool = True, **changes) -> TrainConfig:
+    """DeepRA's joint models (section 4.3.1): an EfficientNet ``backbone`` with the attention gate (or
+    without: ``gate=False``, the ablation), Adam at lr 1e-3, MSE, horizontal flips, the epoch of lowest
+    validation loss (the paper's least validation RMSE). The paper decays the rate by 0.2 when the validation
+    RMSE stalls for 5 epochs over 200; a few CPU epochs use a one-cycle schedule to the same peak instead."""
+    changes = {"augment": "flips", "schedule": "constant" if paper_recipe else "one_cycle",
+               "model_options": (("backbone", backbone), ("gate", bool(gate))),
+               "tag": f"{backbone}{'' if gate else ' no gate'}", **changes}  # fmt: skip
+    return TrainConfig("attention_gated", epochs, batch_size, "mse", "adamw", 1e-3, 0.0, 0.0, **changes)
 
 
 def whole_image_recipe(paper_recipe: bool):

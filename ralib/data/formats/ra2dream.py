@@ -178,16 +178,43 @@ def export(dataset: RADataset, target: str | Path, exif_every: int = 5, quality:
     return Path(target)
 
 
+def export_ids(dataset: RADataset) -> dict[str, str]:
+    """The ``Patient_ID`` :func:`export` gives each film of ``dataset``: ``UAB001``, ``UAB002`` ... in film order.
+
+    Example:
+        >>> from ralib.data.model import RADataset
+        >>> ds = RADataset.empty("x"); ds.radiographs = pd.DataFrame({"radiograph_id": ["SYN7", "SYN2"]})
+        >>> export_ids(ds)
+        {'SYN7': 'UAB001', 'SYN2': 'UAB002'}
+    """
+    return {str(rid): f"UAB{n + 1:03d}" for n, rid in enumerate(dataset.radiographs.radiograph_id)}
+
+
+def exported_boxes(dataset: RADataset, boxes: np.ndarray, hands: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Film-pixel boxes ``(n_hands, k, 4)`` of the hands in ``hands`` (``radiograph_id``, ``hand``) moved
+    into the pixels of the hand JPEGs :func:`export` writes from ``dataset``: exported radiograph id
+    (``UAB001-LH``, as :func:`load` names it) -> that hand's ``(k, 4)`` boxes. Hands of other films are left out.
+    ``dataset`` must be the one exported, not a larger one: its film order names the patients."""
+    ids, cut = export_ids(dataset), hand_boxes(dataset)
+    out = {}
+    for row, hand_boxes_ in zip(hands[["radiograph_id", "hand"]].astype(str).itertuples(index=False), np.asarray(boxes, float)):
+        if row.radiograph_id in ids and (row.radiograph_id, row.hand) in cut:
+            x0, y0 = (int(v) for v in cut[(row.radiograph_id, row.hand)][:2])
+            out[f"{ids[row.radiograph_id]}-{row.hand}"] = hand_boxes_ - np.array([x0, y0, x0, y0], float)
+    return out
+
+
 def _write(dataset: RADataset, target: Path, exif_every: int, quality: int) -> None:
     from ralib.data.io import read_radiograph
 
     (target / "train").mkdir()
     wide = np.floor(dataset.svdh_wide("grade") + 0.5)
     rows = []
-    boxes = _hand_boxes(dataset)
+    boxes = hand_boxes(dataset)
+    ids = export_ids(dataset)
     for n, (_, r) in enumerate(dataset.radiographs.iterrows()):
         film = read_radiograph(r)
-        pid = f"UAB{n + 1:03d}"
+        pid = ids[str(r.radiograph_id)]
         for hand in anatomy.HANDS:
             x0, y0, x1, y1 = boxes[(r.radiograph_id, hand)]
             crop = film[int(y0) : int(y1) + 1, int(x0) : int(x1) + 1]
@@ -201,8 +228,11 @@ def _write(dataset: RADataset, target: Path, exif_every: int, quality: int) -> N
     pd.DataFrame(rows)[COLUMNS].to_csv(target / "training.csv", index=False)
 
 
-def _hand_boxes(dataset: RADataset) -> dict[tuple[str, str], tuple[float, float, float, float]]:
-    """Each hand's box: from the landmarks (padded) where known."""
+def hand_boxes(dataset: RADataset) -> dict[tuple[str, str], tuple[float, float, float, float]]:
+    """Each hand's box on its film, ``(radiograph_id, hand) -> (x0, y0, x1, y1)`` pixels: its landmarks'
+    extent padded by 14 mm (40 px without a spacing). :func:`export` cuts each hand's JPEG at
+    ``int(x0) ... int(x1)``, ``int(y0) ... int(y1)``, so a film position ``(x, y)`` lies at
+    ``(x - int(x0), y - int(y0))`` in the exported image."""
     if dataset.landmarks is None:
         raise ValueError("exporting to RA2-DREAM needs hand positions (landmarks) to cut the hands apart")
     out = {}
