@@ -45,6 +45,9 @@ class Task(ABC):
     """The interface between a kind of target and the training loop (see the module docstring)."""
 
     name: str
+    #: the measure that picks the checkpoint when a run selects on it (``TrainConfig.select="metric"``): a
+    #: key of :meth:`evaluate` on the validation split and whether higher is better; None: the task has none
+    monitor: tuple[str, bool] | None = None
 
     @abstractmethod
     def dataset(self, split: str, augment: str = "none") -> Dataset:

@@ -32,6 +32,7 @@ from torch.utils.data import Dataset
 
 from ralib import anatomy
 from ralib.agreement import class_weighted_accuracy, class_weighted_mae
+from ralib.calibration import class_priors, prior_shift
 from ralib.data.aggregate import aggregate
 from ralib.data.loaders import grown_centre
 from ralib.losses import JointGradeLoss
@@ -153,6 +154,7 @@ class JointGradeTask(Task):
     """Joint crops and a table row per crop (``split``, ``<kind>_site`` and the ``<kind>_<label>`` grades)."""
 
     name = "joint_grades"
+    monitor = ("accuracy", True)  # the mean over the heads of the class-weighted accuracy, as Table 1 reports
 
     def __init__(self, images: np.ndarray, table: pd.DataFrame, heads: tuple[str, ...] = ("erosion", "jsn"),
                  label: str = "grade", input_size: int = 96, grow: float = 4.0, eval_growth: float = 2.5,
@@ -214,9 +216,41 @@ class JointGradeTask(Task):
         start = sum(HEADS[k] for k in self.heads[: self.heads.index(kind)])
         return predictions[:, start : start + HEADS[kind]]
 
+    def priors(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """One head's grade frequencies among the training crops: as training draws them (weighted,
+        :func:`sampling_weights`) and as they are (both uniform where no training crop has the head's site)."""
+        targets = self.targets[self.rows("train")]
+        grades = targets[:, self.heads.index(kind)]
+        scored = grades >= 0
+        if not scored.any():
+            return (np.full(HEADS[kind], 1 / HEADS[kind]),) * 2
+        drawn = class_priors(grades[scored], HEADS[kind], sampling_weights(targets)[scored])
+        return drawn, class_priors(grades[scored], HEADS[kind])
+
+    def calibrated(self, predictions: np.ndarray) -> np.ndarray:
+        """:meth:`decode`'s probabilities corrected for the weighted draws (:func:`ralib.calibration.prior_shift`
+        from the drawn to the training crops' own grade frequencies): what an expected grade, and a total summed
+        from joints, should use. The argmax of the uncorrected probabilities is what class-weighted accuracy wants.
+
+        Example:
+            >>> table = pd.DataFrame({"split": ["train"] * 4, "erosion_site": ["ip"] * 4, "jsn_site": ["ip"] * 4,
+            ...                       "erosion_grade": [0, 0, 0, 1], "jsn_grade": [0, 0, 0, 1]})
+            >>> task = JointGradeTask(np.zeros((4, 8, 8), np.uint8), table, input_size=8)
+            >>> p = np.full((1, 11), 0.0); p[0, :2] = 0.5; p[0, 6:8] = 0.5  # undecided between grades 0 and 1
+            >>> task.calibrated(p)[0, :2].round(2).tolist()  # erosion 1 is rare in the data, not in the draws
+            [0.75, 0.25]
+        """
+        out, start = np.array(predictions, float), 0
+        for kind in self.heads:
+            drawn, actual = self.priors(kind)
+            out[:, start : start + HEADS[kind]] = prior_shift(out[:, start : start + HEADS[kind]], drawn, actual)
+            start += HEADS[kind]
+        return out
+
     def evaluate(self, predictions: np.ndarray, split: str = "test", label: str | None = None) -> dict:
         """Per head, over the crops with that site: class-weighted accuracy and MAE (RheumaVIT's measures)
-        and plain accuracy, against the task's label or another ``label`` (e.g. ``truth``)."""
+        and plain accuracy, against the task's label or another ``label`` (e.g. ``truth``); ``accuracy``: the
+        heads' class-weighted accuracies averaged."""
         out = {}
         rows = self.rows(split)
         for kind in self.heads:
@@ -227,6 +261,7 @@ class JointGradeTask(Task):
             out[f"{kind}_mae"] = class_weighted_mae(true[scored], pred[scored])
             out[f"{kind}_plain_accuracy"] = float(np.mean(true[scored] == pred[scored]))
             out[f"{kind}_n"] = int(scored.sum())
+        out["accuracy"] = float(np.mean([out[f"{kind}_accuracy"] for kind in self.heads]))
         return out
 
     def fingerprint(self) -> str:

@@ -31,6 +31,7 @@ import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
 from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback
 from fastai.callback.training import GradientClip
+from fastai.torch_core import find_bs
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
@@ -66,12 +67,15 @@ class TrainConfig:
     tag: str = ""  # shown in the label, e.g. "bone age"
     model_options: tuple[tuple[str, object], ...] = ()  # keyword arguments of the model's builder, e.g. (("encoder", "resnet18"),)
     clip: float | None = None  # clip the gradients' norm to this (RheumaVIT); None: no clipping
+    select: str = "loss"  # the weights kept: loss | metric | average (see SELECTIONS)
+    average_epochs: int = 3  # select="average": the last this many epochs' weights averaged
 
     @property
     def label(self) -> str:
         parts = [self.model, self.loss if self.loss != "cross_entropy" else "ce", f"b{self.batch_size}"]
         parts += [f"freeze {self.freeze}"] if self.freeze else []
         parts += [self.tag] if self.tag else []
+        parts += [f"select {self.select}"] if self.select != "loss" else []
         return " ".join(parts)
 
 
@@ -88,26 +92,127 @@ class EpochToLoss(Callback):
         self.learn.loss_func.set_epoch(None)
 
 
-class KeepBest(TrackerCallback):
-    """Remember the weights of the epoch with the lowest validation loss and restore them after fit.
+#: How :func:`fit` chooses the weights it returns (``TrainConfig.select``):
+#: ``loss``: the epoch of lowest validation loss; ``metric``: the epoch of best validation value of the task's
+#: :attr:`~ralib.tasks.Task.monitor` (the measure the notebook reports, over the whole validation split);
+#: ``average``: the mean of the last ``average_epochs`` epochs' weights (stochastic weight averaging over the
+#: schedule's tail, batch-norm statistics averaged too).
+SELECTIONS = ("loss", "metric", "average")
 
-    (fastai's ``SaveModelCallback`` reloads with ``weights_only=False``; this keeps them in memory.)
+
+def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of several state dicts of one model (floating tensors; counters such as batch
+    norm's ``num_batches_tracked`` are taken from the last).
+
+    Example:
+        >>> average_states([{"w": torch.tensor([0.0, 2.0])}, {"w": torch.tensor([2.0, 4.0])}])["w"].tolist()
+        [1.0, 3.0]
+    """
+    if not states:
+        raise ValueError("no states to average")
+    return {k: (torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v.clone())
+            for k, v in states[-1].items()}  # fmt: skip
+
+
+class KeepBest(Callback):
+    """Choose the weights :func:`fit` returns, by ``select`` (:data:`SELECTIONS`), and keep the weights of the
+    last epoch beside them. The validation loss and, for ``metric``, the monitored measure of every epoch are
+    kept in ``scores`` / ``metric_history``.
+
+    (fastai's ``SaveModelCallback`` reloads with ``weights_only=False``; this keeps the weights in memory.)
     """
 
-    def __init__(self):
-        super().__init__(monitor="valid_loss")
+    order = TrackerCallback.order  # after the Recorder has the epoch's validation loss
+
+    def __init__(self, task: Task | None = None, select: str = "loss", average_epochs: int = 3):
+        if select not in SELECTIONS:
+            raise ValueError(f"select must be one of {', '.join(SELECTIONS)}, not {select!r}")
+        if select == "metric" and (task is None or task.monitor is None):
+            raise ValueError(f"select='metric' needs a task with a monitored measure; {getattr(task, 'name', task)} has none")
+        self.task, self.select, self.average_epochs = task, select, average_epochs
         self.best_state, self.best_epoch, self.last_state = None, -1, None
+        self.metric_history: list[float] = []
+        self._outputs: list[torch.Tensor] = []
+        self._averaged: list[dict[str, torch.Tensor]] = []
+
+    def before_fit(self):
+        self.best = None
+
+    def before_validate(self):
+        self._outputs = []
+
+    def after_batch(self):
+        if not self.training and self.select == "metric" and type(self.task).forward is Task.forward:
+            self._outputs.append(self.learn.pred.detach().cpu())
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+
+    def _validation_measure(self) -> float:
+        if type(self.task).forward is Task.forward:  # the outputs fastai's validation pass just computed
+            outputs = {"outputs": torch.cat(self._outputs).numpy()}
+        else:
+            valid = self.learn.dls.valid.dataset
+            outputs = predict(self.learn.model, valid, self.task.forward, self.task.collate)
+            self.learn.model.train()
+        key, _ = self.task.monitor
+        return float(self.task.evaluate(self.task.decode(outputs, "val"), "val")[key])
 
     def after_epoch(self):
-        super().after_epoch()
-        if self.new_best:
-            self.best_state = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
-            self.best_epoch = self.epoch
+        if self.select == "average":
+            if self.epoch >= self.n_epoch - self.average_epochs:
+                self._averaged.append(self._state())
+            return
+        if self.select == "metric":
+            value = self._validation_measure()
+            self.metric_history.append(value)
+            better = self.best is None or (value > self.best if self.task.monitor[1] else value < self.best)
+        else:
+            value = float(self.recorder.values[-1][1])
+            better = self.best is None or value < self.best
+        if better and np.isfinite(value):
+            self.best, self.best_epoch, self.best_state = value, self.epoch, self._state()
 
     def after_fit(self):
-        self.last_state = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+        self.last_state = self._state()
+        if self.select == "average" and self._averaged:
+            self.best_state, self.best_epoch = average_states(self._averaged), self.n_epoch - 1
         if self.best_state is not None:
             self.learn.model.load_state_dict(self.best_state)
+
+
+class StepTimer(Callback):
+    """Where a run's training time goes: seconds spent waiting for batches (loading, augmenting, collating)
+    and computing them (forward, backward, step), and the samples trained per second, over every training
+    batch; kept by :func:`fit` as ``Fitted.throughput`` and in the checkpoint."""
+
+    order = -10  # first at every event: the batch is timed from its arrival to the end of its step
+
+    def before_fit(self):
+        self.data_seconds, self.compute_seconds, self.samples = 0.0, 0.0, 0
+
+    def before_train(self):
+        self._mark = time.perf_counter()
+
+    def before_batch(self):
+        if self.training:
+            now = time.perf_counter()
+            self.data_seconds += now - self._mark
+            self._mark = now
+
+    def after_batch(self):
+        if self.training:
+            now = time.perf_counter()
+            self.compute_seconds += now - self._mark
+            self.samples += int(find_bs(self.learn.yb))
+            self._mark = now
+
+    @property
+    def summary(self) -> dict:
+        total = self.data_seconds + self.compute_seconds
+        return {"samples_per_second": round(self.samples / total, 2) if total else None,
+                "data_share": round(self.data_seconds / total, 4) if total else None,
+                "training_seconds": round(total, 1), "samples": self.samples}  # fmt: skip
 
 
 @dataclass
@@ -117,12 +222,13 @@ class Fitted:
     config: TrainConfig
     task: str
     model: nn.Module
-    history: pd.DataFrame  # epoch, train_loss, valid_loss
-    best_epoch: int
+    history: pd.DataFrame  # epoch, train_loss, valid_loss (and valid_<measure> when chosen by it)
+    best_epoch: int  # the epoch whose weights ``model`` holds (select="average": the last of those averaged)
     seconds: float
     checkpoint: Path | None = None
     last_state: dict | None = field(default=None, repr=False)  # the weights after the last epoch
     reused_from: Path | None = None  # the checkpoint it was loaded from, when reuse_or_fit did not train it
+    throughput: dict = field(default_factory=dict)  # StepTimer.summary of its training batches
     cache: dict = field(default_factory=dict, repr=False)
 
     def outputs(self, task: Task, split: str) -> dict[str, np.ndarray]:
@@ -183,8 +289,8 @@ def fit(model: nn.Module, task: Task, config: TrainConfig, out_dir: str | Path |
     )
     opt = OPTIMISERS[config.optimizer]
     options = {"weight_decay": config.weight_decay, **({"momentum": config.momentum} if config.optimizer == "sgd" else {})}
-    keep_best = KeepBest()
-    callbacks = [keep_best] + ([EpochToLoss()] if hasattr(loss, "set_epoch") else [])
+    keep_best, timer = KeepBest(task, config.select, config.average_epochs), StepTimer()
+    callbacks = [keep_best, timer] + ([EpochToLoss()] if hasattr(loss, "set_epoch") else [])
     callbacks += [GradientClip(config.clip)] if config.clip else []
     learn = Learner(dls, model, loss_func=loss, opt_func=partial(OptimWrapper, opt=opt, **options), lr=config.lr,
                     cbs=callbacks)  # fmt: skip
@@ -197,8 +303,10 @@ def fit(model: nn.Module, task: Task, config: TrainConfig, out_dir: str | Path |
             learn.fit(config.epochs, config.lr)
     history = pd.DataFrame([v[:2] for v in learn.recorder.values], columns=["train_loss", "valid_loss"])
     history.insert(0, "epoch", range(len(history)))
+    if keep_best.metric_history:
+        history[f"valid_{task.monitor[0]}"] = keep_best.metric_history
     fitted = Fitted(config, task.name, model, history, keep_best.best_epoch, round(time.time() - started, 1),
-                    last_state=keep_best.last_state)  # fmt: skip
+                    last_state=keep_best.last_state, throughput=timer.summary)  # fmt: skip
     if out_dir is not None:
         fitted.checkpoint = save_checkpoint(checkpoint_path(out_dir, config, task), model, config, task,
                                             {**_run_record(fitted), "fingerprint": run_fingerprint(config, task)})
@@ -272,15 +380,19 @@ def reuse_or_fit(config: TrainConfig, task: Task, out_dir: str | Path | None = N
         # the record first: a stale checkpoint under the same name may be of a model that no longer builds so
         if path.is_file() and checkpoint_record(path).get("fingerprint") == fingerprint:
             model, record = load_checkpoint(path)
-            history = pd.DataFrame(record["history"], columns=["epoch", "train_loss", "valid_loss"])
+            history = pd.DataFrame(record["history"], columns=record.get("history_columns", HISTORY_COLUMNS))
             return Fitted(config, task.name, model, history, record["best_epoch"], record["seconds"], path,
-                          reused_from=path)  # fmt: skip
+                          reused_from=path, throughput=record.get("throughput", {}))  # fmt: skip
     return fit(build_model(config, task.num_outputs), task, config, out_dir, progress)
 
 
+HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss"]
+
+
 def _run_record(fitted: Fitted) -> dict:
-    history = [[int(e), float(t), float(v)] for e, t, v in fitted.history[["epoch", "train_loss", "valid_loss"]].to_numpy()]
-    return {"history": history, "best_epoch": int(fitted.best_epoch), "seconds": float(fitted.seconds)}
+    history = [[int(row[0]), *map(float, row[1:])] for row in fitted.history.to_numpy()]
+    return {"history": history, "history_columns": list(fitted.history.columns), "best_epoch": int(fitted.best_epoch),
+            "seconds": float(fitted.seconds), "throughput": fitted.throughput}  # fmt: skip
 
 
 def _plain_forward(model: nn.Module, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
