@@ -127,3 +127,38 @@ def test_average_expert_compares_each_expert_with_the_others_and_needs_three():
     assert set(row) == {"erosion accuracy", "erosion mae"}  # two JSN readers: no average expert
     # readers 1 and 2 each meet floor((own + 1 + own) / 2) = own: right; reader 3 meets the others' grade: one off
     assert row["erosion accuracy"] == pytest.approx(2 / 3) and row["erosion mae"] == pytest.approx(1 / 3)
+
+
+def test_publish_writes_the_tables_of_two_runs_between_the_markers_and_nothing_else(tmp_path):
+    import json
+
+    from ralib.publish import main, publish
+
+    runs = tmp_path / "runs"
+    for notebook, metrics in (("06_a", {"table2": {"MIL": {"pcc": 0.8, "pcc_low": 0.7, "pcc_high": 0.9, "rmse": 16.84},
+                                                   "CNN": {"pcc": 0.36, "pcc_low": None, "pcc_high": None, "rmse": 26.2}}}),
+                              ("07_b", {"total": {"label": {"raw sum": {"rmse": 17.0, "n": 56}}}})):  # fmt: skip
+        (runs / notebook).mkdir(parents=True)
+        (runs / notebook / "metrics.json").write_text(json.dumps({"finished": "T", "seed": 1, "metrics": metrics}))
+    before, middle, after = "# Title\n\nText before.\n", "\nText between, kept.\n", "\nText after.\n"
+    readme = tmp_path / "README.md"
+    readme.write_text(before + '<!-- publish 06_a table2 columns="pcc,rmse" digits=1 -->\nold table\n<!-- /publish -->\n' + middle
+                      + "<!-- publish 07_b total.label digits=0 -->\n<!-- /publish -->" + after)  # fmt: skip
+    assert publish(readme, runs) == 2
+    text = readme.read_text()
+    assert text.startswith(before) and text.endswith(after) and middle in text and "old table" not in text
+    assert "| MIL | 0.8 (0.7-0.9) | 16.8 |\n| CNN | 0.4 | 26.2 |" in text
+    assert "| row | rmse | n |\n|---|---|---|\n| raw sum | 17 | 56 |" in text
+    assert "From `07_b/metrics.json` (`total.label`), run finished T, seed 1." in text
+    main([str(runs), str(readme)])  # again, through the command: the same text
+    assert readme.read_text() == text
+
+
+def test_publish_names_what_is_missing_and_leaves_the_file_alone(tmp_path):
+    from ralib.publish import publish
+
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- publish 09_none table -->\n<!-- /publish -->\n")
+    with pytest.raises(FileNotFoundError, match="09_none"):
+        publish(readme, tmp_path)
+    assert readme.read_text() == "<!-- publish 09_none table -->\n<!-- /publish -->\n"

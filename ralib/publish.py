@@ -1,0 +1,121 @@
+"""Result tables in the README and ``docs/`` written from the runs' ``metrics.json``, never typed.
+
+A markdown file marks where a table goes and what it shows; :func:`publish` fills every marked block from a
+run folder and leaves the rest of the file byte for byte as it was::
+
+    <!-- publish 07_joint_scorer_tinyvit table1 columns="erosion accuracy,jsn accuracy" digits=2 -->
+    (the table, written here)
+    <!-- /publish -->
+
+The marker names the notebook, a key of its ``metrics`` (dotted for nested ones: ``total.label``) holding one
+dict per row, and optionally ``columns`` (default: every column of the first row), ``rows`` (only rows whose
+name starts with one of these, comma-separated) and ``digits`` (default 2). A column ``c`` whose rows also
+hold ``c_low`` and ``c_high`` is shown with that interval. A line under each table names the file and the
+run it came from.
+
+    .venv/bin/python -m ralib.publish runs/cpu README.md docs/*.md
+
+Example:
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> runs = Path(tempfile.mkdtemp()); (runs / "02_x").mkdir()
+    >>> metrics = {"finished": "2026-12-03T10:00:00+00:00", "seed": 0, "metrics": {"fits": {"a": {"pcc": 0.5, "pcc_low": 0.25, "pcc_high": 0.75}}}}
+    >>> _ = (runs / "02_x" / "metrics.json").write_text(json.dumps(metrics))
+    >>> print(table_block(runs, "02_x", "fits"))
+    | row | pcc |
+    |---|---|
+    | a | 0.50 (0.25-0.75) |
+    <BLANKLINE>
+    <sub>From `02_x/metrics.json` (`fits`), run finished 2026-12-03T10:00:00+00:00, seed 0.</sub>
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+from pathlib import Path
+
+MARKER = re.compile(r"(<!-- publish (?P<spec>[^\n]*?) -->\n)(?P<body>.*?)(<!-- /publish -->)", re.DOTALL)
+
+
+def _cell(row: dict, column: str, digits: int) -> str:
+    value = row.get(column)
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    text = f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    low, high = row.get(f"{column}_low"), row.get(f"{column}_high")
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+        text += f" ({low:.{digits}f}-{high:.{digits}f})"
+    return text
+
+
+def table_block(runs: str | Path, notebook: str, key: str, columns: list[str] | None = None, rows: list[str] | None = None,
+                digits: int = 2) -> str:  # fmt: skip
+    """The markdown table of ``metrics[key]`` in ``runs/<notebook>/metrics.json`` (see the module docstring)."""
+    path = Path(runs) / notebook / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no metrics of {notebook} in {runs}; run it first (python -m ralib.run --only {notebook[:2]})")
+    record = json.loads(path.read_text())
+    table = record["metrics"]
+    for part in key.split("."):
+        if not isinstance(table, dict) or part not in table:
+            raise KeyError(f"{path}: no {key!r} in its metrics (missing {part!r})")
+        table = table[part]
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise ValueError(f"{path}: {key!r} is not a table (one dict per row)")
+    names = [n for n in table if not rows or any(n.startswith(r) for r in rows)]
+    if not names:
+        raise ValueError(f"{path}: no row of {key!r} starts with {rows}")
+    columns = columns or [c for c in table[names[0]] if not c.endswith(("_low", "_high"))]
+    lines = ["| row | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines += ["| " + " | ".join([name] + [_cell(table[name], c, digits) for c in columns]) + " |" for name in names]
+    source = f"<sub>From `{notebook}/metrics.json` (`{key}`), run finished {record.get('finished', '?')}, seed {record.get('seed', '?')}.</sub>"
+    return "\n".join(lines) + "\n\n" + source
+
+
+def _block(runs: Path, spec: str) -> str:
+    words = shlex.split(spec)
+    if len(words) < 2:
+        raise ValueError(f"publish marker {spec!r}: name a notebook and a key")
+    options = dict(w.split("=", 1) for w in words[2:])
+    unknown = set(options) - {"columns", "rows", "digits"}
+    if unknown:
+        raise ValueError(f"publish marker {spec!r}: unknown option(s) {', '.join(sorted(unknown))}")
+    listed = {k: [x.strip() for x in options[k].split(",")] if k in options else None for k in ("columns", "rows")}
+    return table_block(runs, words[0], words[1], digits=int(options.get("digits", 2)), **listed)
+
+
+def publish(markdown: str | Path, runs: str | Path) -> int:
+    """Fill every ``<!-- publish ... -->`` block of the file ``markdown`` from the run folder ``runs``; the text
+    outside the blocks is kept as it was. Returns the number of blocks written; the file is rewritten only
+    when all of them could be."""
+    path = Path(markdown)
+    text = path.read_text()
+    count = 0
+
+    def fill(match: re.Match) -> str:
+        nonlocal count
+        count += 1
+        return match.group(1) + _block(Path(runs), match.group("spec")) + "\n" + match.group(4)
+
+    new = MARKER.sub(fill, text)
+    if new != text:
+        path.write_text(new)
+    return count
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ralib.publish", description="Write the marked result tables from a run folder.")
+    parser.add_argument("runs", type=Path, help="a run folder, e.g. runs/cpu")
+    parser.add_argument("files", nargs="+", type=Path, help="markdown files with <!-- publish ... --> blocks")
+    args = parser.parse_args(argv)
+    for file in args.files:
+        print(f"{file}: {publish(file, args.runs)} table(s) written from {args.runs}")
+
+
+if __name__ == "__main__":
+    main()
