@@ -1,9 +1,10 @@
-"""How much do the training notebooks' results move between seeds? Prints markdown tables of
-``02_whole_image_cnn`` and ``03_transfer_learning_ensembles`` over several runs of the same profile,
-each made with another ``SEED`` (a new synthetic cohort, split, initialisation and batch order):
+"""How much do the training notebooks' results move between seeds? Prints markdown tables of the
+notebooks ``02``-``08`` over several runs of the same profile, each made with another ``SEED`` (a new
+synthetic cohort, split, initialisation and batch order); a notebook missing from a run folder is named
+and left out:
 
     for s in 0 1 2; do
-        .venv/bin/python -m ralib.run --profile cpu --only 02 03 -p SEED=$s --out runs/cpu-seed$s
+        .venv/bin/python -m ralib.run --profile cpu --only 00_synthetic 02 03 04 05 06 07 08 -p SEED=$s --out runs/cpu-seed$s
     done
     .venv/bin/python benchmarks/seed_spread.py runs/cpu-seed0 runs/cpu-seed1 runs/cpu-seed2
 
@@ -27,9 +28,14 @@ TABLES = [  # notebook, section of its metrics, measures
     ("03_transfer_learning_ensembles", "pretraining", ("pcc", "mae")),
     ("03_transfer_learning_ensembles", "regression", ("pcc", "rmse")),
     ("03_transfer_learning_ensembles", "ensembles", ("pcc", "rmse")),
+    ("05_mil_scheme1_tiles", "table2", ("pcc", "rmse")),
+    ("06_mil_scheme2_joints", "table2", ("pcc", "rmse")),
+    ("07_joint_scorer_tinyvit", "table1", ("erosion accuracy", "jsn accuracy")),
+    ("07_joint_scorer_tinyvit", "total", ("pcc", "rmse")),
+    ("08_joint_scorer_deepra", "table3", ("pcc overall", "weighted absolute error overall")),
 ]
 SINGLE = [("02_whole_image_cnn", "regression_baseline"), ("02_whole_image_cnn", "ridge_thumbnails"),
-          ("02_whole_image_cnn", "classification_baseline")]  # fmt: skip
+          ("02_whole_image_cnn", "classification_baseline"), ("04_joint_localisation", "test")]  # fmt: skip
 
 
 def records_of(runs: list[Path], notebook: str) -> list[dict]:
@@ -52,7 +58,7 @@ def main() -> None:
     for notebook, section in SINGLE:
         records = records_of(args.runs, notebook)
         wrapped = [{"seed": r["seed"], "metrics": {section: {section: r["metrics"][section]}}} for r in records]
-        table = across_seeds(wrapped, section, ("pcc", "rmse", "accuracy", "mae")).dropna(axis=1, how="all")
+        table = across_seeds(wrapped, section, ("pcc", "rmse", "accuracy", "mae", "mre", "sdr_4")).dropna(axis=1, how="all")
         print(f"\n### {notebook}: {section}\n\n{table.to_markdown(floatfmt='.3f', missingval='-')}")
 
 

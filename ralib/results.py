@@ -11,6 +11,9 @@ Example:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -19,6 +22,7 @@ from ralib.agreement import expert_agreement
 from ralib.metrics import (bootstrap_interval, class_metrics, grade_agreement, paired_bootstrap, regression_metrics,
                            weighted_absolute_error, weighted_rmse)
 from ralib.tasks import ImageTask
+from ralib.tasks.joint_grades import assembled_totals
 
 
 def results_table(fits: dict, task: ImageTask, split: str = "test") -> pd.DataFrame:
@@ -149,6 +153,71 @@ def scoring_table(true, predictions: dict[str, np.ndarray], seed: int = 0) -> pd
         low, high = bootstrap_interval(true, pred, "pcc", seed=seed)
         rows[name] = {"pcc": m["pcc"], "pcc_low": low, "pcc_high": high, "mae": m["mae"], "rmse": m["rmse"]}
     return pd.DataFrame(rows).T
+
+
+def assembled_total_predictions(task, probabilities: dict[str, np.ndarray], films: pd.DataFrame,
+                                target: str = "score") -> tuple[pd.DataFrame, dict]:  # fmt: skip
+    """Each test film's SvdH total assembled from a joint scorer's grades (:func:`~ralib.tasks.joint_grades.assembled_totals`)
+    three ways: the raw sum of the grades' expectations after correcting the probabilities for the weighted draws
+    (``raw sum, prior-corrected``: :meth:`~ralib.tasks.joint_grades.JointGradeTask.calibrated`, the headline); the raw
+    sum as trained (``raw sum, as drawn``), which weighted draws push high; and that sum mapped by a straight line
+    fitted on the validation films' ``target`` (``line fitted on validation``). ``probabilities`` holds
+    :meth:`decode`'s output for the ``val`` and ``test`` rows of ``task``; ``films`` the ``radiograph_id``, ``split``
+    and ``target`` of each film. Returns the predictions (one column per way, rows the test films in ``films``' order)
+    and the fitted line (``slope``, ``intercept``).
+
+    Example:
+        >>> import pandas as pd
+        >>> from ralib.tasks.joint_grades import JointGradeTask
+        >>> table = pd.DataFrame({"radiograph_id": ["a", "a", "b", "c", "d"], "joint": ["mcp2"] * 5,
+        ...                       "split": ["train", "train", "val", "val", "test"], "erosion_site": ["mcp2"] * 5,
+        ...                       "jsn_site": ["mcp2"] * 5, "erosion_grade": [0, 1, 0, 1, 1], "jsn_grade": [0] * 5})
+        >>> task = JointGradeTask(np.zeros((5, 8, 8), np.uint8), table, input_size=8)
+        >>> p = np.zeros((5, 11)); p[:, 6] = 1; p[:, 1] = 1; p[[0, 2], 1] = 0; p[[0, 2], 0] = 1   # erosion as in the table
+        >>> films = pd.DataFrame({"radiograph_id": ["b", "c", "d"], "split": ["val", "val", "test"], "score": [0.0, 2.0, 2.0]})
+        >>> out, line = assembled_total_predictions(task, {"val": p[[2, 3]], "test": p[[4]]}, films)
+        >>> out.round(2).to_dict("records"), round(line["slope"], 2)
+        ([{'raw sum, prior-corrected': 1.0, 'raw sum, as drawn': 1.0, 'line fitted on validation': 2.0}], 2.0)
+    """
+    totals, raw = {}, {}
+    for split in ("val", "test"):
+        rows = task.table.iloc[task.rows(split)]
+        raw[split] = assembled_totals(rows, probabilities[split], task.heads)
+        totals[split] = assembled_totals(rows, task.calibrated(probabilities[split]), task.heads)
+    labels = films.set_index(films.radiograph_id.astype(str))
+    val = raw["val"].index.intersection(labels.index[labels.split == "val"])
+    slope, intercept = np.polyfit(raw["val"].loc[val], labels[target].loc[val].astype(float), 1)
+    test = [f for f in labels.index[labels.split == "test"] if f in raw["test"].index]
+    out = pd.DataFrame({"raw sum, prior-corrected": totals["test"].loc[test], "raw sum, as drawn": raw["test"].loc[test],
+                        "line fitted on validation": slope * raw["test"].loc[test] + intercept}, index=test)  # fmt: skip
+    return out, {"slope": float(slope), "intercept": float(intercept)}
+
+
+def elsewhere_rows(run_folder, tables: dict[str, str], measures: tuple[str, ...] = ("pcc", "mae", "rmse")) -> dict[str, dict]:
+    """The best row by PCC against the label of other notebooks' tables, read from their ``metrics.json`` in
+    ``run_folder`` (``{notebook: key of its metrics}``; rows named ``label | <model>`` where a table holds several
+    targets, else every row); a notebook that has not run there is left out.
+
+    Example:
+        >>> import json, tempfile
+        >>> from pathlib import Path
+        >>> folder = Path(tempfile.mkdtemp()); (folder / "06_x").mkdir()
+        >>> rows = {"label | a": {"pcc": 0.5, "mae": 1, "rmse": 2}, "label | b": {"pcc": 0.7, "mae": 3, "rmse": 4},
+        ...         "truth | b": {"pcc": 0.9, "mae": 0, "rmse": 0}}
+        >>> _ = (folder / "06_x" / "metrics.json").write_text(json.dumps({"metrics": {"table2": rows}}))
+        >>> elsewhere_rows(folder, {"06_x": "table2", "02_not_run": "regression"})
+        {'06_x: b': {'pcc': 0.7, 'mae': 3, 'rmse': 4}}
+    """
+    out = {}
+    for notebook, key in tables.items():
+        path = Path(run_folder) / notebook / "metrics.json"
+        if not path.is_file():
+            continue
+        rows = json.loads(path.read_text())["metrics"][key]
+        labelled = {k.split(" | ", 1)[1]: v for k, v in rows.items() if k.startswith("label | ")} or rows
+        best = max(labelled, key=lambda k: labelled[k]["pcc"] if labelled[k]["pcc"] is not None else -1)
+        out[f"{notebook}: {best}"] = {m: labelled[best][m] for m in measures}
+    return out
 
 
 def paired_comparisons(true, predictions: dict[str, np.ndarray], pairs: dict[str, tuple[str, str]],

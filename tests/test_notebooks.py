@@ -110,7 +110,12 @@ CHECKS = {
         lambda m: any(k.startswith("average expert") for k in m["table1"]) and any(k.startswith("against the truth") for k in m["table1"]),
         lambda m: all(v["erosion accuracy_low"] <= v["erosion accuracy"] <= v["erosion accuracy_high"]
                       for k, v in m["table1"].items() if not k.startswith("average")),
-        lambda m: set(m["regressed_boxes"]) == {"annotated boxes", "regressed boxes"} and len(m["total"]) == 4,
+        lambda m: set(m["regressed_boxes"]) == {"annotated boxes", "regressed boxes"},
+        # the film total three ways (prior-corrected raw sum, raw as drawn, fitted line) against the label and the truth
+        lambda m: {f"{t} | {w}" for t in ("label", "truth") for w in ("raw sum, prior-corrected", "raw sum, as drawn",
+                                                                         "line fitted on validation")} == set(m["total"]),
+        # every scorer was chosen on its validation accuracy and says how fast it trained
+        lambda m: all(1 <= v["best_epoch"] <= v["epochs"] and v["samples_per_second"] > 0 for v in m["scorers"].values()),
     ],
     "08_joint_scorer_deepra": [
         # Table 1: AP of the six regions and their mean

@@ -162,3 +162,24 @@ def test_publish_names_what_is_missing_and_leaves_the_file_alone(tmp_path):
     with pytest.raises(FileNotFoundError, match="09_none"):
         publish(readme, tmp_path)
     assert readme.read_text() == "<!-- publish 09_none table -->\n<!-- /publish -->\n"
+
+
+def test_assembled_totals_are_corrected_for_the_weighted_draws_and_fitted_only_beside():
+    from ralib.results import assembled_total_predictions
+    from ralib.tasks.joint_grades import JointGradeTask
+
+    n_train = 8  # erosion 1 in a quarter of the training joints: drawn as often as erosion 0
+    ids = [f"t{i}" for i in range(n_train)] + ["v1", "v2", "x"]
+    table = pd.DataFrame({"radiograph_id": ids, "joint": ["mcp2"] * len(ids), "split": ["train"] * n_train + ["val", "val", "test"],
+                          "erosion_site": ["mcp2"] * len(ids), "jsn_site": [""] * len(ids),
+                          "erosion_grade": [0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1], "jsn_grade": [np.nan] * len(ids)})  # fmt: skip
+    task = JointGradeTask(np.zeros((len(ids), 8, 8), np.uint8), table, input_size=8)
+    undecided = np.zeros((1, 11))
+    undecided[0, :2] = 0.5
+    p = {"val": np.array([[1.0] + [0] * 10, [0, 1.0] + [0] * 9]), "test": undecided}
+    films = pd.DataFrame({"radiograph_id": ["v1", "v2", "x"], "split": ["val", "val", "test"], "score": [1.0, 5.0, 3.0]})
+    out, line = assembled_total_predictions(task, p, films)
+    row = out.loc["x"]
+    assert row["raw sum, as drawn"] == pytest.approx(0.5)  # undecided under balanced draws
+    assert row["raw sum, prior-corrected"] == pytest.approx(0.25)  # the data's own 1 in 4
+    assert line == pytest.approx({"slope": 4.0, "intercept": 1.0}) and row["line fitted on validation"] == pytest.approx(3.0)
