@@ -151,3 +151,26 @@ def test_a_run_records_its_throughput_and_keeps_it_in_the_checkpoint(tmp_path):
     assert t["samples"] == 2 * 24 and t["samples_per_second"] > 0 and 0 <= t["data_share"] < 1
     path = save_checkpoint(tmp_path / "m.pt", fitted.model, config, None, _run_record(fitted))
     assert checkpoint_record(path)["throughput"] == t
+
+
+def test_bfloat16_and_channels_last_train_to_the_same_place_roughly():
+    """bf16 autocast and NHWC weights change the arithmetic, not the training: a small CNN ends close to fp32."""
+    class Squares(PlantedTask):
+        def __init__(self):
+            super().__init__([0.0])
+            g = torch.Generator().manual_seed(1)
+            self.x, self.y = torch.randn(30, 1, 8, 8, generator=g), torch.randn(30, generator=g)
+
+    def cnn():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 1))
+
+    config = TrainConfig("planted", epochs=2, batch_size=6, optimizer="adamw", lr=1e-3)
+    runs = {name: fit(cnn(), Squares(), replace(config, **change), progress=False)
+            for name, change in {"fp32": {}, "bf16": {"precision": "bf16"}, "nhwc": {"channels_last": True}}.items()}
+    losses = {name: f.history.valid_loss.to_numpy() for name, f in runs.items()}
+    assert np.allclose(losses["nhwc"], losses["fp32"], rtol=1e-4)
+    assert np.allclose(losses["bf16"], losses["fp32"], rtol=0.05) and not np.array_equal(losses["bf16"], losses["fp32"])
+    assert runs["nhwc"].model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="precision"):
+        fit(cnn(), Squares(), replace(config, precision="fp16"), progress=False)

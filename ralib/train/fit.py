@@ -31,7 +31,7 @@ import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
 from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback
 from fastai.callback.training import GradientClip
-from fastai.torch_core import find_bs
+from fastai.torch_core import find_bs, to_float
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
@@ -68,6 +68,8 @@ class TrainConfig:
     model_options: tuple[tuple[str, object], ...] = ()  # keyword arguments of the model's builder, e.g. (("encoder", "resnet18"),)
     clip: float | None = None  # clip the gradients' norm to this (RheumaVIT); None: no clipping
     select: str = "loss"  # the weights kept: loss | metric | average (see SELECTIONS)
+    precision: str = "fp32"  # fp32 | bf16 (autocast of the forward pass and loss; weights and optimiser stay fp32)
+    channels_last: bool = False  # convolution weights (and so activations) in NHWC, which oneDNN runs faster on many CPUs
     average_epochs: int = 3  # select="average": the last this many epochs' weights averaged
 
     @property
@@ -181,6 +183,24 @@ class KeepBest(Callback):
             self.learn.model.load_state_dict(self.best_state)
 
 
+class BFloat16(Callback):
+    """bfloat16 autocast of the forward pass and the loss on the model's device (fastai's ``MixedPrecision``
+    autocasts on CUDA only); no gradient scaling is needed, bfloat16 has float32's range."""
+
+    order = 10
+
+    def before_batch(self):
+        device = next(self.learn.model.parameters()).device.type
+        self._autocast = torch.autocast(device, dtype=torch.bfloat16)
+        self._autocast.__enter__()
+
+    def after_pred(self):
+        self.learn.pred = to_float(self.pred)
+
+    def after_loss(self):
+        self._autocast.__exit__(None, None, None)
+
+
 class StepTimer(Callback):
     """Where a run's training time goes: seconds spent waiting for batches (loading, augmenting, collating)
     and computing them (forward, backward, step), and the samples trained per second, over every training
@@ -292,6 +312,11 @@ def fit(model: nn.Module, task: Task, config: TrainConfig, out_dir: str | Path |
     keep_best, timer = KeepBest(task, config.select, config.average_epochs), StepTimer()
     callbacks = [keep_best, timer] + ([EpochToLoss()] if hasattr(loss, "set_epoch") else [])
     callbacks += [GradientClip(config.clip)] if config.clip else []
+    if config.precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, not {config.precision!r}")
+    callbacks += [BFloat16()] if config.precision == "bf16" else []
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     learn = Learner(dls, model, loss_func=loss, opt_func=partial(OptimWrapper, opt=opt, **options), lr=config.lr,
                     cbs=callbacks)  # fmt: skip
     started = time.time()
