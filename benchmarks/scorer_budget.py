@@ -47,9 +47,9 @@ def main() -> None:
         truth = {kind: task.grades(kind)[test] for kind in HEADS}
         for epochs in args.epochs:
             started = time.time()
-            first = recipes.rheumavit(args.backbone, sizes.frozen_epochs, sizes.batch_size, 1, profile.train.paper_recipe)
+            first = recipes.rheumavit(args.backbone, sizes.frozen_epochs, sizes.batch_size, 1, profile.train.paper_recipe, size)
             frozen = reuse_or_fit(first, task, out, progress=False)  # as notebook 07 trains it
-            second = recipes.rheumavit(args.backbone, epochs, sizes.batch_size, 2, profile.train.paper_recipe,
+            second = recipes.rheumavit(args.backbone, epochs, sizes.batch_size, 2, profile.train.paper_recipe, size,
                                        weights=str(frozen.checkpoint), tag=f"{args.backbone} stage 2, {epochs} epochs, {size} px")  # fmt: skip
             tuned = reuse_or_fit(second, task, out, progress=False)
             probabilities = tuned.predict(task, "test")

@@ -125,6 +125,24 @@ def test_tinyvit_attention_is_captured_exactly_and_rolled_out_to_a_map_per_image
     assert not np.allclose(maps[0], maps[1])  # each image its own map
 
 
+def test_tinyvit_windows_tile_its_feature_maps_and_rollout_follows_them():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    padded, tiled = (IdxPoolScorer("tiny_vit_5m_224", 11, input_size=size).eval() for size in (None, 64))
+    windows = [b.window_size for s in tiled.backbone.stages for b in getattr(s, "blocks", []) if hasattr(b, "window_size")]
+    assert sorted(set(windows), reverse=True) == [4, 2]  # 8 x 8 and 4 x 4 maps in windows of 4, the 2 x 2 map in one of 2
+    images = torch.rand(2, 1, 64, 64)
+    flops = {}
+    for name, scorer in (("padded", padded), ("tiled", tiled)):
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            assert scorer(images).shape == (2, 11)
+        flops[name] = counter.get_total_flops()
+    assert flops["tiled"] < 0.4 * flops["padded"]  # most of the padded model's arithmetic is padding
+    maps = tinyvit_rollout(tiled.backbone, images)
+    assert maps.shape == (2, 64, 64) and np.allclose(maps.sum((1, 2)), 1)
+
+
 # --- the box regression task --------------------------------------------------------------------------
 
 from torchvision.ops import box_iou, distance_box_iou_loss  # noqa: E402

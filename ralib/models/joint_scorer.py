@@ -64,17 +64,41 @@ class BoxRegressor(nn.Module):
         return torch.cat([centre - half, centre + half], dim=-1)
 
 
+#: TinyViT's attention windows per stage (timm's ``tiny_vit_*_224``) and each stage's stride from the input
+TINYVIT_WINDOWS, TINYVIT_STRIDES = (7, 7, 14, 7), (4, 8, 16, 32)
+
+
+def tinyvit_windows(input_size: int, windows: tuple[int, ...] = TINYVIT_WINDOWS) -> tuple[int, ...]:
+    """TinyViT's windows for ``input_size``-pixel inputs: per stage the largest window up to the paper's that
+    tiles the stage's feature map without padding. At 224 px these are the paper's own; at 64 px timm would pad
+    the 4 x 4 and 2 x 2 maps of stages 3 and 4 to 14 x 14 and 7 x 7 windows, and about 70 % of the arithmetic
+    would be spent on padding. (The first stage is convolutional: its window is never used.)
+
+    Example:
+        >>> tinyvit_windows(224), tinyvit_windows(64)
+        ((7, 7, 14, 7), (4, 4, 4, 2))
+    """
+    out = []
+    for window, stride in zip(windows, TINYVIT_STRIDES):
+        side = max(1, input_size // stride)
+        out.append(max(d for d in range(1, min(window, side) + 1) if side % d == 0))
+    return tuple(out)
+
+
 def idx_pool(features: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
     """The top-left vector of a feature map: ``(B, C, H, W)`` (or ``(B, H, W, C)``) -> ``(B, C)``."""
     return features[:, 0, 0, :] if channels_last else features[:, :, 0, 0]
 
 
 class IdxPoolScorer(nn.Module):
-    """A timm backbone's feature map, idx pooling and RheumaVIT's head (``hidden`` wide, BatchNorm, ReLU)."""
+    """A timm backbone's feature map, idx pooling and RheumaVIT's head (``hidden`` wide, BatchNorm, ReLU). Given
+    the ``input_size`` it will see, a TinyViT gets windows that tile its feature maps (:func:`tinyvit_windows`)."""
 
     def __init__(self, backbone: str = "tiny_vit_5m_224", num_outputs: int = 11, hidden: int = 512, in_chans: int = 1,
-                 **kwargs):  # fmt: skip
+                 input_size: int | None = None, **kwargs):  # fmt: skip
         super().__init__()
+        if input_size and backbone.startswith("tiny_vit"):
+            kwargs = {"window_sizes": tinyvit_windows(input_size), **kwargs}
         self.backbone = timm.create_model(backbone, pretrained=False, in_chans=in_chans, num_classes=0, **kwargs)
         self.channels_last = getattr(self.backbone, "output_fmt", "NCHW") == "NHWC"  # e.g. Swin
         width = self.backbone.num_features

@@ -65,18 +65,22 @@ def mil2025(in_dim: int, epochs: int, batch_size: int, **changes) -> TrainConfig
     return TrainConfig("attention_mil", epochs, batch_size, "mse", "sgd", 1e-3, 1e-3, 0.9, **changes)
 
 
-def rheumavit(model: str, epochs: int, batch_size: int, stage: int, paper_recipe: bool = True, **changes) -> TrainConfig:
+def rheumavit(model: str, epochs: int, batch_size: int, stage: int, paper_recipe: bool = True, input_size: int | None = None,
+              **changes) -> TrainConfig:  # fmt: skip
     """RheumaVIT's scorer (section 3.4): AdamW, weight decay 1e-2, gradient clipping (norm 1; the paper gives
     no value), a warm-up cosine schedule (fastai's one-cycle), the focal loss; ``stage`` 1 trains the head on
     a frozen backbone at lr 1e-3, stage 2 every layer at 5e-5. Without ``paper_recipe`` stage 2 also runs at
     1e-3: the cpu profile starts from random weights, which 5e-5 would barely move in a few epochs. The epoch
     kept is the one of best class-weighted accuracy on the validation films (``select="metric"``), the measure
-    Table 1 reports: the focal loss on smoothed targets jumps between epochs and picked mid-schedule epochs."""
+    Table 1 reports: the focal loss on smoothed targets jumps between epochs and picked mid-schedule epochs.
+    Given the ``input_size`` the crops are shown at, a TinyViT's windows tile its feature maps
+    (:func:`ralib.models.joint_scorer.tinyvit_windows`)."""
     if stage not in (1, 2):
         raise ValueError(f"RheumaVIT trains in stages 1 and 2, not {stage}")
     lr = 1e-3 if stage == 1 or not paper_recipe else 5e-5
     changes = {"augment": "joints", "freeze": "backbone" if stage == 1 else None, "clip": 1.0, "schedule": "one_cycle",
-               "select": "metric", "model_options": (("backbone", model),), "tag": f"{model} stage {stage}", **changes}  # fmt: skip
+               "select": "metric", "model_options": (("backbone", model),) + ((("input_size", int(input_size)),) if input_size else ()),
+               "tag": f"{model} stage {stage}", **changes}  # fmt: skip
     return TrainConfig("idx_pool_scorer", epochs, batch_size, "focal", "adamw", lr, 1e-2, 0.0, **changes)
 
 
