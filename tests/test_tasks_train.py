@@ -37,6 +37,20 @@ def test_film_array_is_cached_and_in_0_1(small, isolated_paths):
     assert len(list((isolated_paths / "data" / "arrays").glob("films-*.npy"))) == 2
 
 
+def test_the_cached_decoded_arrays_give_the_batches_that_decoding_on_the_fly_gives(small, isolated_paths):
+    """Training reads films and hands decoded, stretched and resized once (memory-mapped ``.npy``), never per
+    epoch: a batch from the cache equals one decoded from the image files anew."""
+    from torch.utils.data import DataLoader
+
+    from ralib.data.loaders import ImageDataset
+
+    for make in (film_array, lambda ds, size, **kw: hand_array(ds, size, **kw)[0]):
+        cached, fresh = make(small, 24, progress=False), make(small, 24, progress=False, cache=False)
+        assert np.array_equal(make(small, 24, progress=False), cached)  # read back from the file
+        batches = [next(iter(DataLoader(ImageDataset(a, np.zeros(len(a), np.float32)), batch_size=8))) for a in (cached, fresh)]
+        assert torch.equal(batches[0][0], batches[1][0])
+
+
 def test_hand_array_splits_every_film_and_the_seam_is_checked(small):
     hands, table = hand_array(small, 32, progress=False)
     assert hands.shape == (60, 32, 32) and set(table.hand) == {"LH", "RH"}
