@@ -231,11 +231,21 @@ def embedding(ax, xy: np.ndarray, labels, classes, title: str = ""):
     return ax
 
 
-def loss_curves(ax, histories: dict, title: str = ""):
-    """Training (solid) and validation (dashed) loss per epoch of several runs."""
+def loss_curves(ax, histories: dict, title: str = "", best_epochs: dict | None = None):
+    """Training (solid) and validation (dashed) loss per epoch of several runs; where a run chose its epoch on a
+    validation measure (a ``valid_<measure>`` column), that measure dotted on a second axis, and each run's chosen
+    epoch (``best_epochs``, 0-based) marked."""
+    twin = None
     for (name, h), colour in zip(histories.items(), plt.cm.tab10.colors):
         ax.plot(h.epoch + 1, h.train_loss, color=colour, label=name)
         ax.plot(h.epoch + 1, h.valid_loss, color=colour, ls="--")
+        measures = [c for c in h if c.startswith("valid_") and c != "valid_loss"]
+        if measures:
+            twin = twin or ax.twinx()
+            twin.plot(h.epoch + 1, h[measures[0]], color=colour, ls=":")
+            twin.set_ylabel(f"{measures[0].removeprefix('valid_')} (dotted)")
+        if best_epochs and name in best_epochs:
+            ax.axvline(best_epochs[name] + 1, color=colour, lw=0.8, alpha=0.5)
     ax.set(xlabel="epoch", ylabel="loss", title=title)
     ax.legend(fontsize=7)
     return ax
