@@ -31,6 +31,7 @@ from ralib.models import create_model
 
 N_LANDMARK_CHANNELS = 74  # the coarse pass: 37 landmarks x 2 hands
 N_JOINT_OUTPUTS = 11  # RheumaVIT's 6 erosion + 5 JSN logits
+VARIANTS = ("plain", "channels_last", "bf16", "bf16+channels_last")  # fp32 NCHW; NHWC; bfloat16 autocast; both
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def cases(p: Profile) -> list[Case]:
                  lambda: (torch.randn(mil.mil_batch_size, k, 1280), torch.ones(mil.mil_batch_size, k)), mil.mil_batch_size, None)]  # fmt: skip
     out += [Case("07", f"box regressor {sc.box_backbone}", lambda: create_model("box_regressor", 84, backbone=sc.box_backbone),
                  _image(sc.box_batch_size, sc.box_image_size), sc.box_batch_size, sc.box_image_size)]  # fmt: skip
-    out += [Case("07", f"joint scorer {b}", lambda b=b: create_model("idx_pool_scorer", N_JOINT_OUTPUTS, backbone=b),
+    out += [Case("07", f"joint scorer {b}", lambda b=b: create_model("idx_pool_scorer", N_JOINT_OUTPUTS, backbone=b, input_size=sc.input_size),
                  _image(sc.batch_size, sc.input_size), sc.batch_size, sc.input_size) for b in dict.fromkeys(sc.backbones + sc.separate)]  # fmt: skip
     out += [Case("07", f"denoising U-Net {b}", lambda b=b: create_model("denoising_unet", 1, backbone=b), _image(sc.batch_size, sc.input_size),
                  sc.batch_size, sc.input_size) for b in sc.pretrained]  # fmt: skip
@@ -107,10 +108,10 @@ def measure(case: Case, steps: int, variant: str = "plain") -> dict:
     torch.manual_seed(0)
     model = case.build().train()
     inputs = case.inputs()
-    if variant == "channels_last" and case.image_size:
+    if "channels_last" in variant and case.image_size:
         model = model.to(memory_format=torch.channels_last)
         inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if variant == "bf16" else nullcontext()
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if "bf16" in variant else nullcontext()
     optimiser = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
 
     def step():
@@ -151,7 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per network, after one warm-up step")
-    parser.add_argument("--variants", nargs="+", default=["plain"], choices=["plain", "channels_last", "bf16"])
+    parser.add_argument("--variants", nargs="+", default=["plain"], choices=VARIANTS)
     parser.add_argument("--only", nargs="*", default=None, help="networks whose name contains one of these words")
     parser.add_argument("--runs", type=Path, default=None, help="a run folder (runs/cpu) whose checkpoints' throughput to list")
     parser.add_argument("--skip-steps", action="store_true", help="only list the real runs' throughput")

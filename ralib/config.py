@@ -148,6 +148,21 @@ class Profile:
     mil: MILSizes
     scorer: ScorerSizes
     deepra: DeepRASizes
+    #: arithmetic of networks with dense convolutions or attention (ResNets, U-Nets, TinyViT, RetinaNet): bf16
+    #: autocast where the machine runs it faster (``benchmarks/train_throughput.py``: 1.4-2.9x on this 2-core CPU),
+    #: fp32 elsewhere; every network's weights in channels-last order (faster for nearly every network measured)
+    precision: str = "fp32"
+    channels_last: bool = False
+
+    def speed(self, dense: bool = True) -> dict:
+        """``TrainConfig`` fields for this profile's arithmetic; ``dense=False`` for depthwise-separable networks
+        (MobileNet, EfficientNet), which bf16 does not speed up on the CPU.
+
+        Example:
+            >>> get_profile("cpu").speed(), get_profile("cpu").speed(dense=False)
+            ({'precision': 'bf16', 'channels_last': True}, {'precision': 'fp32', 'channels_last': True})
+        """
+        return {"precision": self.precision if dense else "fp32", "channels_last": self.channels_last}
 
 
 _WHOLE_IMAGE = ("resnet50", "resnet34", "mobilenetv2_100")
@@ -178,6 +193,7 @@ _PROFILES = {
         deepra=DeepRASizes(detector_size=64, detector_backbone="resnet18", detector_hands=(0, 0), detector_fpn=64, detector_epochs=1,
                            detector_batch_size=4, finger_size=32, wrist_size=32, hand_size=48, finger_backbone="efficientnet_b0",
                            wrist_backbone="efficientnet_b0", epochs=1, batch_size=16),
+        precision="bf16", channels_last=True,  # as the cpu profile, so that the suite runs its arithmetic
     ),
     "cpu": Profile(
         name="cpu",
@@ -204,6 +220,7 @@ _PROFILES = {
         deepra=DeepRASizes(detector_size=128, detector_backbone="resnet18", detector_hands=(341, 57), detector_fpn=128, detector_epochs=20,
                            detector_batch_size=8, finger_size=96, wrist_size=128, hand_size=128, finger_backbone="efficientnet_b0",
                            wrist_backbone="efficientnet_b0", epochs=3, batch_size=32),
+        precision="bf16", channels_last=True,
     ),
     "paper": Profile(
         name="paper",
@@ -234,6 +251,7 @@ _PROFILES = {
         deepra=DeepRASizes(detector_size=1024, detector_backbone="resnet50", detector_hands=(341, 57), detector_fpn=256, detector_epochs=50,
                            detector_batch_size=8, finger_size=256, wrist_size=300, hand_size=512, finger_backbone="efficientnet_b3",
                            wrist_backbone="efficientnet_b5", epochs=200, batch_size=32),
+        precision="fp32", channels_last=True,  # mixed precision on a GPU: see the README's paper profile
     ),
 }
 
