@@ -150,19 +150,26 @@ class Profile:
     deepra: DeepRASizes
     #: arithmetic of networks with dense convolutions or attention (ResNets, U-Nets, TinyViT, RetinaNet): bf16
     #: autocast where the machine runs it faster (``benchmarks/train_throughput.py``: 1.4-2.9x on this 2-core CPU),
-    #: fp32 elsewhere; every network's weights in channels-last order (faster for nearly every network measured)
+    #: fp32 elsewhere; every network's weights in channels-last order (faster for nearly every network measured);
+    #: see :meth:`speed` and docs/training.md
     precision: str = "fp32"
     channels_last: bool = False
 
-    def speed(self, dense: bool = True) -> dict:
-        """``TrainConfig`` fields for this profile's arithmetic; ``dense=False`` for depthwise-separable networks
-        (MobileNet, EfficientNet), which bf16 does not speed up on the CPU.
+    def speed(self, network: str = "") -> dict:
+        """``TrainConfig`` fields for this profile's arithmetic when training ``network`` (a model or backbone
+        name): fp32 for depthwise-separable networks (:data:`DEPTHWISE`), which bf16 does not speed up on the CPU.
 
         Example:
-            >>> get_profile("cpu").speed(), get_profile("cpu").speed(dense=False)
+            >>> get_profile("cpu").speed("resnet34"), get_profile("cpu").speed("mobilenetv2_100")
             ({'precision': 'bf16', 'channels_last': True}, {'precision': 'fp32', 'channels_last': True})
         """
-        return {"precision": self.precision if dense else "fp32", "channels_last": self.channels_last}
+        depthwise = network.startswith(DEPTHWISE)
+        return {"precision": "fp32" if depthwise else self.precision, "channels_last": self.channels_last}
+
+
+#: depthwise-separable families (MobileNetV2, EfficientNet-B*): bound by memory, not arithmetic, on the CPU;
+#: EfficientNetV2's fused early stages are dense and gain from bf16 (benchmarks/train_throughput.py)
+DEPTHWISE = ("mobilenet", "efficientnet_b", "tf_efficientnet_b")
 
 
 _WHOLE_IMAGE = ("resnet50", "resnet34", "mobilenetv2_100")

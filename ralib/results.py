@@ -252,7 +252,7 @@ def whole_image_reference(ds, profile, run_dir, look_in=(), seed: int = 0) -> tu
     from ralib.train import reuse_or_fit, whole_image_recipe
 
     svdh = svdh_regression(ds, film_array(ds, profile.train.image_size), seed=seed)
-    recipe = whole_image_recipe(profile.train.paper_recipe)
+    recipe = whole_image_recipe(profile.train.paper_recipe, profile.speed)  # as notebook 02 builds them
     fits = {}
     for model, loss, batch in profile.train.regression:
         config = recipe(model, profile.train.epochs, batch, loss=loss, seed=seed)

@@ -174,3 +174,23 @@ def test_bfloat16_and_channels_last_train_to_the_same_place_roughly():
     assert runs["nhwc"].model[0].weight.is_contiguous(memory_format=torch.channels_last)
     with pytest.raises(ValueError, match="precision"):
         fit(cnn(), Squares(), replace(config, precision="fp16"), progress=False)
+
+
+def test_a_channels_last_run_reloads_in_its_layout_and_predicts_exactly_what_it_did(tmp_path):
+    from ralib.train import build_model, load_checkpoint, predict
+    from ralib.train.fit import _run_record, save_checkpoint
+
+    class Images(PlantedTask):
+        def __init__(self):
+            super().__init__([0.0])
+            g = torch.Generator().manual_seed(2)
+            self.x, self.y = torch.randn(30, 1, 32, 32, generator=g), torch.randn(30, generator=g)
+
+    task = Images()
+    config = TrainConfig("resnet34", epochs=1, batch_size=6, optimizer="adamw", lr=1e-3, channels_last=True)
+    fitted = fit(build_model(config, 1), task, config, progress=False)
+    path = save_checkpoint(tmp_path / "m.pt", fitted.model, config, task, _run_record(fitted))
+    model, _ = load_checkpoint(path)
+    assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    before, after = (predict(m, task.dataset("val"))["outputs"] for m in (fitted.model, model))
+    assert np.array_equal(before, after)

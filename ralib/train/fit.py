@@ -271,7 +271,7 @@ class Fitted:
         model = create_model(self.config.model, num_outputs, **dict(self.config.model_options))
         freeze(model, self.config.freeze)
         model.load_state_dict(self.last_state)
-        return model.eval()
+        return (model.to(memory_format=torch.channels_last) if self.config.channels_last else model).eval()
 
 
 def build_model(config: TrainConfig, num_outputs: int) -> nn.Module:
@@ -471,4 +471,6 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     model = create_model(config["model"], config["num_outputs"], **options)
     freeze(model, config.get("freeze"))  # frozen batch norms have other buffers than trainable ones
     model.load_state_dict(checkpoint["state_dict"])
+    if config.get("channels_last"):  # the layout it trained in: a reloaded run predicts exactly what it did
+        model = model.to(memory_format=torch.channels_last)
     return model.eval(), config

@@ -25,6 +25,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ralib.train.fit import TrainConfig
 
 
@@ -126,32 +128,46 @@ def deepra_joints(backbone: str, epochs: int, batch_size: int, gate: bool = True
     return TrainConfig("attention_gated", epochs, batch_size, "mse", "adamw", 1e-3, 0.0, 0.0, **changes)
 
 
-def whole_image_recipe(paper_recipe: bool):
+def whole_image_recipe(paper_recipe: bool, speed: Callable[[str], dict] | None = None):
     """The recipe a profile trains whole-image and bone-age models with: :func:`miua2024`, or :func:`fast`
-    on a CPU budget (``Profile.train.paper_recipe``)."""
-    return miua2024 if paper_recipe else fast
+    on a CPU budget (``Profile.train.paper_recipe``); with ``speed`` (a profile's :meth:`~ralib.config.Profile.speed`)
+    each model also gets the profile's arithmetic (bf16, channels-last), so that every notebook building a
+    model of notebook 02 builds the same configuration and reuses its run.
+
+    Example:
+        >>> from ralib.config import get_profile
+        >>> whole_image_recipe(False, get_profile("cpu").speed)("resnet34", 1, 4).precision
+        'bf16'
+    """
+    recipe = miua2024 if paper_recipe else fast
+    if speed is None:
+        return recipe
+    return lambda model, *args, **changes: recipe(model, *args, **{**speed(model), **changes})
 
 
-def hand_config(model: str, epochs: int, batch_size: int, paper_recipe: bool, seed: int = 0) -> TrainConfig:
+def hand_config(model: str, epochs: int, batch_size: int, paper_recipe: bool, seed: int = 0,
+                speed: Callable[[str], dict] | None = None) -> TrainConfig:  # fmt: skip
     """A per-hand classifier's configuration: the 2024 diagnosis paper's recipe, or the fast one with its
-    augmentation and cross-entropy."""
+    augmentation and cross-entropy; ``speed`` as in :func:`whole_image_recipe`."""
+    arithmetic = speed(model) if speed else {}
     if paper_recipe:
-        return diagnosis2024(model, epochs, batch_size, seed=seed)
-    return fast(model, epochs, batch_size, loss="cross_entropy", augment="diagnosis2024", seed=seed)
+        return diagnosis2024(model, epochs, batch_size, seed=seed, **arithmetic)
+    return fast(model, epochs, batch_size, loss="cross_entropy", augment="diagnosis2024", seed=seed, **arithmetic)
 
 
 def transfer_grid(runs, epochs: int, batch_size: int, loss: str, pretrained: dict[str, str], paper_recipe: bool,
-                  seed: int = 0, imagenet_dir: str | None = None) -> list[TrainConfig]:  # fmt: skip
+                  seed: int = 0, imagenet_dir: str | None = None, speed: Callable[[str], dict] | None = None) -> list[TrainConfig]:  # fmt: skip
     """MIUA 2024's transfer-learning grid: each architecture from scratch, then from its bone-age
     checkpoint (``pretrained``) once per freezing scheme of ``runs`` (``(model, scheme or "none")``),
-    and, given ``imagenet_dir`` holding ``<model>.pth``, from ImageNet weights.
+    and, given ``imagenet_dir`` holding ``<model>.pth``, from ImageNet weights; ``speed`` as in
+    :func:`whole_image_recipe`.
 
     Example:
         >>> grid = transfer_grid([("resnet34", "none"), ("resnet34", "RBs-2")], 1, 4, "mse", {"resnet34": "r.pt"}, True)
         >>> [c.label for c in grid]
         ['resnet34 mse b4', 'resnet34 mse b4 bone age', 'resnet34 mse b4 freeze RBs-2 bone age']
     """
-    recipe = whole_image_recipe(paper_recipe)
+    recipe = whole_image_recipe(paper_recipe, speed)
     models = list(dict.fromkeys(m for m, _ in runs))
     grid = [recipe(m, epochs, batch_size, loss=loss, seed=seed) for m in models]
     grid += [recipe(m, epochs, batch_size, loss=loss, seed=seed, weights=pretrained[m],
