@@ -211,8 +211,11 @@ _PROFILES = {
             pretrain_epochs=8,
             regression=(("mobilenetv2_100", "mse", 16), ("mobilenetv2_100", "smooth", 16), ("resnet34", "mse", 16)),
             classification=(("mobilenetv2_100", 16), ("resnet34", 16)),
-            hand_models=("alexnet", "efficientnet_b2"),
-            transfer=(("mobilenetv2_100", "none"), ("resnet34", "RBs-2")),
+            # per hand, AlexNet alone: no per-hand model beat the majority class in either seed of either world
+            # (recognition AUC 0.51-0.70; EfficientNet-B2 0.53 / 0.66 at twice AlexNet's time; README, 02)
+            hand_models=("alexnet",),
+            # from bone age, ResNet-34 alone: MobileNetV2 from bone age stayed at PCC 0.01 (0.13 on the earlier children)
+            transfer=(("resnet34", "RBs-2"),),
         ),
         landmarks=LandmarkSizes(coarse_size=128, fine_film_size=768, fine_crop=48, encoder="resnet18", coarse_epochs=16,
                                 fine_epochs=6, batch_size=8, fine_batch_size=64, fine_crops_per_film=16, crop_size=96),
