@@ -53,6 +53,11 @@ def _cell(row: dict, column: str, digits: int) -> str:
     return text
 
 
+def _escape(text: str) -> str:
+    """A pipe inside a cell (rows named ``"label | model"``) would split it: escaped as markdown wants."""
+    return text.replace("|", "\\|")
+
+
 def table_block(runs: str | Path, notebook: str, key: str, columns: list[str] | None = None, rows: list[str] | None = None,
                 digits: int = 2) -> str:  # fmt: skip
     """The markdown table of ``metrics[key]`` in ``runs/<notebook>/metrics.json`` (see the module docstring)."""
@@ -72,7 +77,7 @@ def table_block(runs: str | Path, notebook: str, key: str, columns: list[str] | 
         raise ValueError(f"{path}: no row of {key!r} starts with {rows}")
     columns = columns or [c for c in table[names[0]] if not c.endswith(("_low", "_high"))]
     lines = ["| row | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    lines += ["| " + " | ".join([name] + [_cell(table[name], c, digits) for c in columns]) + " |" for name in names]
+    lines += ["| " + " | ".join([_escape(name)] + [_escape(_cell(table[name], c, digits)) for c in columns]) + " |" for name in names]
     source = f"<sub>From `{notebook}/metrics.json` (`{key}`), run finished {record.get('finished', '?')}, seed {record.get('seed', '?')}.</sub>"
     return "\n".join(lines) + "\n\n" + source
 

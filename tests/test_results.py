@@ -137,7 +137,7 @@ def test_publish_writes_the_tables_of_two_runs_between_the_markers_and_nothing_e
     runs = tmp_path / "runs"
     for notebook, metrics in (("06_a", {"table2": {"MIL": {"pcc": 0.8, "pcc_low": 0.7, "pcc_high": 0.9, "rmse": 16.84},
                                                    "CNN": {"pcc": 0.36, "pcc_low": None, "pcc_high": None, "rmse": 26.2}}}),
-                              ("07_b", {"total": {"label": {"raw sum": {"rmse": 17.0, "n": 56}}}})):  # fmt: skip
+                              ("07_b", {"total": {"label": {"raw sum": {"rmse": 17.0, "n": 56}, "a | b": {"rmse": 1.0, "n": 2}}}})):  # fmt: skip
         (runs / notebook).mkdir(parents=True)
         (runs / notebook / "metrics.json").write_text(json.dumps({"finished": "T", "seed": 1, "metrics": metrics}))
     before, middle, after = "# Title\n\nText before.\n", "\nText between, kept.\n", "\nText after.\n"
@@ -148,7 +148,7 @@ def test_publish_writes_the_tables_of_two_runs_between_the_markers_and_nothing_e
     text = readme.read_text()
     assert text.startswith(before) and text.endswith(after) and middle in text and "old table" not in text
     assert "| MIL | 0.8 (0.7-0.9) | 16.8 |\n| CNN | 0.4 | 26.2 |" in text
-    assert "| row | rmse | n |\n|---|---|---|\n| raw sum | 17 | 56 |" in text
+    assert "| row | rmse | n |\n|---|---|---|\n| raw sum | 17 | 56 |\n| a \\| b | 1 | 2 |" in text  # a pipe in a name escaped
     assert "From `07_b/metrics.json` (`total.label`), run finished T, seed 1." in text
     main([str(runs), str(readme)])  # again, through the command: the same text
     assert readme.read_text() == text
