@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 
 from ralib.train.fit import TrainConfig
 
@@ -136,13 +137,19 @@ def whole_image_recipe(paper_recipe: bool, speed: Callable[[str], dict] | None =
 
     Example:
         >>> from ralib.config import get_profile
-        >>> whole_image_recipe(False, get_profile("cpu").speed)("resnet34", 1, 4).precision
-        'bf16'
+        >>> recipe = whole_image_recipe(False, get_profile("cpu").speed)
+        >>> recipe.__name__, recipe("resnet34", 1, 4).precision, recipe("mobilenetv2_100", 1, 4).precision
+        ('fast', 'bf16', 'fp32')
     """
     recipe = miua2024 if paper_recipe else fast
     if speed is None:
         return recipe
-    return lambda model, *args, **changes: recipe(model, *args, **{**speed(model), **changes})
+
+    @wraps(recipe)  # its name and docstring, which notebooks print
+    def with_speed(model: str, *args, **changes) -> TrainConfig:
+        return recipe(model, *args, **{**speed(model), **changes})
+
+    return with_speed
 
 
 def hand_config(model: str, epochs: int, batch_size: int, paper_recipe: bool, seed: int = 0,
