@@ -118,8 +118,7 @@ def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
 
 class KeepBest(Callback):
     """Choose the weights :func:`fit` returns, by ``select`` (:data:`SELECTIONS`), and keep the weights of the
-    last epoch beside them. The validation loss and, for ``metric``, the monitored measure of every epoch are
-    kept in ``scores`` / ``metric_history``.
+    last epoch beside them; for ``metric``, the monitored measure of every epoch is kept in ``metric_history``.
 
     (fastai's ``SaveModelCallback`` reloads with ``weights_only=False``; this keeps the weights in memory.)
     """
