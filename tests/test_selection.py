@@ -194,3 +194,12 @@ def test_a_channels_last_run_reloads_in_its_layout_and_predicts_exactly_what_it_
     assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     before, after = (predict(m, task.dataset("val"))["outputs"] for m in (fitted.model, model))
     assert np.array_equal(before, after)
+
+
+def test_a_training_loss_that_becomes_nan_stops_the_run_with_an_error():
+    class Diverging(PlantedTask):
+        def loss(self, name=None):
+            return lambda pred, target: (pred - target).pow(2).mean() * float("nan")
+
+    with pytest.raises(FloatingPointError, match="training loss became nan in epoch 1"):
+        fit(linear(), Diverging([0.0]), TrainConfig("planted", 2, 4, optimizer="adamw"), progress=False)

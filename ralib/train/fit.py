@@ -160,6 +160,10 @@ class KeepBest(Callback):
         return float(self.task.evaluate(self.task.decode(outputs, "val"), "val")[key])
 
     def after_epoch(self):
+        train_loss = float(self.recorder.values[-1][0])
+        if not np.isfinite(train_loss):  # say so now, not as an empty prediction several cells later
+            raise FloatingPointError(f"the training loss became {train_loss} in epoch {self.epoch + 1}"
+                                     f" (model {type(self.learn.model).__name__}); try precision='fp32' or a lower lr")  # fmt: skip
         if self.select == "average":
             if self.epoch >= self.n_epoch - self.average_epochs:
                 self._averaged.append(self._state())
