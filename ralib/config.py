@@ -261,7 +261,7 @@ _PROFILES = {
         deepra=DeepRASizes(detector_size=1024, detector_backbone="resnet50", detector_hands=(341, 57), detector_fpn=256, detector_epochs=50,
                            detector_batch_size=8, finger_size=256, wrist_size=300, hand_size=512, finger_backbone="efficientnet_b3",
                            wrist_backbone="efficientnet_b5", epochs=200, batch_size=32),
-        precision="fp32", channels_last=True,  # mixed precision on a GPU: see the README's paper profile
+        precision="fp32", channels_last=True,  # bf16 on a GPU is unmeasured here (issue 30: device handling)
     ),
 }
 
