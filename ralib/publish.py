@@ -7,6 +7,8 @@ run folder and leaves the rest of the file byte for byte as it was::
     (the table, written here)
     <!-- /publish -->
 
+``<!-- publish timings -->`` writes how long each notebook took instead (:func:`timings_block`).
+
 The marker names the notebook, a key of its ``metrics`` (dotted for nested ones: ``total.label``) holding one
 dict per row, and optionally ``columns`` (default: every column of the first row), ``rows`` (only rows whose
 name starts with one of these, comma-separated) and ``digits`` (default 2). A column ``c`` whose rows also
@@ -82,8 +84,49 @@ def table_block(runs: str | Path, notebook: str, key: str, columns: list[str] | 
     return "\n".join(lines) + "\n\n" + source
 
 
+def minutes_seconds(seconds: float) -> str:
+    """A duration as a reader says it.
+
+    Example:
+        >>> minutes_seconds(1789.2), minutes_seconds(41)
+        ('29 min 49 s', '41 s')
+    """
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def timings_block(runs: str | Path) -> str:
+    """The markdown table of how long each notebook of the run folder ``runs`` took, from its ``run.json`` (written
+    by ``python -m ralib.run``), with the commit of the code it ran and the sum.
+
+    Example:
+        >>> import json, tempfile
+        >>> runs = Path(tempfile.mkdtemp()); (runs / "02_x").mkdir()
+        >>> record = {"ok": True, "seconds": 75.0, "finished": "2026-12-03T10:00:00+00:00", "commit": "abc1234"}
+        >>> _ = (runs / "02_x" / "run.json").write_text(json.dumps(record))
+        >>> print(timings_block(runs))
+        | notebook | time | finished (UTC) | code |
+        |---|---|---|---|
+        | `02_x` | 1 min 15 s | 2026-12-03 10:00 | abc1234 |
+        <BLANKLINE>
+        <sub>1 notebook, 1 min 15 s together; from `*/run.json` of the run folder.</sub>
+    """
+    records = {f.parent.name: json.loads(f.read_text()) for f in sorted(Path(runs).glob("*/run.json"))}
+    if not records:
+        raise FileNotFoundError(f"{runs}: no run.json of any notebook; run them first (python -m ralib.run)")
+    lines = ["| notebook | time | finished (UTC) | code |", "|---|---|---|---|"]
+    for name, r in records.items():
+        time = minutes_seconds(r["seconds"]) + ("" if r.get("ok") else " (FAILED)")
+        lines.append(f"| `{name}` | {time} | {r.get('finished', '?')[:16].replace('T', ' ')} | {r.get('commit') or '-'} |")
+    total = sum(r["seconds"] for r in records.values())
+    plural = "" if len(records) == 1 else "s"
+    return "\n".join(lines) + f"\n\n<sub>{len(records)} notebook{plural}, {minutes_seconds(total)} together; from `*/run.json` of the run folder.</sub>"
+
+
 def _block(runs: Path, spec: str) -> str:
     words = shlex.split(spec)
+    if words == ["timings"]:
+        return timings_block(runs)
     if len(words) < 2:
         raise ValueError(f"publish marker {spec!r}: name a notebook and a key")
     options = dict(w.split("=", 1) for w in words[2:])

@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -64,11 +65,32 @@ class NotebookResult:
     def save(self, profile: str) -> Path:
         """Write ``run.json`` beside the executed notebook (what :func:`write_summary` reads)."""
         record = {"notebook": self.notebook, "ok": self.ok, "seconds": round(self.seconds, 1), "error": self.error,
-                  "profile": profile, "parameters": self.parameters, "inputs": self.inputs,
+                  "profile": profile, "parameters": self.parameters, "inputs": self.inputs, "commit": source_commit(),
                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
         path = self.output.parent / "run.json"
         path.write_text(json.dumps(record, indent=2, default=str) + "\n")
         return path
+
+
+def source_commit(root: Path | None = None) -> str | None:
+    """The git commit the code at ``root`` (default: the checkout) comes from, short, with ``+changes`` when
+    tracked files differ from it; None outside a git checkout. Recorded in each ``run.json``.
+
+    Example:
+        >>> import tempfile; source_commit(Path(tempfile.mkdtemp())) is None
+        True
+    """
+    root = Path(root or project_root())
+    try:
+        git = ["git", "-C", str(root)]
+        top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip()
+        if Path(top).resolve() != root.resolve():
+            return None  # a folder inside some other repository
+        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+changes" if changed.strip() else "")
 
 
 def discover(folder: Path | None = None, only: list[str] | None = None) -> list[Path]:

@@ -164,6 +164,24 @@ def test_publish_names_what_is_missing_and_leaves_the_file_alone(tmp_path):
     assert readme.read_text() == "<!-- publish 09_none table -->\n<!-- /publish -->\n"
 
 
+def test_publish_timings_lists_every_notebook_its_time_commit_and_failure_and_the_sum(tmp_path):
+    import json
+
+    from ralib.publish import publish
+
+    for notebook, record in (("00_a", {"ok": True, "seconds": 540.4, "finished": "2026-12-03T09:00:00+00:00", "commit": "b245c92"}),
+                             ("07_b", {"ok": False, "seconds": 61.0, "finished": "2026-12-03T10:30:59+00:00"})):  # fmt: skip
+        (tmp_path / notebook).mkdir()
+        (tmp_path / notebook / "run.json").write_text(json.dumps(record))
+    readme = tmp_path / "README.md"
+    readme.write_text("Times:\n<!-- publish timings -->\n<!-- /publish -->\nafter\n")
+    assert publish(readme, tmp_path) == 1
+    assert readme.read_text() == (
+        "Times:\n<!-- publish timings -->\n| notebook | time | finished (UTC) | code |\n|---|---|---|---|\n"
+        "| `00_a` | 9 min 0 s | 2026-12-03 09:00 | b245c92 |\n| `07_b` | 1 min 1 s (FAILED) | 2026-12-03 10:30 | - |\n\n"
+        "<sub>2 notebooks, 10 min 1 s together; from `*/run.json` of the run folder.</sub>\n<!-- /publish -->\nafter\n")
+
+
 def test_assembled_totals_are_corrected_for_the_weighted_draws_and_fitted_only_beside():
     from ralib.results import assembled_total_predictions
     from ralib.tasks.joint_grades import JointGradeTask

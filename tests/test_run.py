@@ -170,3 +170,22 @@ def test_a_notebook_reruns_when_a_notebook_it_uses_ran_again(folder, tmp_path):
     assert runner.run_notebook(folder / "01_ok.ipynb", "smoke", out_root=out, force=False).skipped
     (out / "00_up" / "run.json").write_text('{"finished": "now"}')
     assert not runner.run_notebook(folder / "01_ok.ipynb", "smoke", out_root=out, force=False).skipped
+
+
+def test_run_json_names_the_commit_and_whether_the_code_had_changed_since(tmp_path):
+    import subprocess
+
+    from ralib.run import source_commit
+
+    assert source_commit(tmp_path) is None  # not a checkout
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "a.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], check=True)
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert source_commit(tmp_path) == head
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert source_commit(tmp_path) == head + "+changes"
+    (tmp_path / "sub").mkdir()
+    assert source_commit(tmp_path / "sub") is None  # a folder inside a checkout is not the checkout
