@@ -264,3 +264,27 @@ def test_ra2dream_predictions_are_written_in_the_challenge_order_and_load_back_u
         ra2dream.load(tmp_path / "export", csv="predictions.csv")
     with pytest.raises(ValueError, match="every hand site"):
         ra2dream.write_predictions(hands[hands.site != "mcp_E__2"], tmp_path / "incomplete.csv")
+
+
+def test_a_decoded_film_is_kept_once_read_back_unchanged_and_decoded_again_when_its_file_changes(synthetic, isolated_paths, monkeypatch):
+    import os
+
+    from ralib.data.arrays import stretch, stretched_film
+    from ralib.data.io import read_radiograph
+
+    row = synthetic.radiographs.iloc[0]
+    folder = isolated_paths / "data" / "films"
+    fresh = stretched_film(row)
+    kept = list(folder.glob("*.npy"))
+    assert len(kept) == 1 and fresh.dtype == np.float32
+    np.testing.assert_array_equal(stretched_film(row), fresh)  # read back: the same values as decoded
+    assert np.abs(fresh - stretch(read_radiograph(row))).max() <= 0.5 / 65535 + 1e-7  # the film, in steps of 1/65535
+    np.save(kept[0], np.zeros_like(np.load(kept[0])))
+    assert stretched_film(row).max() == 0  # later passes read the kept array, not the image file
+    stat = os.stat(row.image_path)
+    os.utime(row.image_path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1000))
+    np.testing.assert_array_equal(stretched_film(row), fresh)  # a changed file is decoded again
+    assert len(list(folder.glob("*.npy"))) == 2
+    monkeypatch.setenv("RALIB_FILM_CACHE_GB", "0")
+    stretched_film(synthetic.radiographs.iloc[1])
+    assert len(list(folder.glob("*.npy"))) == 2  # beyond the budget: decoded, not kept

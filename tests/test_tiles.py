@@ -49,14 +49,13 @@ def test_top_k_takes_abnormal_then_normal_then_background_each_by_abnormality():
 
 
 def test_the_tile_cache_holds_every_tile_of_every_film_once(synthetic, isolated_paths):
-    from ralib.data.arrays import stretch
-    from ralib.data.io import read_radiograph
+    from ralib.data.arrays import stretched_film
     from ralib.patches.tiles import tile_cache
 
     cache = tile_cache(synthetic, 16, progress=False)
     t = cache.table
     first = synthetic.radiographs.iloc[0]
-    film = stretch(read_radiograph(first))
+    film = stretched_film(first)  # the film every cache cuts from
     tiles = tile_grid(*film.shape)
     mine = t[t.radiograph_id == str(first.radiograph_id)]
     assert len(mine) == len(tiles) and mine.tile.tolist() == list(range(len(tiles)))
@@ -109,7 +108,7 @@ def test_an_interrupted_cache_build_leaves_nothing_behind(tmp_path):
 
 def test_the_tile_cache_holds_each_tables_tile_in_its_row(tmp_path, monkeypatch):
     from ralib.data import load_dataset
-    from ralib.data.arrays import stretch
+    from ralib.data.arrays import stretched_film
     from ralib.data.io import read_radiograph
     from ralib.patches.tiles import tile_cache
     from ralib.synth import SynthConfig, make_dataset
@@ -122,7 +121,7 @@ def test_the_tile_cache_holds_each_tables_tile_in_its_row(tmp_path, monkeypatch)
     assert t.groupby("radiograph_id").size().to_dict() == {
         str(r.radiograph_id): len(tile_grid(*read_radiograph(r._asdict()).shape)) for r in ds.radiographs.itertuples(index=False)}
     last = ds.radiographs.iloc[-1]
-    film = stretch(read_radiograph(last.to_dict()))
+    film = stretched_film(last.to_dict())
     tiles = tile_grid(*film.shape)
     rows = np.flatnonzero(t.radiograph_id == str(last.radiograph_id))
     expected = np.round(np.clip(cut_tiles(film, tiles, 16), 0, 1) * 255).astype(np.uint8)

@@ -26,8 +26,7 @@ from tqdm.auto import tqdm
 
 from ralib import anatomy, geometry
 from ralib.config import data_dir
-from ralib.data.arrays import source_key, stretch
-from ralib.data.io import read_radiograph
+from ralib.data.arrays import source_key, stretched_film
 from ralib.data.model import RADataset
 from ralib.patches.cache import CropCache, _box_grades, building, finish
 
@@ -93,7 +92,7 @@ def _build(ds: RADataset, boxes: pd.DataFrame, size: int, grow: float, folder, m
         for n, (i, frame) in enumerate(jobs):
             by_film.setdefault(i, []).append((n, frame))
         for i in tqdm(sorted(by_film), desc=f"joint-box crops at {size} px ({meta['variant']})", disable=not progress):
-            film = stretch(read_radiograph(ds.radiographs.iloc[i]))
+            film = stretched_film(ds.radiographs.iloc[i])
             for n, frame in by_film[i]:
                 array[n] = np.round(np.clip(geometry.cut(film, frame, size), 0, 1) * 255).astype(np.uint8)
         array.flush()

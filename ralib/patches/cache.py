@@ -40,8 +40,7 @@ from tqdm.auto import tqdm
 
 from ralib import anatomy, geometry
 from ralib.config import data_dir
-from ralib.data.arrays import source_key, stretch
-from ralib.data.io import read_radiograph
+from ralib.data.arrays import source_key, stretched_film
 from ralib.data.model import RADataset
 
 CACHE_VERSION = 1  # bump when the cutting below changes
@@ -247,7 +246,7 @@ def _build(ds: RADataset, caches: list[tuple[str, np.ndarray, Path, dict]], size
                 by_film.setdefault(i, []).append((c, n, frame))
         names = ", ".join(f"{recipe} ({meta['variant']})" for recipe, _, _, meta in caches)
         for i in tqdm(sorted(by_film), desc=f"crops at {size} px: {names}", disable=not progress):
-            film = stretch(read_radiograph(ds.radiographs.iloc[i]))
+            film = stretched_film(ds.radiographs.iloc[i])
             for c, n, frame in by_film[i]:
                 arrays[c][n] = np.round(np.clip(geometry.cut(film, frame, size), 0, 1) * 255).astype(np.uint8)
         for array in arrays:

@@ -27,8 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ralib.config import data_dir
-from ralib.data.arrays import source_key, stretch
-from ralib.data.io import read_radiograph
+from ralib.data.arrays import source_key, stretched_film
 from ralib.data.model import RADataset
 from ralib.patches.cache import CropCache, building, finish
 
@@ -111,7 +110,7 @@ def tile_cache(ds: RADataset, size: int, fraction: float = 0.1, progress: bool =
         cut = np.lib.format.open_memmap(tmp / "cut.npy", mode="w+", dtype=np.uint8, shape=(most, size, size))
         table = []
         for row in tqdm(list(rows.itertuples(index=False)), desc=f"tiles at {size} px", disable=not progress):
-            film = stretch(read_radiograph(row._asdict()))
+            film = stretched_film(row._asdict())
             tiles = tile_grid(*film.shape, fraction)
             n = len(table)
             cut[n : n + len(tiles)] = np.round(np.clip(cut_tiles(film, tiles, size), 0, 1) * 255)
