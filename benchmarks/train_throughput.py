@@ -31,7 +31,8 @@ from ralib.models import create_model
 
 N_LANDMARK_CHANNELS = 74  # the coarse pass: 37 landmarks x 2 hands
 N_JOINT_OUTPUTS = 11  # RheumaVIT's 6 erosion + 5 JSN logits
-VARIANTS = ("plain", "channels_last", "bf16", "bf16+channels_last")  # fp32 NCHW; NHWC; bfloat16 autocast; both
+#: fp32 NCHW; NHWC; bfloat16 autocast; both; and with torch.compile (inductor) over the model, its compile time reported
+VARIANTS = ("plain", "channels_last", "bf16", "bf16+channels_last", "channels_last+compile", "bf16+channels_last+compile")
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,9 @@ def measure(case: Case, steps: int, variant: str = "plain") -> dict:
         inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if "bf16" in variant else nullcontext()
     optimiser = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
+    counted = model
+    if "compile" in variant:
+        model = torch.compile(model)
 
     def step():
         optimiser.zero_grad()
@@ -123,8 +127,10 @@ def measure(case: Case, steps: int, variant: str = "plain") -> dict:
 
     counter = FlopCounterMode(display=False)
     with counter, autocast:
-        _loss(model(*inputs))  # the forward pass, counted
-    step()  # the warm-up step
+        _loss(counted(*inputs))  # the forward pass, counted
+    started = time.perf_counter()
+    step()  # the warm-up step (and the compilation)
+    warmup = time.perf_counter() - started
     times = []
     for _ in range(steps):
         started = time.perf_counter()
@@ -132,7 +138,8 @@ def measure(case: Case, steps: int, variant: str = "plain") -> dict:
         times.append(time.perf_counter() - started)
     seconds = statistics.median(times)
     # a backward pass costs twice the forward (torch's counter overcounts grouped convolutions' backward ~20x)
-    return {"seconds": seconds, "samples_per_second": case.batch / seconds, "gflop": 3 * counter.get_total_flops() / 1e9}
+    return {"seconds": seconds, "samples_per_second": case.batch / seconds, "gflop": 3 * counter.get_total_flops() / 1e9,
+            "warmup_seconds": warmup}
 
 
 def run_records(folder: Path) -> list[dict]:
@@ -171,7 +178,8 @@ def main() -> None:
             for variant in args.variants:
                 m = measure(case, args.steps, variant)
                 gflop = m["gflop"] if variant == "plain" else cells[0][0]
-                cells.append((gflop, f" {m['samples_per_second']:.1f} | {gflop / m['seconds'] / rate:.0%} |"))
+                compiled = f" (compiling {m['warmup_seconds']:.0f} s)" if "compile" in variant else ""
+                cells.append((gflop, f" {m['samples_per_second']:.1f}{compiled} | {gflop / m['seconds'] / rate:.0%} |"))
             print(f"| {case.notebook} | {case.name} | {case.batch} | {case.image_size or '-'} | {cells[0][0]:.2f} |"
                   + "".join(c for _, c in cells), flush=True)  # fmt: skip
     if args.runs:

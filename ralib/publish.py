@@ -7,7 +7,8 @@ run folder and leaves the rest of the file byte for byte as it was::
     (the table, written here)
     <!-- /publish -->
 
-``<!-- publish timings -->`` writes how long each notebook took instead (:func:`timings_block`).
+``<!-- publish timings -->`` writes how long each notebook took instead (:func:`timings_block`), and
+``<!-- publish slow-cells min_seconds=60 -->`` which of their cells took that long or longer (:func:`slow_cells_block`).
 
 The marker names the notebook, a key of its ``metrics`` (dotted for nested ones: ``total.label``) holding one
 dict per row, and optionally ``columns`` (default: every column of the first row), ``rows`` (only rows whose
@@ -123,10 +124,56 @@ def timings_block(runs: str | Path) -> str:
     return "\n".join(lines) + f"\n\n<sub>{len(records)} notebook{plural}, {minutes_seconds(total)} together; from `*/run.json` of the run folder.</sub>"
 
 
+def slow_cells_block(runs: str | Path, min_seconds: float = 60) -> str:
+    """The markdown table of every notebook cell of the run folder ``runs`` that took at least ``min_seconds``, with
+    the first line of its code: where a run's time went (papermill records each cell's duration in the executed
+    notebook).
+
+    Example:
+        >>> import json, tempfile
+        >>> runs = Path(tempfile.mkdtemp()); (runs / "02_x").mkdir()
+        >>> cells = [{"cell_type": "markdown", "source": "## 1. Films\\n\\nText."},
+        ...          {"cell_type": "code", "source": ["films = film_array(ds, 128)\\n", "x = 1"], "metadata": {"papermill": {"duration": 111.04}}},
+        ...          {"cell_type": "code", "source": "y = 2", "metadata": {"papermill": {"duration": 0.5}}}]
+        >>> _ = (runs / "02_x" / "02_x.ipynb").write_text(json.dumps({"cells": cells}))
+        >>> print(slow_cells_block(runs))
+        | notebook | section | cell | time | code |
+        |---|---|---|---|---|
+        | `02_x` | 1. Films | 1 | 1 min 51 s | `films = film_array(ds, 128)` |
+        <BLANKLINE>
+        <sub>Cells of at least 1 min 0 s: 1 min 51 s of the 1 min 52 s the cells of 1 notebook took; from the executed notebooks' papermill records.</sub>
+    """
+    lines = ["| notebook | section | cell | time | code |", "|---|---|---|---|---|"]
+    shown = total = 0.0
+    notebooks = sorted(Path(runs).glob("*/[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"{runs}: no executed notebook; run them first (python -m ralib.run)")
+    for path in notebooks:
+        section = ""
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            if cell["cell_type"] == "markdown":
+                headings = [line.lstrip("# ").strip() for line in source.splitlines() if line.startswith("#")]
+                section = headings[-1] if headings else section
+            seconds = (cell.get("metadata", {}).get("papermill", {}).get("duration")) or 0.0
+            total += seconds
+            if seconds >= min_seconds:
+                shown += seconds
+                first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+                lines.append(f"| `{path.stem}` | {_escape(section)} | {i} | {minutes_seconds(seconds)} | {_escape(f'`{first[:80]}`')} |")
+    plural = "" if len(notebooks) == 1 else "s"
+    note = (f"Cells of at least {minutes_seconds(min_seconds)}: {minutes_seconds(shown)} of the {minutes_seconds(total)} the cells"
+            f" of {len(notebooks)} notebook{plural} took; from the executed notebooks' papermill records.")
+    return "\n".join(lines) + f"\n\n<sub>{note}</sub>"
+
+
 def _block(runs: Path, spec: str) -> str:
     words = shlex.split(spec)
     if words == ["timings"]:
         return timings_block(runs)
+    if words and words[0] == "slow-cells":
+        options = dict(w.split("=", 1) for w in words[1:])
+        return slow_cells_block(runs, float(options.get("min_seconds", 60)))
     if len(words) < 2:
         raise ValueError(f"publish marker {spec!r}: name a notebook and a key")
     options = dict(w.split("=", 1) for w in words[2:])

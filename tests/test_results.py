@@ -182,6 +182,25 @@ def test_publish_timings_lists_every_notebook_its_time_commit_and_failure_and_th
         "<sub>2 notebooks, 10 min 1 s together; from `*/run.json` of the run folder.</sub>\n<!-- /publish -->\nafter\n")
 
 
+def test_publish_slow_cells_names_each_cell_over_the_threshold_with_its_section_and_the_share_shown(tmp_path):
+    import json
+
+    from ralib.publish import publish
+
+    cells = [{"cell_type": "markdown", "source": "# 07\n\n## 2. Scorers\n"},
+             {"cell_type": "code", "source": "fits = train(a | b)\n", "metadata": {"papermill": {"duration": 949.2}}},
+             {"cell_type": "code", "source": "plot()", "metadata": {"papermill": {"duration": 12.0}}},
+             {"cell_type": "code", "source": "never_ran()", "metadata": {}}]  # fmt: skip
+    (tmp_path / "07_b").mkdir()
+    (tmp_path / "07_b" / "07_b.ipynb").write_text(json.dumps({"cells": cells}))
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- publish slow-cells min_seconds=30 -->\n<!-- /publish -->\n")
+    assert publish(readme, tmp_path) == 1
+    text = readme.read_text()
+    assert "| `07_b` | 2. Scorers | 1 | 15 min 49 s | `fits = train(a \\| b)` |\n\n" in text  # the section, the pipe escaped
+    assert "plot()" not in text and "15 min 49 s of the 16 min 1 s the cells of 1 notebook took" in text
+
+
 def test_assembled_totals_are_corrected_for_the_weighted_draws_and_fitted_only_beside():
     from ralib.results import assembled_total_predictions
     from ralib.tasks.joint_grades import JointGradeTask
