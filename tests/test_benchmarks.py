@@ -42,3 +42,13 @@ def _env():
     import os
 
     return {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+
+
+def test_film_passes_times_a_pass_with_and_without_the_decoded_film_cache():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "film_passes.py"), "--profile", "smoke", "--films", "3"],
+                          capture_output=True, text=True, timeout=600, env={"OMP_NUM_THREADS": "1", **_env()})
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "ms per film" not in line]
+    assert [row.split(" | ")[0][2:] for row in rows] == ["decode + stretch (before)", "first pass: decode, stretch, keep",
+                                                         "later passes: read the kept film"]  # fmt: skip
+    assert all(float(row.split(" | ")[1].rstrip(" |")) > 0 for row in rows)
