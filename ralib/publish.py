@@ -52,7 +52,8 @@ def _cell(row: dict, column: str, digits: int) -> str:
     text = f"{value:.{digits}f}" if isinstance(value, float) else str(value)
     low, high = row.get(f"{column}_low"), row.get(f"{column}_high")
     if isinstance(low, (int, float)) and isinstance(high, (int, float)):
-        text += f" ({low:.{digits}f}-{high:.{digits}f})"
+        between = " to " if min(low, high) < 0 else "-"  # "-0.54 to -0.04", not "-0.54--0.04"
+        text += f" ({low:.{digits}f}{between}{high:.{digits}f})"
     return text
 
 

@@ -136,7 +136,8 @@ def test_publish_writes_the_tables_of_two_runs_between_the_markers_and_nothing_e
 
     runs = tmp_path / "runs"
     for notebook, metrics in (("06_a", {"table2": {"MIL": {"pcc": 0.8, "pcc_low": 0.7, "pcc_high": 0.9, "rmse": 16.84},
-                                                   "CNN": {"pcc": 0.36, "pcc_low": None, "pcc_high": None, "rmse": 26.2}}}),
+                                                   "CNN": {"pcc": 0.36, "pcc_low": None, "pcc_high": None, "rmse": 26.2},
+                                                   "tiles": {"pcc": -0.31, "pcc_low": -0.54, "pcc_high": -0.04, "rmse": 28.2}}}),
                               ("07_b", {"total": {"label": {"raw sum": {"rmse": 17.0, "n": 56}, "a | b": {"rmse": 1.0, "n": 2}}}})):  # fmt: skip
         (runs / notebook).mkdir(parents=True)
         (runs / notebook / "metrics.json").write_text(json.dumps({"finished": "T", "seed": 1, "metrics": metrics}))
@@ -147,7 +148,7 @@ def test_publish_writes_the_tables_of_two_runs_between_the_markers_and_nothing_e
     assert publish(readme, runs) == 2
     text = readme.read_text()
     assert text.startswith(before) and text.endswith(after) and middle in text and "old table" not in text
-    assert "| MIL | 0.8 (0.7-0.9) | 16.8 |\n| CNN | 0.4 | 26.2 |" in text
+    assert "| MIL | 0.8 (0.7-0.9) | 16.8 |\n| CNN | 0.4 | 26.2 |\n| tiles | -0.3 (-0.5 to -0.0) | 28.2 |" in text
     assert "| row | rmse | n |\n|---|---|---|\n| raw sum | 17 | 56 |\n| a \\| b | 1 | 2 |" in text  # a pipe in a name escaped
     assert "From `07_b/metrics.json` (`total.label`), run finished T, seed 1." in text
     main([str(runs), str(readme)])  # again, through the command: the same text
