@@ -61,9 +61,14 @@ def stretched_film(row) -> np.ndarray:
     (about 100 ms a 1750-px film on the build machine). Cached or not, the values are the same.
 
     Example:
-        >>> film = stretched_film(ds.radiographs.iloc[0])     # doctest: +SKIP
-        >>> film.dtype, float(film.min()), float(film.max())  # doctest: +SKIP
-        (dtype('float32'), 0.0, 1.0)
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp()); os.environ["RALIB_DATA"] = str(folder / "data")
+        >>> _ = cv2.imwrite(str(folder / "film.png"), np.arange(64 * 48, dtype=np.uint16).reshape(64, 48))
+        >>> film = stretched_film({"image_path": str(folder / "film.png")})
+        >>> film.dtype, film.shape, float(film.min()), float(film.max())
+        (dtype('float32'), (64, 48), 0.0, 1.0)
+        >>> [kept.name[:5] for kept in (folder / "data" / "films").iterdir()]  # read from here next time
+        ['film-']
     """
     path = _film_cache_path(row)
     steps = None
