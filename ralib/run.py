@@ -355,16 +355,21 @@ def publish_figures(profile: str = "cpu", root: Path | None = None) -> list[Path
     """Copy the figures that README.md shows from ``runs/<profile>/`` into ``figures/``.
 
     README links figures as ``figures/<notebook>__<name>.png``; each is copied from
-    ``runs/<profile>/<notebook>/figures/<name>.png``. A linked figure the run did not make is an error.
+    ``runs/<profile>/<notebook>/figures/<name>.png``. A linked figure the run did not make is kept as it is when
+    ``figures/`` already holds it (an earlier run's figure the README discusses as such) and named; one in neither
+    place is an error.
     """
     root = root or project_root()
     linked = sorted(set(re.findall(r"figures/([0-9]{2}_[A-Za-z0-9_]+?)__([A-Za-z0-9_.-]+?\.png)", (root / "README.md").read_text())))
-    missing = [f"{nb}/figures/{name}" for nb, name in linked if not (runs_dir(profile) / nb / "figures" / name).exists()]
+    not_made = [(nb, name) for nb, name in linked if not (runs_dir(profile) / nb / "figures" / name).exists()]
+    missing = [f"{nb}/figures/{name}" for nb, name in not_made if not (root / "figures" / f"{nb}__{name}").exists()]
     if missing:
         raise FileNotFoundError(f"README.md shows figures the {profile} run did not make: {', '.join(missing)}")
+    for nb, name in not_made:
+        print(f"figures/{nb}__{name}: not made by this run, kept from an earlier one")
     (root / "figures").mkdir(exist_ok=True)
     copied = []
-    for nb, name in linked:
+    for nb, name in (pair for pair in linked if pair not in not_made):
         dest = root / "figures" / f"{nb}__{name}"
         shutil.copyfile(runs_dir(profile) / nb / "figures" / name, dest)
         copied.append(dest)

@@ -103,6 +103,10 @@ def test_publish_figures_copies_what_the_readme_shows(tmp_path):
     (tmp_path / "README.md").write_text("![gone](figures/05_x__gone.png)")
     with pytest.raises(FileNotFoundError, match="05_x/figures/gone.png"):
         runner.publish_figures("cpu", tmp_path)
+    (tmp_path / "figures" / "05_x__gone.png").write_bytes(b"earlier")  # an earlier run's figure, not made now: kept
+    (tmp_path / "README.md").write_text("![gone](figures/05_x__gone.png) ![roc](figures/05_x__roc.png)")
+    assert [p.name for p in runner.publish_figures("cpu", tmp_path)] == ["05_x__roc.png"]
+    assert (tmp_path / "figures" / "05_x__gone.png").read_bytes() == b"earlier"
 
 
 # --- what a user can get wrong on the command line ---------------------------------------------
