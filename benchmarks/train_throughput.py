@@ -177,7 +177,7 @@ def main() -> None:
             cells = []
             for variant in args.variants:
                 m = measure(case, args.steps, variant)
-                gflop = m["gflop"] if variant == "plain" else cells[0][0]
+                gflop = cells[0][0] if cells else m["gflop"]  # counted once, on the first variant
                 compiled = f" (compiling {m['warmup_seconds']:.0f} s)" if "compile" in variant else ""
                 cells.append((gflop, f" {m['samples_per_second']:.1f}{compiled} | {gflop / m['seconds'] / rate:.0%} |"))
             print(f"| {case.notebook} | {case.name} | {case.batch} | {case.image_size or '-'} | {cells[0][0]:.2f} |"
