@@ -81,12 +81,13 @@ def hand_images(film: np.ndarray, split: HandSplit, fill: float | None = None) -
     """The image-left and image-right hands, each cut to its side's box with the far side of the seam
     set to ``fill`` (default: the film's background level)."""
     fill = float(np.percentile(film, 5)) if fill is None else fill
-    cols = np.arange(film.shape[1])[None, :]
-    left_of_seam = cols < split.seam_x[:, None]
-    left = np.where(left_of_seam, film, fill)
-    right = np.where(left_of_seam, fill, film)
-    (lx0, ly0, lx1, ly1), (rx0, ry0, rx1, ry1) = split.left_box, split.right_box
-    return left[ly0:ly1, lx0:lx1], right[ry0:ry1, rx0:rx1]
+
+    def side(box, keep_left: bool) -> np.ndarray:  # the box's pixels, those across the seam set to fill
+        x0, y0, x1, y1 = box
+        left_of_seam = np.arange(x0, x1)[None, :] < split.seam_x[y0:y1, None]
+        return np.where(left_of_seam == keep_left, film[y0:y1, x0:x1], fill).astype(film.dtype, copy=False)
+
+    return side(split.left_box, True), side(split.right_box, False)
 
 
 def foreground_mask(film: np.ndarray, work_size: int = 512, min_area: float = 0.002) -> np.ndarray:

@@ -37,7 +37,7 @@ def results_table(fits: dict, task: ImageTask, split: str = "test") -> pd.DataFr
         if task.measure == "regression":  # small test sets: say how uncertain the correlation is
             row["pcc_low"], row["pcc_high"] = bootstrap_interval(task.truth(split), fitted.predict(task, split))
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else ["run", "model"])  # no fits: an empty table, not a column-less one
 
 
 def _measures(metrics: dict) -> dict:

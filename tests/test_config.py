@@ -51,3 +51,12 @@ def test_default_paths_sit_in_the_checkout(monkeypatch):
 def test_runs_dir_rejects_unknown_profile():
     with pytest.raises(ValueError):
         config.runs_dir("gpu")
+
+
+def test_deepra_ablations_name_only_rows_the_notebook_knows():
+    from dataclasses import replace
+
+    deepra = config.get_profile("paper").deepra
+    assert set(deepra.ablations) == {"whole hand", "no gate"} and config.get_profile("cpu").deepra.ablations == ()
+    with pytest.raises(ValueError, match="whole hand"):
+        replace(deepra, ablations=("no attention",))

@@ -84,6 +84,21 @@ def test_aggregation_methods():
         aggregate(grades, "median")
 
 
+def test_majority_equals_the_most_frequent_grade_of_each_row_ties_low_and_nan_where_nobody_graded():
+    rng = np.random.default_rng(0)
+    grades = pd.DataFrame(rng.integers(0, 5, (500, 4)).astype(float), columns=[f"reader_{i}" for i in range(4)])
+    grades = grades.mask(rng.random(grades.shape) < 0.3)
+    grades.iloc[0] = np.nan
+
+    def row_by_row(row):
+        counts = row.dropna().value_counts()
+        return np.nan if counts.empty else float(min(counts[counts == counts.max()].index))
+
+    expected = grades.apply(row_by_row, axis=1)
+    assert np.isnan(expected.iloc[0]) and expected.notna().sum() > 450
+    pd.testing.assert_series_equal(aggregate(grades, "majority"), expected, check_names=False)
+
+
 def test_dawid_skene_agrees_with_a_clear_majority_per_kind():
     grades = pd.DataFrame({"reader_1": [0, 2, 3] * 20, "reader_2": [0, 2, 3] * 20, "reader_3": [1, 2, 2] * 20})
     np.testing.assert_allclose(aggregate(grades, "dawid_skene"), [0, 2, 3] * 20)

@@ -33,16 +33,20 @@ def aggregate(grades: pd.DataFrame, method: str = "mean", kinds: pd.Series | Non
     if method == "rounded_mean":
         return np.floor(values.mean(axis=1) + 0.5)
     if method == "majority":
-        return values.apply(_majority, axis=1)
+        return _majority(values)
     return _dawid_skene(values, kinds)
 
 
-def _majority(row: pd.Series) -> float:
-    counts = row.dropna().value_counts()
-    if counts.empty:
-        return np.nan
-    best = counts[counts == counts.max()].index
-    return float(min(best))
+def _majority(values: pd.DataFrame) -> pd.Series:
+    """Each row's most frequent value, ties to the lower one; NaN for a row nobody graded (vectorised:
+    a row-wise ``value_counts`` took 27 s on the 43,200 sites of the cpu films)."""
+    array = values.to_numpy(float)
+    seen = np.isfinite(array)
+    levels, codes = np.unique(array[seen], return_inverse=True)
+    counts = np.zeros((len(array), max(len(levels), 1)), int)
+    np.add.at(counts, (np.nonzero(seen)[0], codes), 1)
+    best = levels[counts.argmax(1)] if len(levels) else np.full(len(array), np.nan)  # argmax: the first, lowest
+    return pd.Series(np.where(seen.any(1), best, np.nan), index=values.index)
 
 
 def _dawid_skene(values: pd.DataFrame, kinds: pd.Series | None) -> pd.Series:
