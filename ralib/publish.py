@@ -7,8 +7,10 @@ run folder and leaves the rest of the file byte for byte as it was::
     (the table, written here)
     <!-- /publish -->
 
-``<!-- publish timings -->`` writes how long each notebook took instead (:func:`timings_block`), and
-``<!-- publish slow-cells min_seconds=60 -->`` which of their cells took that long or longer (:func:`slow_cells_block`).
+``<!-- publish timings -->`` writes how long each notebook took instead (:func:`timings_block`),
+``<!-- publish slow-cells min_seconds=60 -->`` which of their cells took that long or longer (:func:`slow_cells_block`), and
+``<!-- publish seeds 06_mil_scheme2_joints table2 folders=cpu,cpu-seed1,cpu-seed2 measures=pcc,rmse rows=label -->``
+a table over runs made with different seeds, in run folders beside the one named (:func:`seeds_block`).
 
 The marker names the notebook, a key of its ``metrics`` (dotted for nested ones: ``total.label``) holding one
 dict per row, and optionally ``columns`` (default: every column of the first row), ``rows`` (only rows whose
@@ -62,9 +64,8 @@ def _escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def table_block(runs: str | Path, notebook: str, key: str, columns: list[str] | None = None, rows: list[str] | None = None,
-                digits: int = 2) -> str:  # fmt: skip
-    """The markdown table of ``metrics[key]`` in ``runs/<notebook>/metrics.json`` (see the module docstring)."""
+def _metrics_table(runs: str | Path, notebook: str, key: str) -> tuple[dict, dict]:
+    """The record of ``runs/<notebook>/metrics.json`` and its table ``metrics[key]`` (dotted for nested keys)."""
     path = Path(runs) / notebook / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no metrics of {notebook} in {runs}; run it first (python -m ralib.run --only {notebook[:2]})")
@@ -76,13 +77,72 @@ def table_block(runs: str | Path, notebook: str, key: str, columns: list[str] | 
         table = table[part]
     if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
         raise ValueError(f"{path}: {key!r} is not a table (one dict per row)")
+    return record, table
+
+
+def _row_names(table: dict, rows: list[str] | None, where: str) -> list[str]:
     names = [n for n in table if not rows or any(n.startswith(r) for r in rows)]
     if not names:
-        raise ValueError(f"{path}: no row of {key!r} starts with {rows}")
+        raise ValueError(f"{where}: no row starts with {rows}")
+    return names
+
+
+def table_block(runs: str | Path, notebook: str, key: str, columns: list[str] | None = None, rows: list[str] | None = None,
+                digits: int = 2) -> str:  # fmt: skip
+    """The markdown table of ``metrics[key]`` in ``runs/<notebook>/metrics.json`` (see the module docstring)."""
+    record, table = _metrics_table(runs, notebook, key)
+    names = _row_names(table, rows, f"{notebook} {key}")
     columns = columns or [c for c in table[names[0]] if not c.endswith(("_low", "_high"))]
     lines = ["| row | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     lines += ["| " + " | ".join([_escape(name)] + [_escape(_cell(table[name], c, digits)) for c in columns]) + " |" for name in names]
     source = f"<sub>From `{notebook}/metrics.json` (`{key}`), run finished {record.get('finished', '?')}, seed {record.get('seed', '?')}.</sub>"
+    return "\n".join(lines) + "\n\n" + source
+
+
+def seeds_block(runs: str | Path, notebook: str, key: str, folders: list[str], measures: list[str],
+                rows: list[str] | None = None, digits: int = 2) -> str:  # fmt: skip
+    """The markdown table of ``metrics[key]`` of ``notebook`` over runs made with different seeds: each measure per
+    seed, then its mean and range. ``folders`` name the run folders beside ``runs`` (``runs`` itself by its own
+    name), e.g. ``cpu,cpu-seed1,cpu-seed2`` for ``runs/cpu``.
+
+    Example:
+        >>> import json, tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for folder, seed, pcc in (("cpu", 0, 0.5), ("cpu-seed1", 1, 0.25)):
+        ...     (root / folder / "06_x").mkdir(parents=True)
+        ...     record = {"seed": seed, "metrics": {"table2": {"a": {"pcc": pcc}}}}
+        ...     _ = (root / folder / "06_x" / "metrics.json").write_text(json.dumps(record))
+        >>> print(seeds_block(root / "cpu", "06_x", "table2", ["cpu", "cpu-seed1"], ["pcc"]))
+        | row | pcc, seeds 0 / 1 | pcc, mean (range) |
+        |---|---|---|
+        | a | 0.50 / 0.25 | 0.38 (0.25-0.50) |
+        <BLANKLINE>
+        <sub>From `06_x/metrics.json` (`table2`) of the runs in cpu, cpu-seed1 (seeds 0, 1); two rows whose ranges overlap are not ordered by these runs.</sub>
+    """
+    from ralib.results import across_seeds  # pandas and the tasks: only for this kind of block
+
+    loaded = [_metrics_table(Path(runs).parent / folder, notebook, key) for folder in folders]
+    seeds = [record.get("seed") for record, _ in loaded]
+    table = across_seeds([{"seed": record.get("seed"), "metrics": {key: rows_of}} for record, rows_of in loaded], key, tuple(measures))
+    names = _row_names({name: {} for name in table.index}, rows, f"{notebook} {key}")
+    seeds_text = " / ".join(map(str, seeds))
+    header = [h for m in measures for h in (f"{m}, seeds {seeds_text}", f"{m}, mean (range)")]
+
+    def number(value) -> str:
+        return "-" if value != value else f"{value:.{digits}f}"  # NaN: the row is missing from that seed's run
+
+    lines = ["| row | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
+    for name in names:
+        row = table.loc[name]
+        cells = []
+        for m in measures:
+            cells.append(" / ".join(number(row[f"{m} seed {s}"]) for s in seeds))
+            low, high = row[f"{m} min"], row[f"{m} max"]
+            between = " to " if low < 0 else "-"
+            cells.append(f"{number(row[f'{m} mean'])} ({number(low)}{between}{number(high)})")
+        lines.append("| " + " | ".join(_escape(c) for c in [name, *cells]) + " |")
+    source = (f"<sub>From `{notebook}/metrics.json` (`{key}`) of the runs in {', '.join(folders)} (seeds {', '.join(map(str, seeds))});"
+              " two rows whose ranges overlap are not ordered by these runs.</sub>")
     return "\n".join(lines) + "\n\n" + source
 
 
@@ -175,13 +235,20 @@ def _block(runs: Path, spec: str) -> str:
     if words and words[0] == "slow-cells":
         options = dict(w.split("=", 1) for w in words[1:])
         return slow_cells_block(runs, float(options.get("min_seconds", 60)))
+    seeds = words[:1] == ["seeds"]
+    words = words[1:] if seeds else words
     if len(words) < 2:
         raise ValueError(f"publish marker {spec!r}: name a notebook and a key")
     options = dict(w.split("=", 1) for w in words[2:])
-    unknown = set(options) - {"columns", "rows", "digits"}
+    allowed = {"folders", "measures", "rows", "digits"} if seeds else {"columns", "rows", "digits"}
+    unknown = set(options) - allowed
     if unknown:
         raise ValueError(f"publish marker {spec!r}: unknown option(s) {', '.join(sorted(unknown))}")
-    listed = {k: [x.strip() for x in options[k].split(",")] if k in options else None for k in ("columns", "rows")}
+    listed = {k: [x.strip() for x in options[k].split(",")] if k in options else None for k in allowed - {"digits"}}
+    if seeds:
+        if not listed["folders"] or not listed["measures"]:
+            raise ValueError(f"publish marker {spec!r}: a seeds block needs folders=... and measures=...")
+        return seeds_block(runs, words[0], words[1], digits=int(options.get("digits", 2)), **listed)
     return table_block(runs, words[0], words[1], digits=int(options.get("digits", 2)), **listed)
 
 

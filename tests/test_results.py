@@ -155,6 +155,31 @@ def test_publish_writes_the_tables_of_two_runs_between_the_markers_and_nothing_e
     assert readme.read_text() == text
 
 
+def test_publish_seeds_writes_each_seed_the_mean_and_range_and_a_dash_where_a_seed_lacks_the_row(tmp_path):
+    import json
+
+    from ralib.publish import publish
+
+    for folder, seed, rows in (("cpu", 0, {"label | MIL": {"pcc": 0.69, "rmse": 20.0}, "label | CNN": {"pcc": 0.35, "rmse": 26.0}}),
+                               ("cpu-seed1", 1, {"label | MIL": {"pcc": 0.57, "rmse": 23.0}, "truth | MIL": {"pcc": 0.6, "rmse": 22.0}}),
+                               ("cpu-seed2", 2, {"label | MIL": {"pcc": 0.81, "rmse": 17.0}, "label | CNN": {"pcc": -0.05, "rmse": 29.0}})):  # fmt: skip
+        (tmp_path / folder / "06_a").mkdir(parents=True)
+        (tmp_path / folder / "06_a" / "metrics.json").write_text(json.dumps({"seed": seed, "metrics": {"table2": rows}}))
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- publish seeds 06_a table2 folders=cpu,cpu-seed1,cpu-seed2 measures=pcc rows=label -->\n<!-- /publish -->\n")
+    assert publish(readme, tmp_path / "cpu") == 1
+    text = readme.read_text()
+    assert "| row | pcc, seeds 0 / 1 / 2 | pcc, mean (range) |" in text
+    assert "| label \\| MIL | 0.69 / 0.57 / 0.81 | 0.69 (0.57-0.81) |" in text
+    assert "| label \\| CNN | 0.35 / - / -0.05 | 0.15 (-0.05 to 0.35) |" in text and "truth" not in text  # rows=label
+    readme.write_text("<!-- publish seeds 06_a table2 folders=cpu,cpu-seed1 -->\n<!-- /publish -->\n")
+    with pytest.raises(ValueError, match="measures"):
+        publish(readme, tmp_path / "cpu")
+    readme.write_text("<!-- publish seeds 06_a table2 folders=cpu,cpu measures=pcc -->\n<!-- /publish -->\n")
+    with pytest.raises(ValueError, match="another seed"):
+        publish(readme, tmp_path / "cpu")
+
+
 def test_publish_names_what_is_missing_and_leaves_the_file_alone(tmp_path):
     from ralib.publish import publish
 
