@@ -215,8 +215,8 @@ _PROFILES = {
         train=TrainSizes(
             epochs=8, batch_size=16, image_size=128, hand_size=112, hand_epochs=6, hand_batch_size=32,
             pretrain_epochs=8,
-            # ResNet-34 alone: MobileNetV2 stayed at PCC -0.18 to 0.13 (MSE or smooth loss) in every seed and world, below a
-            # ridge on thumbnails, and no model learned the severity class (README, 02); cut for the 90-minute make run
+            # ResNet-34 alone: MobileNetV2 stayed at PCC -0.18 to 0.19 (MSE or smooth loss) over its runs in two seeds and
+            # two worlds, below ResNet-34 in every one, and no model learned the severity class (README, 02)
             regression=(("resnet34", "mse", 16),),
             classification=(("resnet34", 16),),
             # no per-hand models (5 min): none beat the majority class in either seed of either world
@@ -230,7 +230,7 @@ _PROFILES = {
         mil=MILSizes(patch_models=("mobilenetv2_100",), patch_size=64, patch_balanced=True, patch_epochs=4,
                      patch_batch_size=64, mil_epochs=100, mil_batch_size=16, landmark_draws=2, segmentation_size=256,
                      segmentation_films=(80, 20), segmentation_epochs=6, finetune_epochs=1, finetune_batch_size=4,
-                     # K = 40 alone: K = 30, 40, 50 gave PCC -0.31, 0.23, 0.11, every interval across 0 (README, 05)
+                     # K = 40 alone: K = 30, 40, 50 gave PCC -0.31, 0.23, 0.11, their intervals overlapping (README, 05)
                      tile_k=(40,)),
         scorer=ScorerSizes(box_image_size=192, box_backbone="tf_efficientnetv2_b0", box_epochs=10, box_mse_epochs=2,
                            box_batch_size=16, crop_size=128, input_size=64,
