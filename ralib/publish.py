@@ -139,7 +139,9 @@ def seeds_block(runs: str | Path, notebook: str, key: str, folders: list[str], m
             cells.append(" / ".join(number(row[f"{m} seed {s}"]) for s in seeds))
             low, high = row[f"{m} min"], row[f"{m} max"]
             between = " to " if low < 0 else "-"
-            cells.append(f"{number(row[f'{m} mean'])} ({number(low)}{between}{number(high)})")
+            seen = sum(row[f"{m} seed {s}"] == row[f"{m} seed {s}"] for s in seeds)  # NaN != NaN: a seed without the row
+            spread = f"({number(low)}{between}{number(high)})" if seen > 1 else "(one seed)"
+            cells.append(f"{number(row[f'{m} mean'])} {spread}")
         lines.append("| " + " | ".join(_escape(c) for c in [name, *cells]) + " |")
     source = (f"<sub>From `{notebook}/metrics.json` (`{key}`) of the runs in {', '.join(folders)} (seeds {', '.join(map(str, seeds))});"
               " two rows whose ranges overlap are not ordered by these runs.</sub>")

@@ -161,7 +161,8 @@ def test_publish_seeds_writes_each_seed_the_mean_and_range_and_a_dash_where_a_se
     from ralib.publish import publish
 
     for folder, seed, rows in (("cpu", 0, {"label | MIL": {"pcc": 0.69, "rmse": 20.0}, "label | CNN": {"pcc": 0.35, "rmse": 26.0}}),
-                               ("cpu-seed1", 1, {"label | MIL": {"pcc": 0.57, "rmse": 23.0}, "truth | MIL": {"pcc": 0.6, "rmse": 22.0}}),
+                               ("cpu-seed1", 1, {"label | MIL": {"pcc": 0.57, "rmse": 23.0}, "truth | MIL": {"pcc": 0.6, "rmse": 22.0},
+                                                "label | new": {"pcc": 0.4, "rmse": 24.0}}),
                                ("cpu-seed2", 2, {"label | MIL": {"pcc": 0.81, "rmse": 17.0}, "label | CNN": {"pcc": -0.05, "rmse": 29.0}})):  # fmt: skip
         (tmp_path / folder / "06_a").mkdir(parents=True)
         (tmp_path / folder / "06_a" / "metrics.json").write_text(json.dumps({"seed": seed, "metrics": {"table2": rows}}))
@@ -172,6 +173,7 @@ def test_publish_seeds_writes_each_seed_the_mean_and_range_and_a_dash_where_a_se
     assert "| row | pcc, seeds 0 / 1 / 2 | pcc, mean (range) |" in text
     assert "| label \\| MIL | 0.69 / 0.57 / 0.81 | 0.69 (0.57-0.81) |" in text
     assert "| label \\| CNN | 0.35 / - / -0.05 | 0.15 (-0.05 to 0.35) |" in text and "truth" not in text  # rows=label
+    assert "| label \\| new | - / 0.40 / - | 0.40 (one seed) |" in text  # no range from a single run
     readme.write_text("<!-- publish seeds 06_a table2 folders=cpu,cpu-seed1 -->\n<!-- /publish -->\n")
     with pytest.raises(ValueError, match="measures"):
         publish(readme, tmp_path / "cpu")
