@@ -85,6 +85,7 @@ JOINTS: tuple[Joint, ...] = (
 JOINT_NAMES = tuple(j.name for j in JOINTS)
 EROSION_JOINTS = tuple(j.name for j in JOINTS if j.erosion)  # 17 per hand
 JSN_JOINTS = tuple(j.name for j in JOINTS if j.jsn)  # 19 per hand
+SVDH_JOINTS = tuple(j.name for j in JOINTS if j.erosion_sites or j.jsn_sites)  # 17 per hand: all but the DIPs
 
 # ---------------------------------------------------------------------------------------------
 # SvdH sites

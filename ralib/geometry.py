@@ -184,14 +184,7 @@ def cut(film: np.ndarray, frame: Frame, size: int, fill: float = 0.0) -> np.ndar
 
 
 def _warp(film: np.ndarray, frame: Frame, size: int, fill: float) -> np.ndarray:
-    right = _right_of(frame.up, frame.mirrored)
-    down = -frame.up
-    scale = frame.side_px / size
-    # output pixel (u, v) -> film point centre + scale * ((u - (size - 1) / 2) * right + (v - (size - 1) / 2) * down)
-    a = scale * np.stack([right, down], axis=1)  # 2 x 2, columns: film step per output step in u and v
-    b = frame.centre - a @ np.full(2, (size - 1) / 2)  # pixel centres sit at integer coordinates (OpenCV)
-    matrix = np.hstack([a, b[:, None]]).astype(np.float64)
-    return cv2.warpAffine(film, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    return cv2.warpAffine(film, Placement.from_frame(frame, size).matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=float(fill))  # fmt: skip
 
 
@@ -231,3 +224,69 @@ def wrist_width_spacing(landmarks: np.ndarray, wrist_mm: float = 50.0) -> float:
     if not d > 0:
         raise ValueError("the styloids coincide: no wrist width to scale by")
     return float(wrist_mm / d)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a model's input lies on its film: the affine map from input pixel ``(u, v)`` to film pixel
+    ``(x, y)`` (``matrix``, 2 x 3; pixel centres at integer coordinates, as OpenCV), which may rotate, mirror,
+    scale and shift. Every kind of input has one: a letterboxed film (:meth:`letterbox`), a crop turned to the
+    standard pose (:meth:`from_frame`), an axis-aligned tile or box resized to the input (:meth:`square`),
+    and a film flipped before any of these (:meth:`after_flip`). :meth:`paste` puts a map over the input
+    back on the film's pixel grid.
+
+    Example:
+        >>> p = Placement.letterbox(sx=0.5, sy=0.5, ox=0, oy=10)        # a 40 x 20 film in a 20 x 20 square
+        >>> p.to_film([[0.0, 10.0], [19.0, 19.0]]).round(2).tolist()
+        [[0.5, 0.5], [38.5, 18.5]]
+        >>> heat, covered = p.paste(np.ones((20, 20), np.float32), (20, 40))
+        >>> heat.shape, bool(covered.all())
+        ((20, 40), True)
+    """
+
+    matrix: np.ndarray  # (2, 3): film = matrix[:, :2] @ input + matrix[:, 2]
+
+    @classmethod
+    def from_frame(cls, frame: Frame, size: int) -> "Placement":
+        """The crop :func:`cut` makes of ``frame`` at ``size`` pixels."""
+        right, down = _right_of(frame.up, frame.mirrored), -frame.up
+        a = frame.side_px / size * np.stack([right, down], axis=1)  # columns: film step per input step in u and v
+        b = frame.centre - a @ np.full(2, (size - 1) / 2)
+        return cls(np.hstack([a, b[:, None]]))
+
+    @classmethod
+    def letterbox(cls, sx: float, sy: float, ox: float, oy: float) -> "Placement":
+        """A film scaled by ``sx``, ``sy`` and shifted by ``ox``, ``oy`` into a square
+        (:class:`ralib.data.arrays.Letterboxed`'s placement)."""
+        # square = (film + 0.5) * s - 0.5 + o  =>  film = (square + 0.5 - o) / s - 0.5
+        return cls(np.array([[1 / sx, 0, (0.5 - ox) / sx - 0.5], [0, 1 / sy, (0.5 - oy) / sy - 0.5]]))
+
+    @classmethod
+    def square(cls, x0: float, y0: float, side: float, size: int) -> "Placement":
+        """The axis-aligned square from film pixel edge ``(x0, y0)`` of ``side`` film pixels, resized to
+        ``size`` input pixels (a Scheme 1 tile, a region box)."""
+        s = side / size
+        return cls(np.array([[s, 0, x0 + 0.5 * s - 0.5], [0, s, y0 + 0.5 * s - 0.5]]))
+
+    def after_flip(self, width: int) -> "Placement":
+        """This placement on a film that was mirrored left-right (``width`` pixels wide) before it was cut:
+        the input's pixels lie on the original film at ``x -> width - 1 - x``."""
+        flip = np.array([[-1.0, 0, width - 1], [0, 1, 0], [0, 0, 1]])
+        return Placement((flip @ np.vstack([self.matrix, [0, 0, 1]]))[:2])
+
+    def to_film(self, uv) -> np.ndarray:
+        """Input pixel coordinates ``(n, 2)`` on the film."""
+        uv = np.atleast_2d(np.asarray(uv, float))
+        return uv @ self.matrix[:, :2].T + self.matrix[:, 2]
+
+    def paste(self, values: np.ndarray, film_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """A map over the input (h, w) on the film's grid ``film_shape`` (bilinear inside, edges held), and
+        where it covers the film (bool, the film pixels whose nearest input pixel exists): zero outside."""
+        h, w = film_shape
+        inverse = cv2.invertAffineTransform(np.asarray(self.matrix, np.float64))  # film -> input: what warpAffine samples by
+        flags = cv2.WARP_INVERSE_MAP
+        out = cv2.warpAffine(np.asarray(values, np.float32), inverse, (w, h), flags=cv2.INTER_LINEAR | flags,
+                             borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        ones = np.ones(np.shape(values), np.float32)
+        covered = cv2.warpAffine(ones, inverse, (w, h), flags=cv2.INTER_NEAREST | flags, borderValue=0.0) > 0
+        return np.where(covered, out, 0).astype(np.float32), covered

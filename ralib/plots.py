@@ -259,21 +259,17 @@ def heatmap_overlay(ax, image: np.ndarray, heatmap: np.ndarray, title: str = "")
     return ax
 
 
-def gradcam_cases(fitted, task, cases: dict, classes=None):
-    """Grad-CAM heatmaps of test cases (:func:`ralib.explain.regression_cases` / ``class_cases``), one
-    panel each with the true and predicted score or class; returns the figure."""
-    from ralib import explain
-
-    rows = task.rows("test")
+def heatmap_cases(task, cases: dict, maps: dict[str, np.ndarray], classes=None, split: str = "test"):
+    """Maps over the inputs of test cases (:func:`ralib.explain.case_maps`), one panel each with the true and
+    predicted score or class (``classes``: the class names); returns the figure."""
+    rows = task.rows(split)
     fig, axes = plt.subplots(1, max(len(cases), 1), figsize=(3.6 * max(len(cases), 1), 3.8), squeeze=False)
     for ax, (kind, case) in zip(axes[0], cases.items()):
-        image, _ = task.dataset("test")[case["index"]]
-        heat = explain.gradcam(fitted.model, image[None], None if classes is None else [case["pred"]])[0]
         if classes is None:
             title = f"{kind}: true {case['true']:.0f}, predicted {case['pred']:.0f}"
         else:
             title = f"{kind}: true {classes[case['true']]}, predicted {classes[case['pred']]}"
-        heatmap_overlay(ax, task.images[rows[case["index"]]].astype(np.float32), heat, title)
+        heatmap_overlay(ax, task.images[rows[case["index"]]].astype(np.float32), maps[kind], title)
     return fig
 
 

@@ -1,6 +1,7 @@
 """Grad-CAM, the paper's case selection and t-SNE."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -45,3 +46,140 @@ def test_class_cases():
 def test_tsne_embeds_small_sets():
     xy = explain.tsne(np.random.default_rng(0).normal(size=(12, 5)))
     assert xy.shape == (12, 2) and np.isfinite(xy).all()
+
+
+# --- maps that explain, measured against truth ----------------------------------------------------------
+
+from ralib.explain import measures, regions, sanity  # noqa: E402
+from ralib.geometry import Frame, Placement, cut  # noqa: E402
+from ralib.models import ExplainerTarget, explainer_target  # noqa: E402
+
+SQUARE = (slice(20, 36), slice(36, 52))  # rows, columns of the one square the toy model reads
+
+
+class SquareReader(torch.nn.Module):
+    """A CNN whose output depends on one square of its 64 x 64 input only: the input is cut to the square
+    before bias-free convolutions, so every activation outside it (beyond the receptive field) is zero."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1, bias=False), torch.nn.ReLU(),
+                                            torch.nn.Conv2d(8, 8, 3, padding=1, bias=False), torch.nn.ReLU())  # fmt: skip
+        self.head = torch.nn.Linear(8, 1)
+        self.register_buffer("window", torch.zeros(1, 1, 64, 64))
+        self.window[(0, 0, *SQUARE)] = 1
+
+    def forward(self, x):
+        return self.head(self.features(x * self.window).mean((2, 3)))
+
+    def explainer_target(self):
+        return ExplainerTarget(self.features)
+
+
+@pytest.mark.parametrize("method", list(explain.CAM_METHODS))
+def test_every_cam_method_puts_the_heat_where_the_model_reads(method):
+    maps = explain.cam_maps(SquareReader(), torch.rand(3, 1, 64, 64) + 0.5, method, batch_size=8)
+    inside = np.zeros((64, 64), bool)
+    inside[SQUARE[0].start - 2 : SQUARE[0].stop + 2, SQUARE[1].start - 2 : SQUARE[1].stop + 2] = True  # two 3 x 3 convolutions blur the edge by 2 px
+    shares = [m[inside].sum() / m.sum() for m in maps]
+    assert min(shares) > 0.8, shares
+
+
+def test_every_registered_model_with_a_feature_map_declares_where_cams_read():
+    from ralib.models import create_model
+
+    for name, kwargs in [("idx_pool_scorer", {"input_size": 64}), ("attention_gated", {}), ("resnet34", {}),
+                         ("mobilenetv2_100", {}), ("googlenet", {}), ("idx_pool_scorer", {"backbone": "resnet18"})]:  # fmt: skip
+        model = create_model(name, 2, **kwargs).eval()
+        layer, reshape = explainer_target(model)
+        seen = []
+        handle = layer.register_forward_hook(lambda m, i, o: seen.append(o))
+        model(torch.rand(1, 1, 64, 64))
+        handle.remove()
+        out = seen[0] if reshape is None else reshape(seen[0])
+        assert out.ndim == 4 and out.shape[-1] >= 1, name
+        assert explain.cam_maps(model, torch.rand(1, 1, 64, 64), target=explain.ExpectedGrade([(0, 2)])).shape == (1, 64, 64)
+    with pytest.raises(ValueError, match="declares no explainer target"):
+        explainer_target(create_model("region_detector", 6, image_size=64))
+
+
+def test_measures_of_a_map_all_on_one_damaged_site():
+    boxes = pd.DataFrame({"hand": ["LH", "LH", "RH"], "site": ["mcp2", "mcp3", "mcp2"], "x0": [10.0, 40, 70],
+                          "y0": [10.0, 10, 10], "x1": [20.0, 50, 80], "y1": [20.0, 20, 20], "damage": [2, 0, 0]})  # fmt: skip
+    labels = regions.paint_regions((40, 100), np.ones((40, 100), bool), boxes, marker_box="90 30 100 40")
+    heat = np.zeros((40, 100))
+    heat[12:18, 12:18] = 1.0
+    m = measures.film_measures(heat, labels, k=1)
+    assert m["heat: damaged site"] == 1.0 and m["hit"] is True and m["top-k on damage"] == 1.0
+    assert m["area: damaged site"] == 0.025 and m["area: marker"] == 0.025 and m["heat: healthy site"] == 0.0
+    sites = boxes.assign(radiograph_id="a", heat=measures.box_heat(heat, boxes))
+    assert measures.site_auroc(sites) == 1.0
+    s = measures.summarise(pd.DataFrame([m]).assign(radiograph_id="a"), sites, n_resamples=20)
+    assert s["site AUROC"] == 1.0 and s["heat: damaged site"] == 1.0 and s["hit"] == 1.0
+    on_marker = np.zeros((40, 100))
+    on_marker[35, 95] = 1.0
+    m = measures.film_measures(on_marker, labels)
+    assert m["heat: marker"] == 1.0 and m["hit"] is False
+
+
+def test_a_film_without_damage_plays_no_pointing_game():
+    labels = np.full((10, 10), regions.REGIONS.index("healthy site"), np.uint8)
+    m = measures.film_measures(np.ones((10, 10)), labels)
+    assert m["hit"] is None and m["heat: healthy site"] == 1.0
+
+
+def test_an_edge_detector_fails_the_randomisation_check_and_grad_cam_passes():
+    images = torch.rand(2, 1, 64, 64)
+    images[:, :, 20:40, 20:40] += 1
+    edges = lambda model, x: np.abs(np.gradient(x[:, 0].numpy(), axis=-1))  # noqa: E731
+    assert not sanity.passes(sanity.cascading_randomisation(SquareReader(), edges, images))
+    model = create_model("resnet34", 1).eval()
+    table = sanity.cascading_randomisation(model, lambda m, x: explain.cam_maps(m, x, "Grad-CAM"), images, steps=3)
+    assert len(table) == 3 and table.layers.iloc[-1] == len(sanity.randomisable_layers(model))
+    assert sanity.passes(table), table
+
+
+def test_a_map_pasted_back_from_a_flipped_letterboxed_film_lands_on_the_original_pixels():
+    film = np.zeros((60, 100), np.float32)
+    film[10:20, 70:80] = 1  # a bright square on the film as stored
+    flipped = film[:, ::-1]
+    square, (sx, sy, ox, oy) = _letterbox(flipped, 50)
+    placement = Placement.letterbox(sx, sy, ox, oy).after_flip(film.shape[1])
+    heat = explain.on_film([square], [placement], film.shape)
+    assert heat.values[10:20, 70:80].sum() > 0.9 and heat.covered.all()
+
+
+def test_a_map_over_a_crop_turned_to_the_standard_pose_lands_where_the_crop_was_cut():
+    film = np.zeros((100, 100), np.float32)
+    film[30:36, 60:66] = 1
+    frame = Frame(np.array([62.0, 40.0]), np.array([0.6, -0.8]), 20.0, 30.0, mirrored=True)
+    crop = cut(film, frame, 32)
+    heat = explain.on_film([crop], [Placement.from_frame(frame, 32)], film.shape)
+    assert heat.values[29:37, 59:67].sum() > 0.9
+
+
+def test_regions_of_a_real_film_are_refused():
+    from ralib.data.model import RADataset
+
+    with pytest.raises(ValueError, match="synthetic"):
+        regions.site_boxes(RADataset.empty("real"), "x")
+
+
+def _letterbox(film, size):
+    from ralib.data.arrays import _letterbox_stretched
+
+    return _letterbox_stretched(film, size)
+
+
+def test_regions_of_a_synthetic_film_come_from_its_generator(synthetic):
+    import cv2
+
+    for rid in synthetic.radiographs.radiograph_id:
+        labels, boxes = regions.film_regions(synthetic, rid)
+        row = synthetic.radiographs.set_index("radiograph_id").loc[rid]
+        film = cv2.imread(row.image_path, cv2.IMREAD_UNCHANGED)
+        assert labels.shape == film.shape and len(boxes) == 2 * 17  # the SvdH joint boxes of both hands
+        assert (labels == regions.REGIONS.index("marker")).any()
+        assert (labels == regions.REGIONS.index("damaged site")).any() == (boxes.damage > 0).any()
+        assert (labels == regions.REGIONS.index("text")).any() == bool(row.text_boxes)

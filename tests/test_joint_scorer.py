@@ -10,7 +10,7 @@ import torch
 from ralib import anatomy
 from ralib.losses import JointGradeLoss, neighbour_smoothed, soft_focal_loss
 from ralib.models.joint_scorer import BoxRegressor, CoordChannels, IdxPoolScorer, idx_pool
-from ralib.rollout import downsample_matrix, rollout, tinyvit_attention, tinyvit_rollout, window_attention_matrix
+from ralib.explain.rollout import downsample_matrix, rollout, tinyvit_attention, tinyvit_rollout, window_attention_matrix
 
 
 def test_coord_channels_add_x_and_y_from_minus_one_to_one():
@@ -115,7 +115,7 @@ def test_tinyvit_attention_is_captured_exactly_and_rolled_out_to_a_map_per_image
     n = captured["window"] ** 2
     x = torch.randn(3, n, attn.norm.normalized_shape[0])
     with torch.no_grad():
-        from ralib.rollout import _attention_probs
+        from ralib.explain.rollout import _attention_probs
 
         v = attn.qkv(attn.norm(x)).view(3, n, attn.num_heads, -1)[..., 2 * attn.key_dim :].permute(0, 2, 1, 3)
         mine = attn.proj((_attention_probs(attn, x) @ v).transpose(1, 2).reshape(3, n, attn.out_dim))

@@ -223,7 +223,7 @@ def test_balanced_patch_epochs_draw_both_classes_equally_and_resize(films, cache
 
 
 def test_attention_on_damaged_joints_is_measured_against_an_even_spread(cache, films):
-    from ralib.attention import attention_vs_damage, patch_damage
+    from ralib.explain.attention import attention_vs_damage, patch_damage
     from ralib.patches import joint_bags
 
     ids = films.radiographs.radiograph_id.astype(str).tolist()

@@ -5,7 +5,7 @@ import timm
 import torch
 import torchvision
 
-from ralib.models import MODEL_NAMES, cam_layer, create_model, freeze, list_models, penultimate, register_model, unfreeze
+from ralib.models import MODEL_NAMES, create_model, explainer_target, freeze, list_models, penultimate, register_model, unfreeze
 
 
 @pytest.mark.parametrize("name", list(MODEL_NAMES))
@@ -23,7 +23,7 @@ def test_every_model_trains_one_step_on_tiny_grey_images(name):
     changed = [k for k, v in model.state_dict().items() if k in before and not torch.equal(v, before[k])]
     assert changed
     assert penultimate(model.eval(), x).ndim == 2
-    assert isinstance(cam_layer(model), torch.nn.Module)
+    assert isinstance(explainer_target(model).layer, torch.nn.Module)
 
 
 def test_the_registry_lists_the_papers_backbones_and_refuses_a_name_twice():

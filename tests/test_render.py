@@ -74,3 +74,21 @@ def test_trabecular_texture_is_a_field_around_one_that_fades_where_pixels_outgro
     fine, coarse = render.trabecular_texture((256, 256), 0.1, rng), render.trabecular_texture((256, 256), 1.0, rng)
     assert abs(fine.mean() - 1) < 0.02 and abs(coarse.mean() - 1) < 0.02
     assert fine.std() == pytest.approx(0.45, rel=0.05) and coarse.std() < 0.6 * fine.std()
+
+
+@pytest.mark.parametrize("circled", [False, True])
+def test_the_marker_changes_only_the_pixels_of_the_box_it_returns(circled):
+    film = np.full((200, 300), 0.5, np.float32)
+    x0, y0, x1, y1 = render.draw_marker(film, "R", (280, 100), 40.0, circled)
+    changed = np.argwhere(film != 0.5)
+    assert len(changed) and x1 <= 300  # clipped at the film's edge
+    assert changed[:, 0].min() >= y0 and changed[:, 0].max() < y1 and changed[:, 1].min() >= x0 and changed[:, 1].max() < x1
+
+
+def test_burned_in_text_changes_only_the_pixels_of_the_boxes_it_returns():
+    film = np.full((400, 600), 0.3, np.float32)
+    boxes = render.burn_in_text(film, 0.2, np.random.default_rng(3))
+    inside = np.zeros(film.shape, bool)
+    for x0, y0, x1, y1 in boxes:
+        inside[y0:y1, x0:x1] = True
+    assert boxes and (film != 0.3).any() and not (film != 0.3)[~inside].any()

@@ -83,7 +83,7 @@ def test_paired_comparisons_establish_a_real_difference_and_not_a_tie():
 def test_instance_squares_place_joint_crops_by_their_scale_and_leave_empty_places_out():
     import pandas as pd
 
-    from ralib.attention import instance_squares
+    from ralib.explain.attention import instance_squares
 
     crops = pd.DataFrame({"cx": [100.0, 300.0], "cy": [50.0, 60.0], "mm_per_px": [0.25, 0.5]})
     centres, sides = instance_squares(crops, np.array([1, -1, 0]), spacing_mm=0.1, crop_size=96)

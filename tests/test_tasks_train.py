@@ -231,11 +231,13 @@ def test_transfer_grid_and_recipes_follow_the_profile():
     assert hand_config("alexnet", 1, 8, True).lr == 1e-5 and hand_config("alexnet", 1, 8, False).augment == "diagnosis2024"
 
 
-def test_gradcam_case_figure_has_a_panel_per_case(small, films):
+def test_case_maps_and_their_figure_have_one_per_case(small, films):
     from ralib import explain, plots
 
     task = tasks.svdh_regression(small, films)
     fitted = train(task, recipes.fast("resnet34", 1, 4))
     cases = explain.regression_cases(task.truth("test"), fitted.predict(task))
-    fig = plots.gradcam_cases(fitted, task, cases)
+    maps = explain.case_maps(fitted.model, task, cases)
+    assert set(maps) == set(cases) and all(m.shape == task.images.shape[1:] for m in maps.values())
+    fig = plots.heatmap_cases(task, cases, maps)
     assert len([ax for ax in fig.axes if ax.images]) == len(cases) > 0

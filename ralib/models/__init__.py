@@ -4,9 +4,9 @@ scorer (:mod:`ralib.models.joint_scorer`) with its denoising pretraining (:mod:`
 attention MIL (:mod:`ralib.models.mil`), and DeepRA's region detector (:mod:`ralib.models.detection`) and attention-gated
 joint model (:mod:`ralib.models.attention_gate`)."""
 
-from ralib.models.backbones import FREEZE_SCHEMES, MODEL_NAMES, cam_layer, freeze, penultimate, unfreeze
+from ralib.models.backbones import FREEZE_SCHEMES, MODEL_NAMES, ExplainerTarget, explainer_target, freeze, penultimate, unfreeze
 from ralib.models.registry import create_model, list_models, register_model
 from ralib.models import attention_gate, denoising, detection, joint_scorer, landmark_net, mil  # noqa: F401  (register their models)
 
-__all__ = ["FREEZE_SCHEMES", "MODEL_NAMES", "cam_layer", "create_model", "freeze", "list_models", "penultimate",
+__all__ = ["FREEZE_SCHEMES", "MODEL_NAMES", "ExplainerTarget", "create_model", "explainer_target", "freeze", "list_models", "penultimate",
            "register_model", "unfreeze"]

@@ -20,6 +20,7 @@ import timm
 import torch
 from torch import nn
 
+from ralib.models.backbones import ExplainerTarget
 from ralib.models.registry import register_model
 
 
@@ -46,6 +47,10 @@ class AttentionGatedRegressor(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         return self.norm(self.backbone.forward_features(images))
+
+    def explainer_target(self) -> ExplainerTarget:
+        """The batch-normalised last feature map, which the gate weighs and the head pools."""
+        return ExplainerTarget(self.norm)
 
     def attention(self, images: torch.Tensor) -> torch.Tensor:
         """The gate's map ``(B, 1, h, w)`` in [0, 1] over the last feature map (ones without a gate)."""

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import timm
 import torch
@@ -81,6 +82,10 @@ class TorchvisionClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def explainer_target(self) -> "ExplainerTarget":
+        """The last convolutional stage: AlexNet's last feature layer, GoogLeNet's ``inception5b``."""
+        return ExplainerTarget(self.net.features[-1] if self.name == "alexnet" else self.net.inception5b)
 
 
 def torchvision_backbone(name: str, num_outputs: int, weights: str | Path | None = None) -> TorchvisionClassifier:
@@ -200,11 +205,33 @@ def penultimate(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return model.forward_head(model.forward_features(images), pre_logits=True)
 
 
-def cam_layer(model: nn.Module) -> nn.Module:
-    """The last convolutional stage, where Grad-CAM reads activations and gradients."""
-    if isinstance(model, TorchvisionClassifier):
-        return model.net.features[-1] if model.name == "alexnet" else model.net.inception5b
-    for attr in ("layer4", "bn2", "features"):  # bn2: timm's batch norm + activation after conv_head
-        if hasattr(model, attr):
-            return getattr(model, attr)
-    raise ValueError(f"no Grad-CAM layer known for {type(model).__name__}")
+class ExplainerTarget(NamedTuple):
+    """Where a CAM method reads a model: the ``layer`` whose activations and gradients it weighs, and the
+    ``reshape_transform`` that turns that layer's output into ``(B, C, h, w)`` (None when it already is;
+    pytorch-grad-cam's argument of that name)."""
+
+    layer: nn.Module
+    reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+def nhwc_to_nchw(x: torch.Tensor) -> torch.Tensor:
+    """A ``(B, h, w, C)`` feature map (Swin, a TinyViT block) as ``(B, C, h, w)``, for CAM methods."""
+    return x.permute(0, 3, 1, 2)
+
+
+def explainer_target(model: nn.Module) -> ExplainerTarget:
+    """The layer a CAM method reads: what the model declares (``model.explainer_target()``, every ``ralib``
+    model with a feature map), else the last entry of timm's ``feature_info`` (the last stage: ``layer4`` of a
+    ResNet, ``blocks.6`` of a MobileNetV2 or EfficientNet). A model that declares neither is refused.
+
+    Example:
+        >>> model = timm_backbone("resnet34", num_outputs=1)
+        >>> explainer_target(model).layer is model.layer4
+        True
+    """
+    if hasattr(model, "explainer_target"):
+        return model.explainer_target()
+    info = getattr(model, "feature_info", None)
+    if info:
+        return ExplainerTarget(model.get_submodule(info[-1]["module"]), nhwc_to_nchw if getattr(model, "output_fmt", "NCHW") == "NHWC" else None)
+    raise ValueError(f"{type(model).__name__} declares no explainer target (an explainer_target() method or timm's feature_info)")

@@ -24,7 +24,7 @@ import timm
 import torch
 from torch import nn
 
-from ralib.models.backbones import load_matching
+from ralib.models.backbones import ExplainerTarget, load_matching, nhwc_to_nchw
 from ralib.models.denoising import ENCODER_PREFIX
 from ralib.models.registry import register_model
 
@@ -109,6 +109,11 @@ class IdxPoolScorer(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images))
+
+    def explainer_target(self) -> ExplainerTarget:
+        """The backbone's last stage (timm's ``feature_info``), whose top-left vector idx pooling reads."""
+        layer = self.backbone.get_submodule(self.backbone.feature_info[-1]["module"])
+        return ExplainerTarget(layer, nhwc_to_nchw if self.channels_last else None)
 
 
 @register_model("idx_pool_scorer")

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torchmil.nn import AttentionPool, masked_softmax
 
+from ralib.models.backbones import ExplainerTarget, explainer_target
 from ralib.models.registry import register_model
 
 
@@ -68,6 +69,10 @@ class BagScorer(nn.Module):
         scorer = cls(extractor, mil.head[-1].out_features, mil.pool.att_dim, mil.head[0].p)
         scorer.mil.load_state_dict(mil.state_dict())
         return scorer
+
+    def explainer_target(self) -> ExplainerTarget:
+        """The instance CNN's (the extractor's) target: a CAM over every instance of a bag."""
+        return explainer_target(self.extractor)
 
     def instance_features(self, bags: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Features (B, N, D) of every instance; padded instances are not run through the CNN (zeros)."""

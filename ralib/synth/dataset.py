@@ -14,7 +14,9 @@ Canonical format (all coordinates in pixels of the stored image, x right, y down
     images/<id>.png    16-bit grey PNG; values < 2**bits; MONOCHROME1 films are stored inverted
     masks/<id>.png     8-bit foreground mask (hands and forearms) 0 / 255
     radiographs.csv    one row per image: ids, split, file names, size, spacing_mm, bits, photometric,
-                       flipped, left_hand_side, marker, age, sex, healthy, latent severity, truth and
+                       flipped, left_hand_side, marker (its letter) and marker_box ("x0 y0 x1 y1"),
+                       text_boxes (burned-in text, "x0 y0 x1 y1" per line, ";" between), age, sex,
+                       healthy, latent severity, truth and
                        reader totals, score_avg (the label: mean of the two readers), severity classes,
                        per-hand stage and RA flag, hand boxes, and the 62 true SvdH site grades
                        (RA2-DREAM column names)
@@ -381,6 +383,8 @@ def _label_rows(sample: Sample, image_id: str, patient_id: str, rng: np.random.G
         "severity_class": int(anatomy.severity_class(score_avg)),
         "severity_class_truth": int(anatomy.severity_class(truth.sum())),
         "artefacts": ";".join(sample.meta["artefacts"]),
+        "marker_box": " ".join(map(str, sample.meta["marker_box"])),
+        "text_boxes": ";".join(" ".join(map(str, box)) for box in sample.meta["text_boxes"]),
         "osteoarthritis_joints": len(p.oa),
         "deformity": p.deformity,
         "osteopenia": p.osteopenia,

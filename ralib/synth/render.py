@@ -457,21 +457,32 @@ def grid_lines(film: np.ndarray, rng: np.random.Generator) -> None:
 _BURNED_IN = ("R PA", "L+R HANDS", "PA", "HANDS AP", "STANDING", "ERECT", "DR", "FCR", "kV 50 mAs 2.5", "1:1")
 
 
-def burn_in_text(film: np.ndarray, spacing_mm: float, rng: np.random.Generator) -> None:
-    """One to three lines of overlay text (a view label, a date, an exposure) burned into the film's corners."""
+def burn_in_text(film: np.ndarray, spacing_mm: float, rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+    """One to three lines of overlay text (a view label, a date, an exposure) burned into the film's corners;
+    returns each line's box ``(x0, y0, x1, y1)`` in pixels (end exclusive, clipped to the film)."""
     h, w = film.shape
     height_px = rng.uniform(3.5, 7.0) / spacing_mm
     scale = height_px / 22.0
     thickness = max(1, int(round(height_px / 10)))
     text = np.zeros((h, w), np.uint8)
+    boxes = []
     for _ in range(int(rng.integers(1, 4))):
         words = str(rng.choice(_BURNED_IN)) if rng.random() < 0.6 else f"{rng.integers(1995, 2024)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
-        (tw, th), _ = cv2.getTextSize(words, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        (tw, th), baseline = cv2.getTextSize(words, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
         x = int(rng.uniform(0.02, 0.06) * w) if rng.random() < 0.5 else int(w - tw - rng.uniform(0.02, 0.06) * w)
         y = int(rng.uniform(0.03, 0.1) * h + th) if rng.random() < 0.5 else int(h - rng.uniform(0.03, 0.1) * h)
         cv2.putText(text, words, (max(x, 0), y), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
+        boxes.append(_clipped((max(x, 0) - thickness, y - th - thickness, max(x, 0) + tw + thickness, y + baseline + thickness), (h, w)))
     alpha = text.astype(np.float32) / 255
     film[:] = film * (1 - alpha) + rng.uniform(0.85, 1.0) * alpha
+    return boxes
+
+
+def _clipped(box, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A box ``(x0, y0, x1, y1)`` (end exclusive) clipped to an image of ``shape``."""
+    h, w = shape
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    return max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
 
 
 def jpeg(film: np.ndarray, quality: int) -> np.ndarray:
@@ -495,12 +506,14 @@ def quantise(film: np.ndarray, bits: int, inverted: bool) -> np.ndarray:
     return (top - values).astype(np.uint16) if inverted else values
 
 
-def draw_marker(img: np.ndarray, letter: str, centre: tuple[int, int], height_px: float, circled: bool) -> None:
-    """Burn a lead marker letter (optionally on a bright disc with a ring) into a 0-1 film."""
+def draw_marker(img: np.ndarray, letter: str, centre: tuple[int, int], height_px: float, circled: bool) -> tuple[int, int, int, int]:
+    """Burn a lead marker letter (optionally on a bright disc with a ring) into a 0-1 film; returns the box
+    ``(x0, y0, x1, y1)`` it covers (pixels, end exclusive, clipped to the film)."""
     scale = height_px / 22.0
     thickness = max(1, int(round(height_px / 9)))
-    (tw, th), _ = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    (tw, th), baseline = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     org = (int(centre[0] - tw / 2), int(centre[1] + th / 2))
+    box = (org[0] - thickness, org[1] - th - thickness, org[0] + tw + thickness, org[1] + baseline + thickness)
     text = np.zeros(img.shape, np.uint8)  # OpenCV draws text on 8-bit images only
     cv2.putText(text, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
     alpha = text.astype(np.float32) / 255
@@ -511,8 +524,10 @@ def draw_marker(img: np.ndarray, letter: str, centre: tuple[int, int], height_px
         d = disc.astype(np.float32) / 255
         img[:] = img * (1 - d) + 0.95 * d
         img[:] = img * (1 - alpha) + 0.15 * alpha
+        box = (centre[0] - radius - 1, centre[1] - radius - 1, centre[0] + radius + 2, centre[1] + radius + 2)
     else:
         img[:] = img * (1 - alpha) + 0.98 * alpha
+    return _clipped(box, img.shape)
 
 
 def _inside_ellipse(gx, gy, centre, axes: tuple[float, float], angle_deg: float) -> np.ndarray:

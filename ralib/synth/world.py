@@ -436,7 +436,7 @@ def radiograph(
         y0, y1, x0, x1 = max(int(my) - reach, 0), int(my) + reach, max(int(mx) - reach, 0), int(mx) + reach
         if not mask[y0:y1, x0:x1].any():
             break
-    render.draw_marker(film, letter, (int(mx), int(my)), 11.0 / spacing, circled=bool(rng.random() < 0.5))
+    marker_box = render.draw_marker(film, letter, (int(mx), int(my)), 11.0 / spacing, circled=bool(rng.random() < 0.5))
     if rng.random() < 0.3:  # a stationary anti-scatter grid
         render.grid_lines(film, rng)
         artefacts.append("grid")
@@ -450,8 +450,10 @@ def radiograph(
         film = film[:, ::-1].copy()
         mask = mask[:, ::-1].copy()
         landmarks = {h: np.column_stack([width - 1 - xy[:, 0], xy[:, 1]]) for h, xy in landmarks.items()}
+        marker_box = (width - marker_box[2], marker_box[1], width - marker_box[0], marker_box[3])
+    text_boxes = []
     if rng.random() < 0.5:  # the modality's overlay text, burned in
-        render.burn_in_text(film, spacing, rng)
+        text_boxes = render.burn_in_text(film, spacing, rng)
         artefacts.append("text")
     if rng.random() < 0.6:  # stored or exported as JPEG somewhere on the way to the archive
         quality = int(rng.integers(70, 96))
@@ -467,6 +469,8 @@ def radiograph(
         "acquisition": acq.__dict__ | {"collimation_mm": list(acq.collimation_mm)},
         "artefacts": artefacts,
         "marker_xy": [float(width - 1 - mx) if flipped else float(mx), float(my)],
+        "marker_box": marker_box,  # x0, y0, x1, y1 px (end exclusive) on the stored film
+        "text_boxes": text_boxes,  # one box per burned-in line
     }
     return Sample(
         image=image, mask=mask, spacing_mm=spacing, bits=acq.bits, inverted=acq.inverted, flipped=flipped,

@@ -352,7 +352,7 @@ def checkpoint_path(out_dir: str | Path, config: TrainConfig, task: Task) -> Pat
 #: task's module with its datasets, and the loaders and heatmap losses they call.
 DATA_CODE = ("ralib.config", "ralib.data", "ralib.synth", "ralib.patches", "ralib.landmarks", "ralib.realism",
              "ralib.metrics", "ralib.agreement", "ralib.splits", "ralib.anatomy", "ralib.sources", "ralib.tracking",
-             "ralib.explain", "ralib.plots", "ralib.results", "ralib.attention")  # fmt: skip
+             "ralib.explain", "ralib.plots", "ralib.results")  # fmt: skip
 TRAINING_DATA_CODE = ("ralib.data.loaders", "ralib.landmarks.heatmaps")
 
 

@@ -1,7 +1,9 @@
 """SynthRA's canonical folder (see :mod:`ralib.synth.dataset`) as a :class:`~ralib.data.model.RADataset`.
 
 Image-level label: the mean of the two simulated readers (``score``), their totals in
-``score_reader_1/2``, the noise-free total in ``truth_total``. Scores: the 62 SvdH sites (two readers,
+``score_reader_1/2``, the noise-free total in ``truth_total``; what the generator knows of each film's
+pixels in ``mask_path`` (the hands and forearms), ``marker_box`` and ``text_boxes`` (``"x0 y0 x1 y1"``, ``;``
+between lines; see :mod:`ralib.synth.dataset`). Scores: the 62 SvdH sites (two readers,
 their mean as ``grade``, the truth) and the 42 joint boxes (three experts, their majority as ``grade``,
 the truth, the box).
 
@@ -51,6 +53,9 @@ def load(folder: str | Path, strict: bool = True, box_aggregation: str = "majori
             "flipped": r.flipped,
             "left_hand_side": r.left_hand_side,
             "healthy": r.healthy,
+            "mask_path": [str((folder / f).resolve()) for f in r.mask_file],
+            "marker_box": r.get("marker_box", ""),
+            "text_boxes": r.get("text_boxes", pd.Series("", index=r.index)).fillna(""),
         }
     )
     sites = t["sites"]

@@ -1,4 +1,4 @@
-"""Looking inside trained models: Grad-CAM heatmaps, the paper's choice of cases to show, t-SNE.
+"""Which test films to show: the MIUA 2024 rules for a true/false positive/negative of each kind.
 
 Example:
     >>> import numpy as np
@@ -11,22 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget, RawScoresOutputTarget
-from sklearn.manifold import TSNE
 
-from ralib.models import cam_layer
-
-
-def gradcam(model: torch.nn.Module, images: torch.Tensor, classes: list[int] | None = None) -> np.ndarray:
-    """Grad-CAM heatmaps (n, h, w) in 0-1 at the last convolutional stage (:func:`ralib.models.cam_layer`).
-
-    ``classes``: the class each heatmap explains (classifiers); ``None`` explains the raw output
-    (regressors, ``RawScoresOutputTarget``).
-    """
-    targets = [RawScoresOutputTarget()] * len(images) if classes is None else [ClassifierOutputTarget(int(c)) for c in classes]
-    with GradCAM(model=model, target_layers=[cam_layer(model)]) as cam:
-        return cam(input_tensor=images, targets=targets)
+from ralib.explain.cam import cam_maps
 
 
 def regression_cases(true, pred, healthy_below: float = 5, severe_above: float = 200, small_error: float = 10,
@@ -80,7 +66,13 @@ def class_cases(true, pred) -> dict[str, dict]:
     return cases
 
 
-def tsne(features: np.ndarray, seed: int = 0) -> np.ndarray:
-    """A 2-D t-SNE embedding of penultimate features (perplexity capped for small sets)."""
-    perplexity = float(min(30, max(2, (len(features) - 1) // 3)))
-    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(np.asarray(features, np.float32))
+def case_maps(model: torch.nn.Module, task, cases: dict[str, dict], method: str = "Grad-CAM", split: str = "test",
+              classify: bool = False) -> dict[str, np.ndarray]:  # fmt: skip
+    """``method``'s map over the input of each case of :func:`regression_cases` / :func:`class_cases` (items
+    of ``task``'s ``split``); ``classify``: explain the predicted class rather than the raw output."""
+    dataset = task.dataset(split)
+    maps = {}
+    for kind, case in cases.items():
+        image = dataset[case["index"]][0]
+        maps[kind] = cam_maps(model, image[None], method, [case["pred"]] if classify else None)[0]
+    return maps

@@ -1,0 +1,98 @@
+"""Class activation maps from pytorch-grad-cam, read where each model declares
+(:func:`ralib.models.explainer_target`).
+
+Four methods, one per idea: Grad-CAM (gradients averaged per channel), Grad-CAM++ (positive gradients,
+weighted per pixel), Score-CAM (each channel's map used as a mask on the input, weighted by the score the
+masked input gets: no gradients, one forward pass per channel) and Eigen-CAM (the first principal component
+of the activations: no gradients and no target either, so it shows what the layer holds, not what the
+output uses). Each returns maps over the input in 0-1 (pytorch-grad-cam's per-image min-max scaling).
+
+What a map explains is its *target*, a function of one image's outputs: the raw output of a regressor
+(``RawScoresOutputTarget``), one class of a classifier (``ClassifierOutputTarget``), or the expected grade
+of a joint scorer whose outputs are the logits of several ordinal grades (:class:`ExpectedGrade`).
+
+Example:
+    >>> import timm, torch
+    >>> model = timm.create_model("resnet18", num_classes=1, in_chans=1).eval()
+    >>> cam_maps(model, torch.rand(2, 1, 64, 64), "Grad-CAM").shape
+    (2, 64, 64)
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from functools import partial
+from typing import Callable, Sequence
+from unittest import mock
+
+import numpy as np
+import torch
+import tqdm
+from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget, RawScoresOutputTarget
+
+from ralib.models import explainer_target
+
+#: the CAM methods by the name tables and figures use
+CAM_METHODS = {"Grad-CAM": GradCAM, "Grad-CAM++": GradCAMPlusPlus, "Score-CAM": ScoreCAM, "Eigen-CAM": EigenCAM}
+#: methods that read no gradient
+GRADIENT_FREE = ("Score-CAM", "Eigen-CAM")
+
+
+class ExpectedGrade:
+    """The expected grade summed over ordinal groups of logits: ``groups`` are ``(start, n_grades)`` of one
+    image's outputs (RheumaVIT's scorer: erosion 0-5 at 0, JSN 0-4 at 6), each turned into probabilities and
+    weighted by 0, 1, ..., n - 1. A differentiable target for the damage a joint scorer sees.
+
+    Example:
+        >>> ExpectedGrade([(0, 2), (2, 3)])(torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0])).item()
+        1.5
+    """
+
+    def __init__(self, groups: Sequence[tuple[int, int]]):
+        self.groups = [(int(start), int(n)) for start, n in groups]
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        total = output.new_zeros(())
+        for start, n in self.groups:
+            p = output[..., start : start + n].float().softmax(-1)
+            total = total + (p * torch.arange(n, dtype=p.dtype, device=p.device)).sum(-1)
+        return total
+
+
+def targets_for(n: int, classes: Sequence[int] | None = None, target: Callable | None = None) -> list[Callable]:
+    """One target per image: ``target`` for each, else the class each map explains (``classes``), else the
+    raw output (a regressor's score)."""
+    if target is not None:
+        return [target] * n
+    if classes is not None:
+        if len(classes) != n:
+            raise ValueError(f"{len(classes)} classes for {n} images")
+        return [ClassifierOutputTarget(int(c)) for c in classes]
+    return [RawScoresOutputTarget()] * n
+
+
+def cam_maps(model: torch.nn.Module, images: torch.Tensor, method: str = "Grad-CAM", classes: Sequence[int] | None = None,
+             target: Callable | None = None, batch_size: int = 32) -> np.ndarray:  # fmt: skip
+    """``method``'s maps ``(n, h, w)`` in 0-1 over ``images`` ``(n, C, h, w)`` for an eval-mode ``model``,
+    read at its explainer target. ``classes`` / ``target``: what each map explains (:func:`targets_for`);
+    ``batch_size``: Score-CAM's masked images per forward pass."""
+    if method not in CAM_METHODS:
+        raise ValueError(f"unknown CAM method {method!r}; choose from {', '.join(CAM_METHODS)}")
+    layer, reshape = explainer_target(model)
+    was_training = model.training
+    model.eval()
+    try:
+        quiet = mock.patch.object(tqdm, "tqdm", partial(tqdm.tqdm, disable=True))  # Score-CAM's bar per image
+        with CAM_METHODS[method](model=model, target_layers=[layer], reshape_transform=reshape) as cam, \
+                (quiet if method == "Score-CAM" else nullcontext()):
+            cam.batch_size = batch_size
+            maps = cam(input_tensor=images.float(), targets=targets_for(len(images), classes, target))
+    finally:
+        model.train(was_training)
+    return np.nan_to_num(np.asarray(maps, np.float32))
+
+
+def gradcam(model: torch.nn.Module, images: torch.Tensor, classes: Sequence[int] | None = None) -> np.ndarray:
+    """Grad-CAM maps ``(n, h, w)`` in 0-1: ``classes`` the class each explains, None the raw output."""
+    return cam_maps(model, images, "Grad-CAM", classes)
