@@ -226,13 +226,18 @@ def wrist_width_spacing(landmarks: np.ndarray, wrist_mm: float = 50.0) -> float:
     return float(wrist_mm / d)
 
 
+#: the columns a table keeps a :class:`Placement` in: its matrix row by row
+PLACEMENT_COLUMNS = ("p_xu", "p_xv", "p_x0", "p_yu", "p_yv", "p_y0")
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where a model's input lies on its film: the affine map from input pixel ``(u, v)`` to film pixel
     ``(x, y)`` (``matrix``, 2 x 3; pixel centres at integer coordinates, as OpenCV), which may rotate, mirror,
     scale and shift. Every kind of input has one: a letterboxed film (:meth:`letterbox`), a crop turned to the
-    standard pose (:meth:`from_frame`), an axis-aligned tile or box resized to the input (:meth:`square`),
-    and a film flipped before any of these (:meth:`after_flip`). :meth:`paste` puts a map over the input
+    standard pose (:meth:`from_frame`), an axis-aligned box stretched to the input (:meth:`box`: a film, a
+    hand, a tile, a region), a part of any of these (:meth:`after`) and a film flipped before any of them
+    (:meth:`after_flip`). Tables keep one in :data:`PLACEMENT_COLUMNS` (:meth:`columns`, :meth:`from_columns`). :meth:`paste` puts a map over the input
     back on the film's pixel grid.
 
     Example:
@@ -262,11 +267,34 @@ class Placement:
         return cls(np.array([[1 / sx, 0, (0.5 - ox) / sx - 0.5], [0, 1 / sy, (0.5 - oy) / sy - 0.5]]))
 
     @classmethod
-    def square(cls, x0: float, y0: float, side: float, size: int) -> "Placement":
-        """The axis-aligned square from film pixel edge ``(x0, y0)`` of ``side`` film pixels, resized to
-        ``size`` input pixels (a Scheme 1 tile, a region box)."""
-        s = side / size
-        return cls(np.array([[s, 0, x0 + 0.5 * s - 0.5], [0, s, y0 + 0.5 * s - 0.5]]))
+    def box(cls, x0: float, y0: float, x1: float, y1: float, width: int, height: int | None = None) -> "Placement":
+        """The axis-aligned box from film pixel edges ``x0, y0`` to ``x1, y1`` (end exclusive) stretched to an
+        input of ``width`` x ``height`` pixels (``height`` None: square): a film or hand resized to a
+        square, a Scheme 1 tile, a detected region."""
+        sx, sy = (x1 - x0) / width, (y1 - y0) / (height or width)
+        return cls(np.array([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5]]))
+
+    def after(self, inner: "Placement") -> "Placement":
+        """The placement of an input cut from this one's input (``inner``: its pixels in this input's pixels),
+        e.g. the middle of a cached crop resized for a model.
+
+        Example:
+            >>> crop = Placement.box(100, 100, 200, 200, 100)          # a 100-px crop at (100, 100)
+            >>> middle = crop.after(Placement.box(25, 25, 75, 75, 10))  # its middle half at 10 px
+            >>> middle.to_film([[0, 0], [9, 9]]).round(1).tolist()
+            [[127.0, 127.0], [172.0, 172.0]]
+        """
+        outer = np.vstack([self.matrix, [0, 0, 1]])
+        return Placement((outer @ np.vstack([inner.matrix, [0, 0, 1]]))[:2])
+
+    @classmethod
+    def from_columns(cls, row) -> "Placement":
+        """A placement from a table row's :data:`PLACEMENT_COLUMNS`."""
+        return cls(np.array([[row[c] for c in PLACEMENT_COLUMNS[:3]], [row[c] for c in PLACEMENT_COLUMNS[3:]]], float))
+
+    def columns(self) -> dict[str, float]:
+        """The matrix as :data:`PLACEMENT_COLUMNS`, for a cache's table."""
+        return dict(zip(PLACEMENT_COLUMNS, np.asarray(self.matrix, float).ravel().tolist()))
 
     def after_flip(self, width: int) -> "Placement":
         """This placement on a film that was mirrored left-right (``width`` pixels wide) before it was cut:

@@ -98,6 +98,19 @@ class ImageDataset(Dataset):
         return image, torch.as_tensor(self.targets[i])
 
 
+def centre_box(n: int, growth: float, grow: float) -> tuple[int, int]:
+    """Where :func:`grown_centre` cuts: the first pixel and the side of the middle of an ``n``-pixel crop.
+
+    Example:
+        >>> centre_box(128, 2.5, 4.0)
+        (24, 80)
+    """
+    if not 0 < growth <= grow:
+        raise ValueError(f"growth {growth} outside (0, {grow}]")
+    side = max(1, int(round(n * growth / grow)))
+    return (n - side) // 2, side
+
+
 def grown_centre(crop: np.ndarray, growth: float, grow: float, size: int) -> np.ndarray:
     """The middle of a crop cut ``grow`` times its box, ``growth`` times the box (1 to ``grow``), resized
     to ``size`` pixels.
@@ -107,10 +120,6 @@ def grown_centre(crop: np.ndarray, growth: float, grow: float, size: int) -> np.
         >>> grown_centre(crop, 2.0, 4.0, 4).tolist()[0]
         [1.0, 1.0, 1.0, 1.0]
     """
-    if not 0 < growth <= grow:
-        raise ValueError(f"growth {growth} outside (0, {grow}]")
-    n = crop.shape[-1]
-    side = max(1, int(round(n * growth / grow)))
-    start = (n - side) // 2
+    start, side = centre_box(crop.shape[-1], growth, grow)
     middle = np.asarray(crop[start : start + side, start : start + side], np.float32)
     return cv2.resize(middle, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)

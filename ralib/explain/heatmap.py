@@ -9,7 +9,7 @@ and measure takes.
 
 Example:
     >>> from ralib.geometry import Placement
-    >>> tiles = [Placement.square(0, 0, 10, 5), Placement.square(10, 0, 10, 5)]
+    >>> tiles = [Placement.box(0, 0, 10, 10, 5), Placement.box(10, 0, 20, 10, 5)]
     >>> heat = on_film([np.ones((5, 5)), np.ones((5, 5))], tiles, (10, 20), weights=[3, 1])
     >>> round(float(heat.values[:, :10].sum()), 3), round(float(heat.values[:, 10:].sum()), 3), bool(heat.covered.all())
     (0.75, 0.25, True)

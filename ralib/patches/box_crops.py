@@ -5,7 +5,7 @@ The boxes are the annotated ones (:func:`true_boxes`) or a box regressor's (note
 variant of the same cache, so a scorer trained on one can be measured on the other. The cache is cut
 ``grow`` (4) times the box so that a scorer can see up to four box sides of context in training and 2.5
 at evaluation (cutting the middle of a crop, :func:`ralib.data.loaders.grown_centre`). The table is that of
-:mod:`ralib.patches.cache` (``radiograph_id`` ... ``joint``, ``cx``, ``cy``, ``mm_per_px``, and per
+:mod:`ralib.patches.cache` (``radiograph_id`` ... ``joint``, ``cx``, ``cy``, ``mm_per_px``, the placement columns, and per
 disease ``<kind>_site`` and its grades) plus the box (``x0`` ... ``y1``); a joint without an erosion (JSN)
 site has an empty ``erosion_site`` (``jsn_site``) and no grades for it.
 
@@ -30,7 +30,7 @@ from ralib.data.arrays import source_key, stretched_film
 from ralib.data.model import RADataset
 from ralib.patches.cache import CropCache, _box_grades, building, finish
 
-BOX_CROP_VERSION = 1  # bump when the cutting below changes
+BOX_CROP_VERSION = 2  # bump when the cutting below or the table changes (2: placements)
 CORNERS = ["x0", "y0", "x1", "y1"]
 
 
@@ -77,7 +77,8 @@ def _build(ds: RADataset, boxes: pd.DataFrame, size: int, grow: float, folder, m
         entry = {"radiograph_id": b.radiograph_id, "patient_id": str(film_row.patient_id), "split": film_row.split,
                  "hand": b.hand, "joint": b.joint, "flipped": bool(getattr(film_row, "flipped", False)),
                  "photometric": getattr(film_row, "photometric", ""), "cx": frame.centre[0], "cy": frame.centre[1],
-                 "mm_per_px": side_px * spacing / size, **{c: getattr(b, c) for c in CORNERS}}  # fmt: skip
+                 "mm_per_px": side_px * spacing / size, **geometry.Placement.from_frame(frame, size).columns(),
+                 **{c: getattr(b, c) for c in CORNERS}}  # fmt: skip
         joint = joint_of.get(b.joint)
         for kind in ("erosion", "jsn"):
             scored = joint is not None and getattr(joint, kind)

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from ralib.config import data_dir
 from ralib.data.arrays import source_key, stretched_film
 from ralib.data.model import RADataset
+from ralib.geometry import Placement
 from ralib.patches.cache import CropCache, building, finish
 
 #: the tile classifier's classes, in its output order
@@ -85,14 +86,15 @@ def top_k(probabilities: np.ndarray, k: int) -> np.ndarray:
     return np.array(order[:k], np.int64)
 
 
-TILE_VERSION = 2  # bump when the cutting changes (2: one row per tile, no gaps between films)
+TILE_VERSION = 3  # bump when the cutting or the table changes (2: one row per tile, no gaps between films; 3: placements)
 
 
 def tile_cache(ds: RADataset, size: int, fraction: float = 0.1, progress: bool = True) -> CropCache:
     """Every film's tiles (:func:`tile_grid`, :func:`cut_tiles`) at ``size`` pixels, cut once in one pass
     over the stretched films and kept as a :class:`~ralib.patches.cache.CropCache`: ``images`` (uint8,
     memory-mapped; row i is the tile of the table's row i) and a table of ``crop``, ``radiograph_id``,
-    ``patient_id``, ``split``, ``tile`` (its index on the film), ``y0``, ``x0``, ``side`` (film pixels).
+    ``patient_id``, ``split``, ``tile`` (its index on the film), ``y0``, ``x0``, ``side`` (film pixels) and the
+    tile's :data:`~ralib.geometry.PLACEMENT_COLUMNS`.
     Built on first use; an interrupted build leaves nothing that looks finished.
 
     Example:
@@ -115,7 +117,8 @@ def tile_cache(ds: RADataset, size: int, fraction: float = 0.1, progress: bool =
             n = len(table)
             cut[n : n + len(tiles)] = np.round(np.clip(cut_tiles(film, tiles, size), 0, 1) * 255)
             table += [{"crop": n + t, "radiograph_id": str(row.radiograph_id), "patient_id": str(row.patient_id),
-                       "split": row.split, "tile": t, "y0": y, "x0": x, "side": s} for t, (y, x, s) in enumerate(tiles)]  # fmt: skip
+                       "split": row.split, "tile": t, "y0": y, "x0": x, "side": s,
+                       **Placement.box(x, y, x + s, y + s, size).columns()} for t, (y, x, s) in enumerate(tiles)]  # fmt: skip
         images = np.lib.format.open_memmap(tmp / "crops.npy", mode="w+", dtype=np.uint8, shape=(len(table), size, size))
         for start in range(0, len(table), 4096):  # keep only the rows written
             images[start : start + 4096] = cut[start : min(start + 4096, len(table))]

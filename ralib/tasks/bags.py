@@ -27,12 +27,13 @@ from torch.utils.data import Dataset
 
 from ralib.data.analysis import image_labels
 from ralib.data.model import RADataset
+from ralib.geometry import Placement
 from ralib.losses import RegressionMSE
 from ralib.metrics import regression_metrics
 from ralib.patches.bags import gather, joint_bags
 from ralib.patches.tiles import tile_bags
 from ralib.splits import patient_split
-from ralib.tasks.base import Task, hash_task_data
+from ralib.tasks.base import Task, hash_task_data, placement_table
 
 
 class BagDataset(Dataset):
@@ -64,7 +65,7 @@ class BagTask(Task):
 
     def __init__(self, features: np.ndarray, mask: np.ndarray, table: pd.DataFrame, target: str = "score",
                  draws: np.ndarray | None = None, name: str = "svdh_mil",
-                 standardise: tuple[float, float] = (0.0, 1.0)):  # fmt: skip
+                 standardise: tuple[float, float] = (0.0, 1.0), instances: tuple[pd.DataFrame, np.ndarray] | None = None):  # fmt: skip
         if not (len(features) == len(mask) == len(table)):
             raise ValueError(f"{len(features)} bags, {len(mask)} masks, {len(table)} table rows")
         if draws is not None and draws.shape[1:] != features.shape:
@@ -74,6 +75,9 @@ class BagTask(Task):
         self.features, self.mask, self.draws = features, mask.astype(bool), draws
         self.table, self.target, self.name = table.reset_index(drop=True), target, name
         self.standardise = (float(standardise[0]), float(standardise[1]))
+        if instances is not None and np.shape(instances[1]) != mask.shape:
+            raise ValueError(f"instance rows of shape {np.shape(instances[1])} for bags of shape {mask.shape}")
+        self.instances = instances  # (the crops' or tiles' table, each bag place's row in it, -1 empty)
         y = self.table.loc[self.table.split == "train", target].to_numpy(float)
         if not len(y):
             raise ValueError("no training bags")
@@ -107,6 +111,15 @@ class BagTask(Task):
     def evaluate(self, predictions: np.ndarray, split: str = "test", column: str | None = None) -> dict:
         """PCC / MAE / RMSE against the target (or another ``column`` of the table, e.g. ``truth_total``)."""
         return regression_metrics(self.truth(split, column), predictions)
+
+    def placements(self, split: str) -> pd.DataFrame:
+        """Where each instance of each bag lies on its film, from the placements its crop or tile table keeps."""
+        if self.instances is None:
+            raise NotImplementedError(f"{self.name}: made without its instances' table, so it cannot say where they lie")
+        source, places = self.instances
+        items, slots = np.nonzero(places[self.rows(split)] >= 0)
+        crops = source.iloc[places[self.rows(split)][items, slots]]
+        return placement_table(crops.radiograph_id, items, slots, [Placement.from_columns(c) for _, c in crops.iterrows()])
 
     def fingerprint(self) -> str:
         scaled = (self.standardise,) if self.standardise != (0.0, 1.0) else ()
@@ -148,7 +161,7 @@ def joint_bag_task(films: pd.DataFrame, crops: pd.DataFrame, features: np.ndarra
             raise ValueError("a draw holds other joints than the crops it varies")
         extra.append(gather(values, draw_rows)[keep])
     task = BagTask(gather(features, rows)[keep], mask[keep], films[keep], "score",
-                   np.stack(extra) if extra else None, name)  # fmt: skip
+                   np.stack(extra) if extra else None, name, instances=(crops, rows[keep]))  # fmt: skip
     task.left_out = int((~keep).sum())
     return task
 
@@ -161,7 +174,8 @@ def tile_bag_task(films: pd.DataFrame, tiles: pd.DataFrame, values: np.ndarray, 
     Films without tiles are left out (a note says how many)."""
     rows, mask = tile_bags(tiles, probabilities, films.radiograph_id.astype(str).to_numpy(), k)
     keep = mask.any(1)
-    task = BagTask(gather(values, rows)[keep], mask[keep], films[keep], "score", name=name, standardise=standardise)
+    task = BagTask(gather(values, rows)[keep], mask[keep], films[keep], "score", name=name, standardise=standardise,
+                   instances=(tiles, rows[keep]))  # fmt: skip
     task.left_out = int((~keep).sum())
     return task
 

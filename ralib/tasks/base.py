@@ -73,6 +73,13 @@ class Task(ABC):
     def evaluate(self, predictions: np.ndarray, split: str = "test") -> dict:
         """The task's measures of decoded ``predictions`` for ``split``."""
 
+    def placements(self, split: str) -> pd.DataFrame:
+        """Where each input of ``split`` lies on its film: one row per item (its index in :meth:`dataset`) and
+        instance (0 for an item of one image; a bag's place), with ``radiograph_id`` and the
+        :class:`~ralib.geometry.Placement` in :data:`~ralib.geometry.PLACEMENT_COLUMNS`. What lets a map over
+        any input be put back on the film (:mod:`ralib.explain`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say where its inputs lie on the films")
+
     def fingerprint(self) -> str | None:
         """A hash of everything the task trains and validates on (inputs, targets, split), so that a run
         can be reused only on the same data (:func:`ralib.train.reuse_or_fit`); None (the default): runs
@@ -104,3 +111,20 @@ def hash_task_data(settings: tuple, arrays: Sequence[np.ndarray] = (), table: pd
     if table is not None:
         h.update(pd.util.hash_pandas_object(table[list(columns)], index=False).to_numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def placement_table(radiograph_ids, items, instances, placements) -> pd.DataFrame:
+    """The rows :meth:`Task.placements` returns, from parallel sequences (``placements``: ``Placement``s).
+
+    Example:
+        >>> from ralib.geometry import Placement
+        >>> t = placement_table(["a"], [0], [0], [Placement.box(0, 0, 10, 10, 5)])
+        >>> t.columns.tolist()[:3], float(t.p_xu[0])
+        (['radiograph_id', 'item', 'instance'], 2.0)
+    """
+    from ralib.geometry import PLACEMENT_COLUMNS
+
+    matrices = np.array([np.asarray(p.matrix, float).ravel() for p in placements]).reshape(-1, 6)
+    table = pd.DataFrame({"radiograph_id": pd.Series(radiograph_ids, dtype=str).to_numpy(), "item": np.asarray(items, int),
+                          "instance": np.asarray(instances, int)})  # fmt: skip
+    return table.join(pd.DataFrame(matrices, columns=list(PLACEMENT_COLUMNS)))

@@ -34,9 +34,10 @@ from ralib import anatomy
 from ralib.agreement import class_weighted_accuracy, class_weighted_mae
 from ralib.calibration import class_priors, prior_shift
 from ralib.data.aggregate import aggregate
-from ralib.data.loaders import grown_centre
+from ralib.data.loaders import centre_box, grown_centre
+from ralib.geometry import Placement
 from ralib.losses import JointGradeLoss
-from ralib.tasks.base import Task, hash_task_data
+from ralib.tasks.base import Task, hash_task_data, placement_table
 
 #: grades per head: erosion 0-5, JSN 0-4
 HEADS = {"erosion": anatomy.EROSION_MAX + 1, "jsn": anatomy.JSN_MAX + 1}
@@ -196,6 +197,15 @@ class JointGradeTask(Task):
         growth = (1.0, self.grow) if training else (self.eval_growth, self.eval_growth)
         return JointGradeDataset(self.images[rows], self.targets[rows], self.input_size, self.grow, growth, weights,
                                  self.epoch_size, training, self.pixel_mean, self.pixel_sd)  # fmt: skip
+
+    def placements(self, split: str) -> pd.DataFrame:
+        """Each evaluation input: the middle ``eval_growth`` box sides of its cached crop
+        (:func:`~ralib.data.loaders.grown_centre`), resized to ``input_size``, on the film where the cache cut it."""
+        rows = self.table.iloc[self.rows(split)]
+        start, side = centre_box(self.images.shape[-1], self.eval_growth, self.grow)
+        middle = Placement.box(start, start, start + side, start + side, self.input_size)
+        placements = [Placement.from_columns(r).after(middle) for _, r in rows.iterrows()]
+        return placement_table(rows.radiograph_id, np.arange(len(rows)), np.zeros(len(rows)), placements)
 
     def loss(self, name: str | None = None) -> nn.Module:
         if name not in (None, "focal"):

@@ -33,7 +33,8 @@ from torch.utils.data import Dataset
 from ralib import anatomy
 from ralib.losses import MaskedMSE
 from ralib.metrics import weighted_rmse
-from ralib.tasks.base import Task, hash_task_data
+from ralib.geometry import PLACEMENT_COLUMNS, Placement
+from ralib.tasks.base import Task, hash_task_data, placement_table
 
 _FINGERS = dict(zip(range(2, 6), ("index", "middle", "ring", "little")))
 _WRIST = tuple(s for s in anatomy.EROSION_SITES + anatomy.JSN_SITES if s.startswith("wrist_"))
@@ -169,6 +170,14 @@ class RegionScoreTask(Task):
             out[f"rmse {kind}"] = float(np.sqrt(np.mean((part.prediction - part.label) ** 2)))
             out[f"weighted rmse {kind}"] = weighted_rmse(part.label, part.prediction)
         return out | {"crops": len(predictions)}
+
+    def placements(self, split: str) -> pd.DataFrame:
+        """Each region crop as its crop cache cut it (the table's placement columns; the crop is the input)."""
+        rows = self.table.iloc[self.rows(split)]
+        if not set(PLACEMENT_COLUMNS) <= set(rows):
+            raise NotImplementedError(f"{self.name}: the crops' table keeps no placements (an older crop cache?)")
+        placements = [Placement.from_columns(r) for _, r in rows.iterrows()]
+        return placement_table(rows.radiograph_id, np.arange(len(rows)), np.zeros(len(rows)), placements)
 
     def fingerprint(self) -> str:
         return hash_task_data((self.name, self.model, self.label), (self.images, self.targets), self.table, ("split", "joint"))

@@ -33,13 +33,15 @@ from torch import nn
 
 from ralib import anatomy
 from ralib.data.analysis import hand_stages, image_labels
+from ralib.data.io import probe_image
 from ralib.data.loaders import ImageDataset
 from ralib.data.model import RADataset
+from ralib.geometry import Placement
 from ralib.losses import RegressionMSE, SmoothLoss
 from ralib.metrics import binary_metrics, class_metrics, multiclass_metrics, regression_metrics
 from ralib.models import penultimate
 from ralib.splits import patient_split
-from ralib.tasks.base import Task, hash_task_data
+from ralib.tasks.base import Task, hash_task_data, placement_table
 
 STAGE_CLASSES = ("normal", "stage 1", "stage 2", "stage 3", "stage 4", "stage 5")
 
@@ -123,6 +125,19 @@ class ImageTask(Task):
 
     def truth(self, split: str) -> np.ndarray:
         return self.table[self.target].to_numpy()[self.rows(split)]
+
+    def placements(self, split: str) -> pd.DataFrame:
+        """Each image is the part of its film it shows (a hand's ``x0`` ... ``y1`` in the table), else the whole
+        film (its size read from the file's header), stretched to the square input."""
+        rows = self.table.iloc[self.rows(split)]
+        size = self.images.shape[-1]
+        if {"x0", "y0", "x1", "y1"} <= set(rows):
+            boxes = rows[["x0", "y0", "x1", "y1"]].to_numpy(float)
+        else:
+            if "image_path" not in rows:
+                raise ValueError(f"{self.name}: the table says neither what part of a film an image shows nor where the film is")
+            boxes = np.array([(0, 0, w, h) for h, w in (probe_image(path) for path in rows.image_path)], float)
+        return placement_table(rows.radiograph_id, np.arange(len(rows)), np.zeros(len(rows)), [Placement.box(*b, size) for b in boxes])
 
     def evaluate(self, predictions: np.ndarray, split: str = "test") -> dict:
         """The task's measures of decoded ``predictions`` for ``split`` against its targets."""

@@ -1,0 +1,105 @@
+"""Every task says where its inputs lie on the films: resampling the film where a task's placement says
+gives back the input the model sees (films resized, hands, tiles, joint crops turned to the standard pose,
+the middle of box crops), flipped films included."""
+
+import os
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from ralib.data.arrays import film_array, hand_array, stretched_film
+from ralib.geometry import Placement
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory):
+    """Twelve small SynthRA films, a third of them flipped, and a data folder of their own for the caches."""
+    from ralib.data import load_dataset
+    from ralib.synth import SynthConfig, make_dataset
+
+    os.environ["RALIB_DATA"] = str(tmp_path_factory.mktemp("data"))
+    folder = make_dataset(SynthConfig(n_images=12, image_size=384, p_flip=0.34, seed=3), tmp_path_factory.mktemp("films"),
+                          progress=False, workers=1)  # fmt: skip
+    yield load_dataset("synthra", folder)
+    del os.environ["RALIB_DATA"]
+
+
+@pytest.fixture(autouse=True)
+def shared_data(films, monkeypatch):
+    monkeypatch.setenv("RALIB_DATA", os.environ["RALIB_DATA"])  # the module's caches, not a folder per test
+
+
+def resampled(ds, placements: pd.DataFrame, shape: tuple[int, int]) -> np.ndarray:
+    """Each placed input cut from its film again: the film sampled at the placement."""
+    film_of = {str(r.radiograph_id): r for _, r in ds.radiographs.iterrows()}
+    out = []
+    for _, row in placements.iterrows():
+        film = stretched_film(film_of[row.radiograph_id])
+        matrix = Placement.from_columns(row).matrix
+        out.append(cv2.warpAffine(film, matrix, shape[::-1], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP))
+    return np.array(out)
+
+
+def assert_same(inputs: np.ndarray, again: np.ndarray, at_least: float = 0.95):
+    """Each input correlates with its film resampled (both blurred a little: the caches resize with area
+    averaging, the resampling here is bilinear), and better than with the film one input pixel off."""
+    blur = lambda images: np.array([cv2.GaussianBlur(np.asarray(i, np.float32), (0, 0), 1.0) for i in images])  # noqa: E731
+    inputs, again = blur(inputs), blur(again)
+    r = [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(inputs, again) if a.std() > 0.02]
+    off = [np.corrcoef(a[2:, 2:].ravel(), b[:-2, :-2].ravel())[0, 1] for a, b in zip(inputs, again) if a.std() > 0.02]
+    assert len(r) and min(r) > at_least, sorted(r)[:3]
+    assert np.mean(r) > np.mean(off)
+
+
+def test_whole_films_and_hands(films):
+    from ralib import tasks
+
+    images = film_array(films, 64, progress=False)
+    task = tasks.svdh_regression(films, images)
+    assert_same(images[task.rows("test")], resampled(films, task.placements("test"), (64, 64)))
+    hands, table = hand_array(films, 64, progress=False)
+    staging = tasks.staging(films, hands, table)
+    placed = staging.placements("train")
+    assert placed.radiograph_id.nunique() * 2 >= len(placed) > 0
+    assert_same(hands[staging.rows("train")], resampled(films, placed, (64, 64)), at_least=0.85)  # the other hand is masked off
+
+
+def test_joint_crops_in_bags_turned_to_the_standard_pose(films):
+    from ralib.patches import crop_cache
+    from ralib.tasks.bags import film_table, joint_bag_task
+
+    cache = crop_cache(films, "patches", 32, progress=False)
+    table = film_table(films)
+    task = joint_bag_task(table, cache.table, np.zeros((len(cache.table), 2), np.float32))
+    placed = task.placements("train")
+    rows = task.instances[1][task.rows("train")][placed["item"], placed.instance]
+    assert len(placed) == task.mask[task.rows("train")].sum()
+    assert films.radiographs.flipped.any()
+    assert_same(cache.images[rows] / 255, resampled(films, placed, (32, 32)))
+
+
+def test_tiles_of_scheme_1(films):
+    from ralib.patches.tiles import tile_cache
+    from ralib.tasks.bags import film_table, tile_bag_task
+
+    tiles = tile_cache(films, 16, progress=False)
+    p = np.random.default_rng(0).random((len(tiles.table), 3))
+    task = tile_bag_task(film_table(films), tiles.table, np.zeros((len(tiles.table), 2), np.float32), p, k=5)
+    placed = task.placements("val")
+    rows = task.instances[1][task.rows("val")][placed["item"], placed.instance]
+    assert_same(tiles.images[rows] / 255, resampled(films, placed, (16, 16)), at_least=0.9)
+
+
+def test_the_middle_of_box_crops_that_rheumavit_scores(films):
+    from ralib.data.loaders import grown_centre
+    from ralib.patches.box_crops import box_crop_cache, true_boxes
+    from ralib.tasks.joint_grades import JointGradeTask
+
+    cache = box_crop_cache(films, true_boxes(films), 48, progress=False)
+    table = cache.table.merge(films.radiographs[["radiograph_id"]], on="radiograph_id")
+    task = JointGradeTask(cache.images, table, label="truth", input_size=24)
+    placed = task.placements("test")
+    inputs = [grown_centre(cache.images[i] / 255, task.eval_growth, task.grow, 24) for i in task.rows("test")]
+    assert_same(np.array(inputs), resampled(films, placed, (24, 24)), at_least=0.9)
