@@ -103,3 +103,85 @@ def test_the_middle_of_box_crops_that_rheumavit_scores(films):
     placed = task.placements("test")
     inputs = [grown_centre(cache.images[i] / 255, task.eval_growth, task.grow, 24) for i in task.rows("test")]
     assert_same(np.array(inputs), resampled(films, placed, (24, 24)), at_least=0.9)
+
+
+# --- explain: one call for every model family, a heatmap on the film's own grid ---------------------------
+
+import torch  # noqa: E402
+
+from ralib.explain.explainers import explain, methods_for  # noqa: E402
+
+
+def film_shape(ds, radiograph_id):
+    return stretched_film(ds.radiographs.set_index("radiograph_id").loc[radiograph_id].to_dict() | {"radiograph_id": radiograph_id}).shape
+
+
+def test_a_whole_image_cnn_is_explained_on_the_film_it_saw(films):
+    from ralib import tasks
+    from ralib.models import create_model
+
+    task = tasks.svdh_regression(films, film_array(films, 64, progress=False))
+    rid = task.table.radiograph_id.iloc[task.rows("test")[0]]
+    torch.manual_seed(0)  # random weights for which Grad-CAM's ReLU leaves something (with others it may leave nothing)
+    heat = explain(create_model("resnet34", 1), task, rid, "Grad-CAM", film_shape(films, rid))
+    assert heat.values.shape == film_shape(films, rid) and heat.covered.all() and abs(heat.values.sum() - 1) < 1e-4
+    assert heat.method == "Grad-CAM" and heat.seconds > 0
+    with pytest.raises(ValueError, match="no 'rollout' map"):
+        explain(create_model("resnet34", 1), task, rid, "rollout", film_shape(films, rid))
+
+
+@pytest.mark.parametrize("method", ["rollout", "Grad-CAM"])
+def test_a_joint_scorers_heat_stays_on_its_crops_weighted_by_the_damage_it_predicts(films, method):
+    from ralib.models.joint_scorer import IdxPoolScorer
+    from ralib.patches.box_crops import box_crop_cache, true_boxes
+    from ralib.tasks.joint_grades import JointGradeTask
+
+    cache = box_crop_cache(films, true_boxes(films), 64, progress=False)
+    task = JointGradeTask(cache.images, cache.table, label="truth", input_size=64)  # TinyViT's last map 2 x 2
+    torch.manual_seed(0)
+    model = IdxPoolScorer("tiny_vit_5m_224", 11, input_size=64).eval()
+    assert "rollout" in methods_for(model)
+    rid = task.table.radiograph_id.iloc[task.rows("test")[0]]
+    heat = explain(model, task, rid, method, film_shape(films, rid))
+    assert abs(heat.values.sum() - 1) < 1e-4 and heat.values[~heat.covered].sum() == 0 and heat.covered.mean() < 0.6
+
+
+def test_the_mil_attention_is_each_instances_share_of_the_films_heat(films):
+    from ralib.models.mil import AttentionMIL
+    from ralib.patches import crop_cache
+    from ralib.tasks.bags import film_table, joint_bag_task
+
+    cache = crop_cache(films, "patches", 32, progress=False)
+    features = np.random.default_rng(0).normal(size=(len(cache.table), 8)).astype(np.float32)
+    task = joint_bag_task(film_table(films), cache.table, features)
+    model = AttentionMIL(8).eval()
+    item = 0
+    rid = task.table.radiograph_id.iloc[task.rows("test")[item]]
+    features, mask, _ = task.dataset("test")[item]
+    _, attention = model(features[None], mask[None], return_attention=True)
+    heat = explain(model, task, rid, "attention", film_shape(films, rid))
+    placed = task.placements("test").query("item == @item")
+    share = attention[0].detach().numpy()[placed.instance]
+    share = share / share.sum()
+    for (_, row), w in zip(placed.iterrows(), share):  # each square holds at least its share (squares overlap)
+        _, inside = Placement.from_columns(row).paste(np.ones((32, 32), np.float32), heat.values.shape)
+        assert heat.values[inside].sum() >= w - 1e-3
+    assert abs(heat.values.sum() - 1) < 1e-4
+
+
+def test_a_bag_scorer_is_explained_through_its_instance_cnn(films):
+    import timm
+
+    from ralib.models.mil import BagScorer
+    from ralib.patches.tiles import tile_cache
+    from ralib.tasks.bags import film_table, tile_bag_task
+
+    tiles = tile_cache(films, 64, progress=False)  # ResNet-18's last map 2 x 2: a CAM with something to show
+    p = np.random.default_rng(0).random((len(tiles.table), 3))
+    task = tile_bag_task(film_table(films), tiles.table, tiles.images, p, k=4)
+    torch.manual_seed(0)  # random weights for which Grad-CAM's ReLU leaves something (with others it may leave nothing)
+    model = BagScorer(timm.create_model("resnet18", num_classes=0, in_chans=1)).eval()
+    rid = task.table.radiograph_id.iloc[task.rows("test")[0]]
+    for method in ("attention", "Grad-CAM"):
+        heat = explain(model, task, rid, method, film_shape(films, rid))
+        assert abs(heat.values.sum() - 1) < 1e-4 and heat.values[~heat.covered].sum() == 0

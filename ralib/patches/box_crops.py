@@ -77,7 +77,7 @@ def _build(ds: RADataset, boxes: pd.DataFrame, size: int, grow: float, folder, m
         entry = {"radiograph_id": b.radiograph_id, "patient_id": str(film_row.patient_id), "split": film_row.split,
                  "hand": b.hand, "joint": b.joint, "flipped": bool(getattr(film_row, "flipped", False)),
                  "photometric": getattr(film_row, "photometric", ""), "cx": frame.centre[0], "cy": frame.centre[1],
-                 "mm_per_px": side_px * spacing / size, **geometry.Placement.from_frame(frame, size).columns(),
+                 "mm_per_px": side_px * spacing / size, "size": size, **geometry.Placement.from_frame(frame, size).columns(),
                  **{c: getattr(b, c) for c in CORNERS}}  # fmt: skip
         joint = joint_of.get(b.joint)
         for kind in ("erosion", "jsn"):

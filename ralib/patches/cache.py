@@ -10,7 +10,7 @@ version and, for predicted crops, the localiser's fingerprint: a new localiser m
 
 The table has one row per crop: ``crop`` (its index in the array), ``radiograph_id``, ``patient_id``,
 ``split``, ``hand`` (LH / RH), ``block`` (0: left-hand pose, 1: right-hand pose), ``joint``, ``flipped``,
-``photometric``, the crop's centre on the film ``cx``, ``cy`` (px), ``mm_per_px`` and where its pixels lie on the
+``photometric``, the crop's centre on the film ``cx``, ``cy`` (px), ``mm_per_px``, its ``size`` and where its pixels lie on the
 film, rotation and mirroring included (:data:`ralib.geometry.PLACEMENT_COLUMNS`); then per disease
 (``erosion``, ``jsn``) the SvdH site it shows (``erosion_site``, empty where none) and its grades:
 ``erosion_truth`` (synthetic data), ``erosion_reader_<k>`` and ``erosion_grade`` (the label), where known.
@@ -47,7 +47,7 @@ from ralib.data.model import RADataset
 CACHE_VERSION = 2  # bump when the cutting below or the table changes (2: placements)
 KINDS = {"E": "erosion", "J": "jsn"}
 BASE_COLUMNS = ("radiograph_id", "patient_id", "split", "hand", "block", "joint", "flipped", "photometric", "cx", "cy",
-                "mm_per_px", *geometry.PLACEMENT_COLUMNS, "erosion_site", "jsn_site")  # fmt: skip
+                "mm_per_px", "size", *geometry.PLACEMENT_COLUMNS, "erosion_site", "jsn_site")  # fmt: skip
 
 
 @dataclass
@@ -223,7 +223,7 @@ def _plan(ds: RADataset, recipe: str, size: int, landmarks: np.ndarray, hands: n
                 entry = {"radiograph_id": str(row.radiograph_id), "patient_id": str(row.patient_id), "split": row.split,
                          "hand": hand, "block": block, "joint": joint, "flipped": bool(getattr(row, "flipped", False)),
                          "photometric": getattr(row, "photometric", ""), "cx": frame.centre[0], "cy": frame.centre[1],
-                         "mm_per_px": frame.side_mm / size, **geometry.Placement.from_frame(frame, size).columns()}  # fmt: skip
+                         "mm_per_px": frame.side_mm / size, "size": size, **geometry.Placement.from_frame(frame, size).columns()}  # fmt: skip
                 for kind, site in _sites(recipe, joint).items():
                     entry[f"{kind}_site"] = site
                     found = boxes.get((str(row.radiograph_id), hand, site, kind)) if recipe == "boxes" else svdh.get((str(row.radiograph_id), hand, site))

@@ -93,8 +93,8 @@ def tile_cache(ds: RADataset, size: int, fraction: float = 0.1, progress: bool =
     """Every film's tiles (:func:`tile_grid`, :func:`cut_tiles`) at ``size`` pixels, cut once in one pass
     over the stretched films and kept as a :class:`~ralib.patches.cache.CropCache`: ``images`` (uint8,
     memory-mapped; row i is the tile of the table's row i) and a table of ``crop``, ``radiograph_id``,
-    ``patient_id``, ``split``, ``tile`` (its index on the film), ``y0``, ``x0``, ``side`` (film pixels) and the
-    tile's :data:`~ralib.geometry.PLACEMENT_COLUMNS`.
+    ``patient_id``, ``split``, ``tile`` (its index on the film), ``y0``, ``x0``, ``side`` (film pixels), ``size``
+    (tile pixels) and the tile's :data:`~ralib.geometry.PLACEMENT_COLUMNS`.
     Built on first use; an interrupted build leaves nothing that looks finished.
 
     Example:
@@ -117,7 +117,7 @@ def tile_cache(ds: RADataset, size: int, fraction: float = 0.1, progress: bool =
             n = len(table)
             cut[n : n + len(tiles)] = np.round(np.clip(cut_tiles(film, tiles, size), 0, 1) * 255)
             table += [{"crop": n + t, "radiograph_id": str(row.radiograph_id), "patient_id": str(row.patient_id),
-                       "split": row.split, "tile": t, "y0": y, "x0": x, "side": s,
+                       "split": row.split, "tile": t, "y0": y, "x0": x, "side": s, "size": size,
                        **Placement.box(x, y, x + s, y + s, size).columns()} for t, (y, x, s) in enumerate(tiles)]  # fmt: skip
         images = np.lib.format.open_memmap(tmp / "crops.npy", mode="w+", dtype=np.uint8, shape=(len(table), size, size))
         for start in range(0, len(table), 4096):  # keep only the rows written

@@ -117,9 +117,11 @@ class BagTask(Task):
         if self.instances is None:
             raise NotImplementedError(f"{self.name}: made without its instances' table, so it cannot say where they lie")
         source, places = self.instances
+        if "size" not in source:
+            raise NotImplementedError(f"{self.name}: its instances' table says not how large they were cut (an older cache?)")
         items, slots = np.nonzero(places[self.rows(split)] >= 0)
         crops = source.iloc[places[self.rows(split)][items, slots]]
-        return placement_table(crops.radiograph_id, items, slots, [Placement.from_columns(c) for _, c in crops.iterrows()])
+        return placement_table(crops.radiograph_id, items, slots, [Placement.from_columns(c) for _, c in crops.iterrows()], crops["size"])
 
     def fingerprint(self) -> str:
         scaled = (self.standardise,) if self.standardise != (0.0, 1.0) else ()

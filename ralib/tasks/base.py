@@ -75,8 +75,8 @@ class Task(ABC):
 
     def placements(self, split: str) -> pd.DataFrame:
         """Where each input of ``split`` lies on its film: one row per item (its index in :meth:`dataset`) and
-        instance (0 for an item of one image; a bag's place), with ``radiograph_id`` and the
-        :class:`~ralib.geometry.Placement` in :data:`~ralib.geometry.PLACEMENT_COLUMNS`. What lets a map over
+        instance (0 for an item of one image; a bag's place), with ``radiograph_id``, the input's ``size`` (pixels
+        a side) and its :class:`~ralib.geometry.Placement` in :data:`~ralib.geometry.PLACEMENT_COLUMNS`. What lets a map over
         any input be put back on the film (:mod:`ralib.explain`)."""
         raise NotImplementedError(f"{type(self).__name__} does not say where its inputs lie on the films")
 
@@ -113,18 +113,20 @@ def hash_task_data(settings: tuple, arrays: Sequence[np.ndarray] = (), table: pd
     return h.hexdigest()[:16]
 
 
-def placement_table(radiograph_ids, items, instances, placements) -> pd.DataFrame:
-    """The rows :meth:`Task.placements` returns, from parallel sequences (``placements``: ``Placement``s).
+def placement_table(radiograph_ids, items, instances, placements, sizes) -> pd.DataFrame:
+    """The rows :meth:`Task.placements` returns, from parallel sequences (``placements``: ``Placement``s of
+    inputs of ``sizes`` pixels a side, one number for all or one each).
 
     Example:
         >>> from ralib.geometry import Placement
-        >>> t = placement_table(["a"], [0], [0], [Placement.box(0, 0, 10, 10, 5)])
-        >>> t.columns.tolist()[:3], float(t.p_xu[0])
-        (['radiograph_id', 'item', 'instance'], 2.0)
+        >>> t = placement_table(["a"], [0], [0], [Placement.box(0, 0, 10, 10, 5)], 5)
+        >>> t.columns.tolist()[:4], float(t.p_xu[0])
+        (['radiograph_id', 'item', 'instance', 'size'], 2.0)
     """
     from ralib.geometry import PLACEMENT_COLUMNS
 
     matrices = np.array([np.asarray(p.matrix, float).ravel() for p in placements]).reshape(-1, 6)
     table = pd.DataFrame({"radiograph_id": pd.Series(radiograph_ids, dtype=str).to_numpy(), "item": np.asarray(items, int),
                           "instance": np.asarray(instances, int)})  # fmt: skip
+    table["size"] = np.broadcast_to(np.asarray(sizes, int), len(table))
     return table.join(pd.DataFrame(matrices, columns=list(PLACEMENT_COLUMNS)))

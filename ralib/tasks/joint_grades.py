@@ -205,7 +205,7 @@ class JointGradeTask(Task):
         start, side = centre_box(self.images.shape[-1], self.eval_growth, self.grow)
         middle = Placement.box(start, start, start + side, start + side, self.input_size)
         placements = [Placement.from_columns(r).after(middle) for _, r in rows.iterrows()]
-        return placement_table(rows.radiograph_id, np.arange(len(rows)), np.zeros(len(rows)), placements)
+        return placement_table(rows.radiograph_id, np.arange(len(rows)), np.zeros(len(rows)), placements, self.input_size)
 
     def loss(self, name: str | None = None) -> nn.Module:
         if name not in (None, "focal"):

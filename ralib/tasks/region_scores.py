@@ -177,7 +177,7 @@ class RegionScoreTask(Task):
         if not set(PLACEMENT_COLUMNS) <= set(rows):
             raise NotImplementedError(f"{self.name}: the crops' table keeps no placements (an older crop cache?)")
         placements = [Placement.from_columns(r) for _, r in rows.iterrows()]
-        return placement_table(rows.radiograph_id, np.arange(len(rows)), np.zeros(len(rows)), placements)
+        return placement_table(rows.radiograph_id, np.arange(len(rows)), np.zeros(len(rows)), placements, self.images.shape[-1])
 
     def fingerprint(self) -> str:
         return hash_task_data((self.name, self.model, self.label), (self.images, self.targets), self.table, ("split", "joint"))

@@ -137,7 +137,7 @@ class ImageTask(Task):
             if "image_path" not in rows:
                 raise ValueError(f"{self.name}: the table says neither what part of a film an image shows nor where the film is")
             boxes = np.array([(0, 0, w, h) for h, w in (probe_image(path) for path in rows.image_path)], float)
-        return placement_table(rows.radiograph_id, np.arange(len(rows)), np.zeros(len(rows)), [Placement.box(*b, size) for b in boxes])
+        return placement_table(rows.radiograph_id, np.arange(len(rows)), np.zeros(len(rows)), [Placement.box(*b, size) for b in boxes], size)
 
     def evaluate(self, predictions: np.ndarray, split: str = "test") -> dict:
         """The task's measures of decoded ``predictions`` for ``split`` against its targets."""
