@@ -185,3 +185,21 @@ def test_a_bag_scorer_is_explained_through_its_instance_cnn(films):
     for method in ("attention", "Grad-CAM"):
         heat = explain(model, task, rid, method, film_shape(films, rid))
         assert abs(heat.values.sum() - 1) < 1e-4 and heat.values[~heat.covered].sum() == 0
+
+
+@pytest.mark.parametrize("method", ["gate", "Grad-CAM"])
+def test_deepras_gate_is_painted_back_on_the_region_it_scored(films, method):
+    from ralib.models.attention_gate import AttentionGatedRegressor
+    from ralib.patches.box_crops import box_crop_cache, true_boxes
+    from ralib.tasks.region_scores import RegionScoreTask
+
+    wrists = true_boxes(films).query("joint == 'wrist'")
+    cache = box_crop_cache(films, wrists, 64, grow=1.0, variant="regions", progress=False)
+    task = RegionScoreTask(cache.images, cache.table, films.scores, "wrist", "truth")
+    torch.manual_seed(0)
+    model = AttentionGatedRegressor("efficientnet_b0", num_outputs=12).eval()
+    rid = task.table.radiograph_id.iloc[task.rows("test")[0]]
+    heat = explain(model, task, rid, method, film_shape(films, rid))
+    placed = task.placements("test").query("radiograph_id == @rid")
+    assert len(placed) == 2 and heat.values[~heat.covered].sum() == 0
+    assert abs(heat.values.sum() - 1) < 1e-4
