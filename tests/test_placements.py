@@ -203,3 +203,34 @@ def test_deepras_gate_is_painted_back_on_the_region_it_scored(films, method):
     placed = task.placements("test").query("radiograph_id == @rid")
     assert len(placed) == 2 and heat.values[~heat.covered].sum() == 0
     assert abs(heat.values.sum() - 1) < 1e-4
+
+
+def test_maps_of_several_methods_are_measured_against_each_films_true_regions(films):
+    from ralib import tasks
+    from ralib.explain.compare import measure_maps, results_table
+    from ralib.explain.heatmap import Heatmap
+    from ralib.explain.regions import film_regions
+    from ralib.models import create_model
+
+    task = tasks.svdh_regression(films, film_array(films, 64, progress=False))
+    ids = task.table.radiograph_id.iloc[task.rows("train")[:3]].tolist()
+    torch.manual_seed(0)
+    model = create_model("resnet34", 1)
+
+    def oracle(rid, method):  # all heat on the damaged sites: what a perfect map would show
+        labels, _ = film_regions(films, rid)
+        values = (labels == 3).astype(np.float32)
+        return Heatmap(values / max(values.sum(), 1), np.ones(labels.shape, bool), method, "oracle", 0.0)
+
+    explainers = {"ResNet-34": (lambda rid, m: explain(model, task, rid, m, film_shape(films, rid), "train"), ("Grad-CAM", "Eigen-CAM")),
+                  "oracle": (oracle, ("truth",))}  # fmt: skip
+    per_film, sites = measure_maps(explainers, films, ids, progress=False)
+    assert len(per_film) == 3 * 3 and len(sites) == 3 * 3 * 34
+    table = results_table(per_film, sites, n_resamples=50)
+    assert list(table.index) == [("ResNet-34", "Grad-CAM"), ("ResNet-34", "Eigen-CAM"), ("oracle", "truth")]
+    damaged = [rid for rid in ids if (film_regions(films, rid)[1].damage > 0).any()]
+    oracle_row = table.loc[("oracle", "truth")]
+    if damaged:
+        assert oracle_row["hit"] == 1.0 and oracle_row["heat: damaged site"] == 1.0  # films without damage have no heat to share
+    shares = table[[c for c in table if c.startswith("heat:") and not c.endswith(("low", "high"))]].astype(float)
+    assert np.allclose(shares.loc[[("ResNet-34", "Grad-CAM")]].sum(1), 1, atol=1e-3)
