@@ -259,6 +259,34 @@ def heatmap_overlay(ax, image: np.ndarray, heatmap: np.ndarray, title: str = "")
     return ax
 
 
+def heatmap_grid(films: dict[str, np.ndarray], heatmaps: dict[tuple[str, str], object], damaged_boxes: dict | None = None,
+                 note: str = "", size: float = 3.0):  # fmt: skip
+    """Films (rows, ``films``: name -> image) through every method (columns, ``heatmaps``: (film, method) ->
+    :class:`~ralib.explain.Heatmap`, all on the film's grid), each map scaled to its own largest value;
+    ``damaged_boxes`` (film -> rows of ``x0 y0 x1 y1``) outlines the true damage in red; ``note`` under the
+    figure (e.g. that real films have no truth). Returns the figure."""
+    methods = list(dict.fromkeys(method for _, method in heatmaps))
+    fig, axes = plt.subplots(len(films), len(methods), figsize=(size * len(methods), size * 0.8 * len(films)), squeeze=False)
+    for r, (name, image) in enumerate(films.items()):
+        for c, method in enumerate(methods):
+            ax = axes[r, c]
+            ax.imshow(image, cmap="gray")
+            heat = heatmaps.get((name, method))
+            if heat is not None and heat.values.max() > 0:
+                ax.imshow(np.ma.masked_where(~heat.covered, heat.values / heat.values.max()), cmap="inferno", alpha=0.55, vmin=0, vmax=1)
+            for x0, y0, x1, y1 in (damaged_boxes or {}).get(name, []):
+                ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="red", lw=0.6))
+            ax.set(xticks=[], yticks=[])
+            if r == 0:
+                ax.set_title(method, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=8)
+    if note:
+        fig.text(0.5, 0.005, note, ha="center", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def heatmap_cases(task, cases: dict, maps: dict[str, np.ndarray], classes=None, split: str = "test"):
     """Maps over the inputs of test cases (:func:`ralib.explain.case_maps`), one panel each with the true and
     predicted score or class (``classes``: the class names); returns the figure."""

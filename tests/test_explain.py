@@ -183,3 +183,13 @@ def test_regions_of_a_synthetic_film_come_from_its_generator(synthetic):
         assert (labels == regions.REGIONS.index("marker")).any()
         assert (labels == regions.REGIONS.index("damaged site")).any() == (boxes.damage > 0).any()
         assert (labels == regions.REGIONS.index("text")).any() == bool(row.text_boxes)
+
+
+def test_the_heatmap_grid_draws_every_film_through_every_method_and_computes_nothing():
+    from ralib import plots
+
+    films = {"a": np.zeros((20, 30)), "b": np.ones((20, 30))}
+    heat = explain.Heatmap(np.full((20, 30), 1 / 600, np.float32), np.ones((20, 30), bool), "Grad-CAM")
+    maps = {(f, m): heat for f in films for m in ("Grad-CAM", "rollout")}
+    fig = plots.heatmap_grid(films, maps, {"a": [(1, 1, 5, 5)]}, note="no truth on real films")
+    assert len([ax for ax in fig.axes if ax.images]) == 4 and len(fig.axes[0].patches) == 1 and fig.texts

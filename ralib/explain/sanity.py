@@ -78,3 +78,25 @@ def cascading_randomisation(model: torch.nn.Module, maps: Callable[[torch.nn.Mod
 def passes(table: pd.DataFrame, threshold: float = 0.5) -> bool:
     """Whether a method's maps, once every layer is random (the last row), correlate below ``threshold``."""
     return bool(table.spearman.iloc[-1] < threshold)
+
+
+def with_shuffled_labels(task, seed: int = 0):
+    """A copy of a whole-image ``task`` whose training targets are permuted among the training images (the
+    data randomisation test's model learns from labels that carry nothing); validation and test untouched.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> task = SimpleNamespace(table=pd.DataFrame({"split": ["train"] * 4 + ["test"], "score": [0, 1, 2, 3, 9]}), target="score")
+        >>> shuffled = with_shuffled_labels(task, seed=1)
+        >>> sorted(shuffled.table.score[:4]) == [0, 1, 2, 3], shuffled.table.score[4], task.table.score.tolist()[:4]
+        (True, np.int64(9), [0, 1, 2, 3])
+    """
+    shuffled = copy.copy(task)
+    table = task.table.copy()
+    train = np.flatnonzero(table.split.to_numpy() == "train")
+    column = table.columns.get_loc(task.target)
+    table.iloc[train, column] = table.iloc[train, column].to_numpy()[np.random.default_rng(seed).permutation(len(train))]
+    shuffled.table = table
+    if hasattr(shuffled, "name"):
+        shuffled.name = f"{task.name}_shuffled_labels"
+    return shuffled
