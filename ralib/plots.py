@@ -6,6 +6,8 @@ Example:
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -278,7 +280,7 @@ def heatmap_grid(films: dict[str, np.ndarray], heatmaps: dict[tuple[str, str], o
                 ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="red", lw=0.6))
             ax.set(xticks=[], yticks=[])
             if r == 0:
-                ax.set_title(method, fontsize=9)
+                ax.set_title(textwrap.fill(method, 28), fontsize=8)
             if c == 0:
                 ax.set_ylabel(name, fontsize=8)
     if note:

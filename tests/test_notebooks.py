@@ -35,6 +35,7 @@ EXPECTED = {
     "06_mil_scheme2_joints": {"dataset": "synthra", "crop_size": get_profile("smoke").landmarks.crop_size},
     "07_joint_scorer_tinyvit": {"dataset": "synthra", "label": "dawid_skene", "rollout": True},
     "08_joint_scorer_deepra": {"dataset": "synthra", "label": "grade"},
+    "09_explainability": {"dataset": "synthra", "films": get_profile("smoke").explain.films},
 }
 
 SMOKE = get_profile("smoke").train
@@ -129,6 +130,16 @@ CHECKS = {
         # RA2-DREAM: written in training.csv's order and read back to the written decimals
         lambda m: m["ra2dream"]["columns_in_order"] and m["ra2dream"]["largest_change"] < 1e-9 and m["ra2dream"]["sites_read_back"] > 0,
     ],
+    "09_explainability": [
+        # one row per model and method it has: the whole-film CNN, Scheme 2's attention and its patch CNN, RheumaVIT's rollout
+        lambda m: {key.split(" | ")[0] for key in m["table"]} == set(m["models"])
+        and len(m["table"]) == sum(len(v["methods"]) for v in m["models"].values()),
+        # where a row has heat, its shares over the six regions add up to one
+        lambda m: all(abs(sum(v[k] for k in v if k.startswith("heat:") and not k.endswith((" low", " high"))) - 1) < 0.01
+                      for v in m["table"].values() if v["heat: background"] is not None),
+        lambda m: all(r["spearman"] is None or r["spearman"] != r["spearman"] or -1 <= r["spearman"] <= 1 for r in m["randomisation"]),
+        lambda m: set(m["shuffled_labels"]) == set(m["models"]["whole-film ResNet-34 (02)"]["methods"]),
+    ],
 }
 
 
@@ -143,7 +154,8 @@ def test_notebook_is_clean(path):
 
 #: notebooks that read another's outputs (its localiser, its checkpoints) from the same run folder
 NEEDS = {"06_mil_scheme2_joints": ["02_whole_image_cnn", "04_joint_localisation", "05_mil_scheme1_tiles"],
-         "07_joint_scorer_tinyvit": ["04_joint_localisation"], "08_joint_scorer_deepra": ["04_joint_localisation"]}
+         "07_joint_scorer_tinyvit": ["04_joint_localisation"], "08_joint_scorer_deepra": ["04_joint_localisation"],
+         "09_explainability": ["02_whole_image_cnn", "04_joint_localisation", "06_mil_scheme2_joints", "07_joint_scorer_tinyvit"]}
 
 
 @pytest.fixture(scope="session")

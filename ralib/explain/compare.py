@@ -15,10 +15,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ralib.data.io import probe_image
 from ralib.data.model import RADataset
+from ralib.explain.explainers import explain
 from ralib.explain.heatmap import Heatmap
 from ralib.explain.measures import box_heat, film_measures, summarise
 from ralib.explain.regions import film_regions
+from ralib.explain.sanity import cascading_randomisation, passes
 
 #: what the results table shows of each measure, in this order
 HEADLINE = ("heat: damaged site", "heat: healthy site", "heat: other anatomy", "heat: background", "heat: marker", "heat: text",
@@ -33,14 +36,32 @@ def measure_heatmap(heat: Heatmap, labels: np.ndarray, boxes: pd.DataFrame, k: i
     return row, boxes.assign(heat=box_heat(heat.values, boxes))
 
 
+def film_shapes(ds: RADataset, film_ids) -> dict[str, tuple[int, int]]:
+    """Each film's pixel grid ``(height, width)``, read from its file's header."""
+    paths = ds.radiographs.set_index(ds.radiographs.radiograph_id.astype(str)).image_path
+    return {str(rid): probe_image(paths[str(rid)]) for rid in film_ids}
+
+
+def explainers_of(trained: dict, shapes: dict[str, tuple[int, int]]) -> dict[str, tuple[Callable[[str, str], Heatmap], tuple[str, ...]]]:
+    """:func:`measure_maps`' explainers from :class:`~ralib.explain.trained.Trained` models: each one's
+    :func:`~ralib.explain.explainers.explain` on the films of ``shapes``, and its methods."""
+    def one(t):
+        return lambda rid, method: explain(t.model, t.task, rid, method, shapes[str(rid)])
+
+    return {name: (one(t), t.methods) for name, t in trained.items()}
+
+
 def measure_maps(explainers: dict[str, tuple[Callable[[str, str], Heatmap], tuple[str, ...]]], ds: RADataset, film_ids,
-                 progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
-    """Every method of every model on every film of ``film_ids``: ``explainers`` maps a model's name to a
-    function ``(radiograph_id, method) -> Heatmap`` and its methods. Returns the film rows (``model``,
-    ``method``, ``radiograph_id`` and the measures) and the site rows (the same keys, ``damage``, ``heat``)."""
+                 progress: bool = True, fewer: dict[str, list] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """Every method of every model on every film of ``film_ids`` (``fewer``: a method's own, shorter list,
+    e.g. for a slow one): ``explainers`` maps a model's name to a function ``(radiograph_id, method) ->
+    Heatmap`` and its methods. Returns the film rows (``model``, ``method``, ``radiograph_id`` and the
+    measures) and the site rows (the same keys, ``damage``, ``heat``)."""
     films, sites = [], []
+    fewer = fewer or {}
     regions = {rid: film_regions(ds, rid) for rid in film_ids}
-    jobs = [(name, method, rid) for name, (_, methods) in explainers.items() for method in methods for rid in film_ids]
+    jobs = [(name, method, rid) for name, (_, methods) in explainers.items() for method in methods
+            for rid in fewer.get(method, film_ids)]  # fmt: skip
     for name, method, rid in tqdm(jobs, desc="maps measured", disable=not progress):
         heat = explainers[name][0](rid, method)
         row, boxes = measure_heatmap(heat, *regions[rid])
@@ -62,3 +83,17 @@ def results_table(films: pd.DataFrame, sites: pd.DataFrame, n_resamples: int = 1
     table = pd.DataFrame(rows).T
     table.index.names = ["model", "method"]
     return table
+
+
+def randomisation_checks(trained: dict, film_ids, shapes: dict[str, tuple[int, int]], steps: int = 4,
+                         methods: tuple[str, ...] | None = None, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """Adebayo's cascading randomisation (:func:`~ralib.explain.sanity.cascading_randomisation`) of every
+    model's every method (or those of ``methods`` it has) on the films ``film_ids``: one row per model, method
+    and step, with ``passes`` on each row of the last step (rank correlation below 0.5 once all is random)."""
+    rows = []
+    for name, t in trained.items():
+        for method in t.methods if methods is None else [m for m in t.methods if m in methods]:
+            maps = lambda model, ids, m=method, t=t: [explain(model, t.task, rid, m, shapes[rid]).values for rid in ids]  # noqa: E731
+            table = cascading_randomisation(t.model, maps, list(film_ids), steps, seed)
+            rows.append(table.assign(model=name, method=method, passes=[None] * (len(table) - 1) + [passes(table)]))
+    return pd.concat(rows, ignore_index=True)[["model", "method", "layers", "down_to", "spearman", "passes"]]

@@ -27,25 +27,23 @@ import torch
 from scipy.stats import spearmanr
 
 
-def map_similarity(a: np.ndarray, b: np.ndarray, size: int = 64) -> float:
-    """Mean Spearman rank correlation of two stacks of maps ``(n, h, w)``, each compared at ``size`` x
-    ``size`` (block means: rank correlation over millions of pixels costs much and adds nothing)."""
-    a, b = _shrink(np.asarray(a, float), size), _shrink(np.asarray(b, float), size)
+def map_similarity(a, b, size: int = 64) -> float:
+    """Mean Spearman rank correlation of two sequences of maps (pairs of equal shape, ``(h, w)`` each), each
+    pair compared at about ``size`` x ``size`` (block means: rank correlation over millions of pixels costs
+    much and adds nothing). A constant map (a CAM whose ReLU left nothing) ranks nothing: its pair is left
+    out, and NaN is returned when no pair is left."""
     rhos = []
-    for x, y in zip(a.reshape(len(a), -1), b.reshape(len(b), -1)):
-        if np.ptp(x) == 0 or np.ptp(y) == 0:  # a constant map ranks nothing: no correlation
-            rhos.append(0.0)
-        else:
+    for x, y in zip(a, b):
+        x, y = _shrink(np.asarray(x, float), size).ravel(), _shrink(np.asarray(y, float), size).ravel()
+        if np.ptp(x) > 0 and np.ptp(y) > 0:
             rhos.append(spearmanr(x, y).statistic)
-    return round(float(np.mean(rhos)), 4)
+    return round(float(np.mean(rhos)), 4) if rhos else float("nan")
 
 
-def _shrink(maps: np.ndarray, size: int) -> np.ndarray:
-    n, h, w = maps.shape
-    if h <= size and w <= size:
-        return maps
+def _shrink(values: np.ndarray, size: int) -> np.ndarray:
+    h, w = values.shape
     fy, fx = max(1, h // size), max(1, w // size)
-    return maps[:, : h // fy * fy, : w // fx * fx].reshape(n, h // fy, fy, w // fx, fx).mean((2, 4))
+    return values[: h // fy * fy, : w // fx * fx].reshape(h // fy, fy, w // fx, fx).mean((1, 3))
 
 
 def randomisable_layers(model: torch.nn.Module) -> list[str]:
@@ -54,8 +52,8 @@ def randomisable_layers(model: torch.nn.Module) -> list[str]:
             if name and hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]  # fmt: skip
 
 
-def cascading_randomisation(model: torch.nn.Module, maps: Callable[[torch.nn.Module, torch.Tensor], np.ndarray],
-                            images: torch.Tensor, steps: int = 4, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+def cascading_randomisation(model: torch.nn.Module, maps: Callable[[torch.nn.Module, object], list], images, steps: int = 4,
+                            seed: int = 0) -> pd.DataFrame:  # fmt: skip
     """Rank correlation of ``maps(model, images)`` with the trained model's after randomising the layers of
     ``model`` (a copy) from the top down in ``steps`` groups; one row per step: ``layers`` randomised so far,
     the deepest ``down_to``, ``spearman``."""
@@ -75,9 +73,11 @@ def cascading_randomisation(model: torch.nn.Module, maps: Callable[[torch.nn.Mod
     return pd.DataFrame(rows)
 
 
-def passes(table: pd.DataFrame, threshold: float = 0.5) -> bool:
-    """Whether a method's maps, once every layer is random (the last row), correlate below ``threshold``."""
-    return bool(table.spearman.iloc[-1] < threshold)
+def passes(table: pd.DataFrame, threshold: float = 0.5) -> bool | None:
+    """Whether a method's maps, once every layer is random (the last row), correlate below ``threshold``;
+    None where there was nothing to compare (constant maps)."""
+    last = table.spearman.iloc[-1]
+    return None if np.isnan(last) else bool(last < threshold)
 
 
 def with_shuffled_labels(task, seed: int = 0):

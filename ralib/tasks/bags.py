@@ -148,9 +148,11 @@ def film_table(ds: RADataset, seed: int = 0) -> pd.DataFrame:
 
 
 def joint_bag_task(films: pd.DataFrame, crops: pd.DataFrame, features: np.ndarray,
-                   draws: list[tuple[pd.DataFrame, np.ndarray]] = (), name: str = "svdh_mil") -> BagTask:  # fmt: skip
+                   draws: list[tuple[pd.DataFrame, np.ndarray]] = (), name: str = "svdh_mil",
+                   standardise: tuple[float, float] = (0.0, 1.0)) -> BagTask:  # fmt: skip
     """A :class:`BagTask` of one bag per film of ``films`` (:func:`film_table`) from the joint crops of a
-    cache (its ``table`` and each crop's ``features``), in :func:`ralib.patches.bags.joint_bags` order;
+    cache (its ``table`` and each crop's ``features``, or the crops themselves (m, H, W) with the pixel
+    ``standardise`` of the classifier that reads them), in :func:`ralib.patches.bags.joint_bags` order;
     ``draws`` are further (table, features) pairs of the same crops cut elsewhere (e.g. jittered), used in
     training. Films without any crop are left out (a note says how many)."""
     ids = films.radiograph_id.astype(str).to_numpy()
@@ -163,7 +165,7 @@ def joint_bag_task(films: pd.DataFrame, crops: pd.DataFrame, features: np.ndarra
             raise ValueError("a draw holds other joints than the crops it varies")
         extra.append(gather(values, draw_rows)[keep])
     task = BagTask(gather(features, rows)[keep], mask[keep], films[keep], "score",
-                   np.stack(extra) if extra else None, name, instances=(crops, rows[keep]))  # fmt: skip
+                   np.stack(extra) if extra else None, name, standardise, instances=(crops, rows[keep]))  # fmt: skip
     task.left_out = int((~keep).sum())
     return task
 

@@ -1,0 +1,96 @@
+"""The models notebooks ``02``-``08`` trained, loaded from their runs with the inputs they were tested on,
+ready for :func:`ralib.explain.explainers.explain` (notebook ``09`` trains none of them again).
+
+Each loader rebuilds the task of its notebook from the same caches and splits (built already, so cheap) and
+loads the checkpoint the notebook saved; a run that is missing is named in the error.
+
+Example:
+    >>> whole = whole_image_cnn(ds, runs / "02_whole_image_cnn", profile, seed=0)     # doctest: +SKIP
+    >>> whole.methods                                                                  # doctest: +SKIP
+    ('Grad-CAM', 'Grad-CAM++', 'Score-CAM', 'Eigen-CAM')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from ralib import tasks
+from ralib.config import Profile
+from ralib.data.arrays import film_array, resize_images
+from ralib.data.model import RADataset
+from ralib.explain.explainers import methods_for
+from ralib.models.mil import BagScorer
+from ralib.patches import crop_caches
+from ralib.patches.box_crops import box_crop_cache, true_boxes
+from ralib.tasks.bags import film_table, joint_bag_task
+from ralib.tasks.crops import patch_abnormality
+from ralib.tasks.joint_grades import HEADS, JointGradeTask, split_grade_table
+from ralib.train.extract import image_features
+from ralib.train.fit import load_checkpoint
+
+
+@dataclass
+class Trained:
+    """A trained model, the task whose items it is explained on, and the methods it has."""
+
+    model: nn.Module
+    task: object
+    methods: tuple[str, ...]
+    checkpoint: Path
+
+
+def checkpoint(run_dir: Path, pattern: str) -> Path:
+    """The one checkpoint of ``run_dir/checkpoints`` matching ``pattern`` (a glob); a clear error otherwise."""
+    found = sorted((Path(run_dir) / "checkpoints").glob(pattern))
+    if len(found) != 1:
+        what = "none" if not found else ", ".join(p.name for p in found)
+        raise FileNotFoundError(f"{run_dir}: expected one checkpoint {pattern!r}, found {what}; run {Path(run_dir).name} first")
+    return found[0]
+
+
+def whole_image_cnn(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 0, model: str = "resnet34") -> Trained:
+    """``02``'s whole-film SvdH regressor ``model`` on the films it was tested on."""
+    path = checkpoint(run_dir, f"{model}_*_svdh_regression.pt")
+    network, _ = load_checkpoint(path)
+    task = tasks.svdh_regression(ds, film_array(ds, profile.train.image_size, progress=False), seed)
+    return Trained(network, task, methods_for(network), path)
+
+
+def scheme2(ds: RADataset, run_dir: Path, localiser, profile: Profile, seed: int = 0, film_ids=None) -> dict[str, Trained]:
+    """``06``'s attention MIL at the localiser's landmarks (trained with jittered crops): its ``attention``,
+    and the same MIL behind its patch classifier (:meth:`~ralib.models.mil.BagScorer.from_trained`) for the
+    CAM methods through that CNN. ``film_ids``: the films whose bags are computed (None: all)."""
+    sizes = profile.mil
+    films = film_table(ds, seed)
+    (crops,) = crop_caches(ds, [("patches", localiser)], profile.landmarks.crop_size)
+    patch_task = patch_abnormality(crops, films, size=sizes.patch_size, balanced=sizes.patch_balanced)
+    classifier, _ = load_checkpoint(checkpoint(run_dir, f"{sizes.patch_models[0]}_*_patch_abnormality.pt"))
+    mil_path = checkpoint(run_dir, "attention_mil_*_predicted_landmarks_jittered_svdh_mil.pt")
+    mil, _ = load_checkpoint(mil_path)
+    only = None if film_ids is None else np.flatnonzero(crops.table.radiograph_id.isin(set(map(str, film_ids))).to_numpy())
+    features = image_features(classifier, crops.images, patch_task, only=only)
+    bags = joint_bag_task(films, crops.table, features)
+    images = np.zeros((len(crops.images), sizes.patch_size, sizes.patch_size), np.uint8)
+    chosen = np.arange(len(images)) if only is None else only
+    images[chosen] = resize_images(np.asarray(crops.images[chosen]), sizes.patch_size)
+    image_bags = joint_bag_task(films, crops.table, images, standardise=(patch_task.pixel_mean, patch_task.pixel_sd))
+    scorer = BagScorer.from_trained(classifier, mil).eval()
+    return {"Scheme 2 MIL": Trained(mil, bags, methods_for(mil), mil_path),
+            "Scheme 2 MIL, through its patch CNN": Trained(scorer, image_bags, tuple(m for m in methods_for(scorer) if m != "attention"), mil_path)}
+
+
+def rheumavit(ds: RADataset, run_dir: Path, profile: Profile, label: str = "dawid_skene", seed: int = 0) -> Trained:
+    """``07``'s main scorer (the first backbone, shared erosion and JSN heads, stage 2) on the crops at the
+    annotated joint boxes."""
+    sizes = profile.scorer
+    films = film_table(ds, seed)
+    cache = box_crop_cache(ds, true_boxes(ds), sizes.crop_size, progress=False)
+    task = JointGradeTask(cache.images, split_grade_table(cache.table, films, sizes.val_films), tuple(HEADS), label, sizes.input_size,
+                          epoch_size=sizes.epoch_size)  # fmt: skip
+    path = checkpoint(run_dir, f"idx_pool_scorer_*_{sizes.backbones[0]}_stage_2_*joint_grades.pt")
+    network, _ = load_checkpoint(path)
+    return Trained(network, task, methods_for(network), path)
