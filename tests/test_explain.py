@@ -193,3 +193,17 @@ def test_the_heatmap_grid_draws_every_film_through_every_method_and_computes_not
     maps = {(f, m): heat for f in films for m in ("Grad-CAM", "rollout")}
     fig = plots.heatmap_grid(films, maps, {"a": [(1, 1, 5, 5)]}, note="no truth on real films")
     assert len([ax for ax in fig.axes if ax.images]) == 4 and len(fig.axes[0].patches) == 1 and fig.texts
+
+
+def test_a_missing_or_ambiguous_checkpoint_names_the_run_to_do_first(tmp_path):
+    from ralib.explain.trained import checkpoint
+
+    run = tmp_path / "07_joint_scorer_tinyvit"
+    (run / "checkpoints").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="found none; run 07_joint_scorer_tinyvit first"):
+        checkpoint(run, "idx_pool_scorer_*.pt")
+    for name in ("idx_pool_scorer_a.pt", "idx_pool_scorer_b.pt"):
+        (run / "checkpoints" / name).touch()
+    with pytest.raises(FileNotFoundError, match="idx_pool_scorer_a.pt, idx_pool_scorer_b.pt"):
+        checkpoint(run, "idx_pool_scorer_*.pt")
+    assert checkpoint(run, "idx_pool_scorer_a.pt").name == "idx_pool_scorer_a.pt"

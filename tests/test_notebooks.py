@@ -131,7 +131,7 @@ CHECKS = {
         lambda m: m["ra2dream"]["columns_in_order"] and m["ra2dream"]["largest_change"] < 1e-9 and m["ra2dream"]["sites_read_back"] > 0,
     ],
     "09_explainability": [
-        # one row per model and method it has: the whole-film CNN, Scheme 2's attention and its patch CNN, RheumaVIT's rollout
+        # one row per model and method it has: the whole-film CNN, Scheme 2, RheumaVIT and DeepRA (its fingers and wrist models)
         lambda m: {key.split(" | ")[0] for key in m["table"]} == set(m["models"])
         and len(m["table"]) == sum(len(v["methods"]) for v in m["models"].values()),
         # where a row has heat, its shares over the six regions add up to one
@@ -155,7 +155,8 @@ def test_notebook_is_clean(path):
 #: notebooks that read another's outputs (its localiser, its checkpoints) from the same run folder
 NEEDS = {"06_mil_scheme2_joints": ["02_whole_image_cnn", "04_joint_localisation", "05_mil_scheme1_tiles"],
          "07_joint_scorer_tinyvit": ["04_joint_localisation"], "08_joint_scorer_deepra": ["04_joint_localisation"],
-         "09_explainability": ["02_whole_image_cnn", "04_joint_localisation", "06_mil_scheme2_joints", "07_joint_scorer_tinyvit"]}
+         "09_explainability": ["02_whole_image_cnn", "04_joint_localisation", "06_mil_scheme2_joints", "07_joint_scorer_tinyvit",
+                               "08_joint_scorer_deepra"]}
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from torch import nn
 
 from ralib import tasks
 from ralib.config import Profile
-from ralib.data.arrays import film_array, resize_images
+from ralib.data.arrays import film_array, hand_array, resize_images
 from ralib.data.model import RADataset
 from ralib.explain.explainers import methods_for
 from ralib.models.mil import BagScorer
@@ -28,7 +28,10 @@ from ralib.patches import crop_caches
 from ralib.patches.box_crops import box_crop_cache, true_boxes
 from ralib.tasks.bags import film_table, joint_bag_task
 from ralib.tasks.crops import patch_abnormality
+from ralib.tasks.detection import region_boxes, region_table
+from ralib.tasks.joint_boxes import film_boxes, hand_joint_boxes
 from ralib.tasks.joint_grades import HEADS, JointGradeTask, split_grade_table
+from ralib.tasks.region_scores import JOINT_MODELS, RegionScoreTask
 from ralib.train.extract import image_features
 from ralib.train.fit import load_checkpoint
 
@@ -94,3 +97,24 @@ def rheumavit(ds: RADataset, run_dir: Path, profile: Profile, label: str = "dawi
     path = checkpoint(run_dir, f"idx_pool_scorer_*_{sizes.backbones[0]}_stage_2_*joint_grades.pt")
     network, _ = load_checkpoint(path)
     return Trained(network, task, methods_for(network), path)
+
+
+def deepra(ds: RADataset, run_dir: Path, profile: Profile, label: str = "grade", seed: int = 0, film_ids=None) -> dict[str, Trained]:
+    """``08``'s attention-gated joint models (fingers, wrist) on the crops of the annotated regions of the
+    films ``film_ids`` (None: the test films), scored with the pixel statistics their checkpoints carry."""
+    sizes = profile.deepra
+    films = film_table(ds, seed)
+    split = films.set_index(films.radiograph_id.astype(str)).split
+    keep = set(map(str, film_ids)) if film_ids is not None else set(split.index[split == "test"])
+    hands = hand_array(ds, sizes.detector_size, progress=False)[1]
+    regions = region_table(film_boxes(region_boxes(hand_joint_boxes(ds, hands)), hands), hands)
+    out = {}
+    for model, size, backbone in (("fingers", sizes.finger_size, sizes.finger_backbone), ("wrist", sizes.wrist_size, sizes.wrist_backbone)):
+        boxes = regions[regions.joint.isin(JOINT_MODELS[model]) & regions.radiograph_id.isin(keep)]
+        cache = box_crop_cache(ds, boxes, size, grow=1.0, variant=f"deepra-annotated-{model}", progress=False)
+        path = checkpoint(run_dir, f"attention_gated_*_{backbone}_region_scores_{model}.pt")  # with the gate, not the ablation
+        network, record = load_checkpoint(path)
+        table = cache.table.assign(split=cache.table.radiograph_id.astype(str).map(split).fillna("unused").to_numpy())
+        task = RegionScoreTask(cache.images, table, ds.scores, model, label, pixel_stats=(record["pixel_mean"], record["pixel_sd"]))
+        out[f"DeepRA {model} (08)"] = Trained(network, task, methods_for(network), path)
+    return out
