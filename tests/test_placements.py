@@ -234,3 +234,12 @@ def test_maps_of_several_methods_are_measured_against_each_films_true_regions(fi
         assert oracle_row["hit"] == 1.0 and oracle_row["heat: damaged site"] == 1.0  # films without damage have no heat to share
     shares = table[[c for c in table if c.startswith("heat:") and not c.endswith(("low", "high"))]].astype(float)
     assert np.allclose(shares.loc[[("ResNet-34", "Grad-CAM")]].sum(1), 1, atol=1e-3)
+
+
+def test_a_bag_scorer_offers_no_score_cam():
+    import timm
+
+    from ralib.models.mil import BagScorer
+
+    methods = methods_for(BagScorer(timm.create_model("resnet18", num_classes=0, in_chans=1)))
+    assert "Score-CAM" not in methods and {"attention", "Grad-CAM", "Grad-CAM++", "Eigen-CAM"} <= set(methods)

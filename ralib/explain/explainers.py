@@ -15,7 +15,8 @@ film's heat each input carries:
   predicted score;
 - the attention MIL (``05``, ``06``): ``attention``, each instance's square filled evenly and weighted by its
   attention; a :class:`~ralib.models.mil.BagScorer` (a CNN before the pool, over bags of images) also has the
-  CAM methods through its instance CNN, each instance's map weighted by its attention.
+  CAM methods through its instance CNN (not Score-CAM, which masks each input image, not each instance), each
+  instance's map weighted by its attention.
 
 Example:
     >>> heat = explain(model, task, "SYN00412", "Grad-CAM", film.shape)     # doctest: +SKIP
@@ -165,7 +166,7 @@ def _mil(model, task, split, mine, method):
     return [np.ones((size, size), np.float32)] * len(mine), attention[0].numpy()[mine.instance.to_numpy()]
 
 
-@adapter(BagScorer, ("attention", *CAM_METHODS))
+@adapter(BagScorer, ("attention", *(m for m in CAM_METHODS if m != "Score-CAM")))  # Score-CAM masks the input per image, not per instance
 def _bag_scorer(model, task, split, mine, method):
     (item,) = mine["item"].unique()
     bag, mask, _ = task.dataset(split)[int(item)]
