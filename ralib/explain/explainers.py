@@ -85,7 +85,7 @@ def explain(model: nn.Module, task, radiograph_id: str, method: str, film_shape:
     ``film_shape`` pixels; refused for a method the model's family does not have."""
     if method not in methods_for(model):
         raise ValueError(f"{type(model).__name__} has no {method!r} map; it has {', '.join(methods_for(model))}")
-    placed = task.placements(split)
+    placed = _once(task, split, "placements", lambda: task.placements(split))
     mine = placed[placed.radiograph_id == str(radiograph_id)]
     if mine.empty:
         raise ValueError(f"film {radiograph_id!r} has no inputs in the {split} split of {getattr(task, 'name', task)}")
@@ -103,9 +103,22 @@ def _at(values: np.ndarray, size: int) -> np.ndarray:
     return values if values.shape == (size, size) else cv2.resize(values, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
+#: what explain() needs of a task's split, made once per task: (task, split, what) -> (the task, the value)
+_MADE: dict[tuple[int, str, str], tuple[object, object]] = {}
+
+
+def _once(task, split: str, what: str, make: Callable[[], object]):
+    """``make()`` the first time ``what`` of ``task``'s ``split`` is asked for (its placements, its dataset),
+    kept with the task itself so that its id cannot be reused by another."""
+    key = (id(task), split, what)
+    if key not in _MADE:
+        _MADE[key] = (task, make())
+    return _MADE[key][1]
+
+
 def _inputs(task, split: str, items) -> torch.Tensor:
     """The model inputs of ``items`` of ``task``'s ``split`` as one batch."""
-    dataset = task.dataset(split)
+    dataset = _once(task, split, "dataset", lambda: task.dataset(split))
     return torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in items]).float()
 
 
@@ -113,7 +126,8 @@ def _inputs(task, split: str, items) -> torch.Tensor:
 def _image_cnn(model, task, split, mine, method):
     inputs = _inputs(task, split, mine["item"])
     classify = getattr(task, "kind", "regression") == "classification"
-    classes = model(inputs).argmax(1).tolist() if classify else None
+    with torch.no_grad():
+        classes = model(inputs).argmax(1).tolist() if classify else None
     return list(cam_maps(model, inputs, method, classes=classes)), np.ones(len(mine))
 
 
@@ -159,7 +173,7 @@ def _gated_regions(model, task, split, mine, method):
 @adapter(AttentionMIL, ("attention",))
 def _mil(model, task, split, mine, method):
     (item,) = mine["item"].unique()
-    features, mask, _ = task.dataset(split)[int(item)]
+    features, mask, _ = _once(task, split, "dataset", lambda: task.dataset(split))[int(item)]
     with torch.no_grad():
         _, attention = model(features[None].float(), mask[None], return_attention=True)
     size = int(mine["size"].iloc[0])
@@ -169,7 +183,7 @@ def _mil(model, task, split, mine, method):
 @adapter(BagScorer, ("attention", *(m for m in CAM_METHODS if m != "Score-CAM")))  # Score-CAM masks the input per image, not per instance
 def _bag_scorer(model, task, split, mine, method):
     (item,) = mine["item"].unique()
-    bag, mask, _ = task.dataset(split)[int(item)]
+    bag, mask, _ = _once(task, split, "dataset", lambda: task.dataset(split))[int(item)]
     slots = mine.instance.to_numpy()
     with torch.no_grad():
         _, attention = model(bag[None].float(), mask[None], return_attention=True)
