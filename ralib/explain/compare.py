@@ -67,8 +67,10 @@ def measure_maps(explainers: dict[str, tuple[Callable[[str, str], Heatmap], tupl
         row, boxes = measure_heatmap(heat, *regions[rid])
         keys = {"model": name, "method": method, "radiograph_id": rid}
         films.append(keys | row)
-        sites.append(boxes[["damage", "heat"]].assign(**keys))
-    return pd.DataFrame(films), pd.concat(sites, ignore_index=True)
+        if heat.values.sum() > 0:  # a map with no heat ranks no joint (its AUROC would be a tie's 0.5)
+            sites.append(boxes[["damage", "heat"]].assign(**keys))
+    columns = ["damage", "heat", "model", "method", "radiograph_id"]
+    return pd.DataFrame(films), pd.concat(sites, ignore_index=True) if sites else pd.DataFrame(columns=columns)
 
 
 def results_table(films: pd.DataFrame, sites: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:

@@ -60,7 +60,7 @@ def box_heat(heat: np.ndarray, boxes: pd.DataFrame) -> np.ndarray:
 def site_auroc(sites: pd.DataFrame) -> float | None:
     """AUROC of ``heat`` for ``damage > 0`` over the rows of ``sites`` (None without both classes)."""
     damaged = sites.damage.to_numpy() > 0
-    if damaged.all() or not damaged.any():
+    if not len(sites) or damaged.all() or not damaged.any():
         return None
     return round(float(roc_auc_score(damaged, sites.heat.to_numpy(float))), 4)
 
