@@ -21,7 +21,7 @@ from ralib.explain.explainers import explain
 from ralib.explain.heatmap import Heatmap
 from ralib.explain.measures import box_heat, film_measures, summarise
 from ralib.explain.regions import film_regions
-from ralib.explain.sanity import cascading_randomisation, passes
+from ralib.explain.sanity import cascading_randomisation, map_similarity, passes
 
 #: what the results table shows of each measure, in this order
 HEADLINE = ("heat: damaged site", "heat: healthy site", "heat: other anatomy", "heat: background", "heat: marker", "heat: text",
@@ -99,3 +99,12 @@ def randomisation_checks(trained: dict, film_ids, shapes: dict[str, tuple[int, i
             table = cascading_randomisation(t.model, maps, list(film_ids), steps, seed)
             rows.append(table.assign(model=name, method=method, passes=[None] * (len(table) - 1) + [passes(table)]))
     return pd.concat(rows, ignore_index=True)[["model", "method", "layers", "down_to", "spearman", "passes"]]
+
+
+def similarity_between(first, second, film_ids, shapes: dict[str, tuple[int, int]]) -> dict[str, float]:
+    """Per method of ``first``, the mean rank correlation of its maps with ``second``'s on the films
+    ``film_ids`` (:func:`~ralib.explain.sanity.map_similarity`): e.g. a model and its copy trained on
+    shuffled labels, both :class:`~ralib.explain.trained.Trained` on the same task."""
+    return {method: map_similarity([explain(first.model, first.task, rid, method, shapes[rid]).values for rid in film_ids],
+                                   [explain(second.model, second.task, rid, method, shapes[rid]).values for rid in film_ids])
+            for method in first.methods}  # fmt: skip
