@@ -155,7 +155,8 @@ def test_notebook_is_clean(path):
 #: notebooks that read another's outputs (its localiser, its checkpoints) from the same run folder
 NEEDS = {"06_mil_scheme2_joints": ["02_whole_image_cnn", "04_joint_localisation", "05_mil_scheme1_tiles"],
          "07_joint_scorer_tinyvit": ["04_joint_localisation"], "08_joint_scorer_deepra": ["04_joint_localisation"],
-         "09_explainability": ["02_whole_image_cnn", "04_joint_localisation", "06_mil_scheme2_joints", "07_joint_scorer_tinyvit",
+         "09_explainability": ["02_whole_image_cnn", "04_joint_localisation", "05_mil_scheme1_tiles", "06_mil_scheme2_joints",
+                               "07_joint_scorer_tinyvit",
                                "08_joint_scorer_deepra"]}
 
 

@@ -241,3 +241,12 @@ def test_case_maps_and_their_figure_have_one_per_case(small, films):
     assert set(maps) == set(cases) and all(m.shape == task.images.shape[1:] for m in maps.values())
     fig = plots.heatmap_cases(task, cases, maps)
     assert len([ax for ax in fig.axes if ax.images]) == len(cases) > 0
+
+
+def test_a_task_made_from_a_checkpoint_record_scales_new_images_as_the_model_saw_its_own(small, films):
+    task = tasks.svdh_regression(small, films)
+    again = tasks.whole_image.ImageTask("svdh_regression", "regression", films[:2], task.table.iloc[:2].assign(split="test"), "score",
+                                        record=task.checkpoint_record())  # fmt: skip
+    assert (again.pixel_mean, again.pixel_sd, again.target_sd) == (task.pixel_mean, task.pixel_sd, task.target_sd)
+    expected = (films[0].astype(np.float32) - task.pixel_mean) / task.pixel_sd
+    assert np.allclose(again.dataset("test")[0][0].numpy()[0], expected, atol=1e-5)

@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,13 +28,14 @@ from ralib.explain.explainers import methods_for
 from ralib.models.mil import BagScorer
 from ralib.patches import crop_caches
 from ralib.patches.box_crops import box_crop_cache, true_boxes
-from ralib.tasks.bags import film_table, joint_bag_task
-from ralib.tasks.crops import patch_abnormality
+from ralib.patches.tiles import tile_cache
+from ralib.tasks.bags import film_table, joint_bag_task, tile_bag_task
+from ralib.tasks.crops import CropTask, patch_abnormality
 from ralib.tasks.detection import region_boxes, region_table
 from ralib.tasks.joint_boxes import film_boxes, hand_joint_boxes
 from ralib.tasks.joint_grades import HEADS, JointGradeTask, split_grade_table
 from ralib.tasks.region_scores import JOINT_MODELS, RegionScoreTask
-from ralib.train.extract import image_features
+from ralib.train.extract import image_features, image_outputs_of
 from ralib.train.fit import load_checkpoint
 
 
@@ -118,3 +121,23 @@ def deepra(ds: RADataset, run_dir: Path, profile: Profile, label: str = "grade",
         task = RegionScoreTask(cache.images, table, ds.scores, model, label, pixel_stats=(record["pixel_mean"], record["pixel_sd"]))
         out[f"DeepRA {model} (08)"] = Trained(network, task, methods_for(network), path)
     return out
+
+
+def scheme1(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 0, film_ids=None) -> Trained:
+    """``05``'s attention MIL over each film's top-K tiles with its tile classifier frozen, at the K that ``05``
+    found best (its ``metrics.json``), on the tiles of the films ``film_ids`` (None: all); the classifier
+    scores them with the scaling its checkpoint carries."""
+    sizes = profile.mil
+    best = json.loads((Path(run_dir) / "metrics.json").read_text())["metrics"]["best_scheme1"]
+    k = int(re.search(r"K=(\d+)", best).group(1))
+    tiles = tile_cache(ds, sizes.patch_size, progress=False)
+    classifier, record = load_checkpoint(checkpoint(run_dir, f"{sizes.patch_models[0]}_*_tile_classes.pt"))
+    size = int(record["input_size"])  # what image_outputs_of resizes the tiles to
+    scoring = CropTask("tile_classes", "classification", np.zeros((1, size, size), np.uint8), tiles.table.iloc[:1].assign(tile_class=0),
+                       "tile_class", tuple(record["classes"]), "multiclass", record=record)  # fmt: skip
+    only = None if film_ids is None else np.flatnonzero(tiles.table.radiograph_id.isin(set(map(str, film_ids))).to_numpy())
+    out = image_outputs_of(classifier, tiles.images, scoring, only=only)
+    task = tile_bag_task(film_table(ds, seed), tiles.table, out["features"], out["predictions"], k)
+    path = checkpoint(run_dir, f"attention_mil_*_K={k}_svdh_mil.pt")
+    mil, _ = load_checkpoint(path)
+    return Trained(mil, task, methods_for(mil), path)

@@ -61,11 +61,16 @@ class ImageTask(Task):
     classes: tuple[str, ...] = ()
     measure: str = "regression"  # regression | severity | binary | multiclass
     notes: list[str] = field(default_factory=list)
+    record: dict | None = None  # a trained model's checkpoint record: its scaling is used, no training image is needed
 
     def __post_init__(self):
         if len(self.images) != len(self.table):
             raise ValueError(f"{self.name}: {len(self.images)} images but {len(self.table)} table rows")
         self.table = self.table.reset_index(drop=True)
+        if self.record is not None:  # scoring new images with a trained model, as it saw its own
+            self.target_mean, self.target_sd = float(self.record["target_mean"]), float(self.record["target_sd"])
+            self.pixel_mean, self.pixel_sd = float(self.record["pixel_mean"]), float(self.record["pixel_sd"])
+            return
         train = self.table[self.table.split == "train"]
         if not len(train):
             raise ValueError(f"{self.name}: no training images")
