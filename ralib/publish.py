@@ -18,7 +18,10 @@ name starts with one of these, comma-separated) and ``digits`` (default 2). A co
 hold ``c_low`` and ``c_high`` is shown with that interval. A line under each table names the file and the
 run it came from.
 
-    .venv/bin/python -m ralib.publish runs/cpu README.md docs/*.md
+    .venv/bin/python -m ralib.publish runs/cpu --archive results/cpu README.md docs/*.md
+
+``--archive`` first copies the run's records into ``results/`` (in git: the tables can be written again, and
+checked, from there after ``runs/`` is gone); ``--keep-missing`` leaves a block whose run is not there as it was.
 
 Example:
     >>> import json, tempfile
@@ -40,6 +43,7 @@ import argparse
 import json
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 MARKER = re.compile(r"(<!-- publish (?P<spec>[^\n]*?) -->\n)(?P<body>.*?)(<!-- /publish -->)", re.DOTALL)
@@ -254,18 +258,29 @@ def _block(runs: Path, spec: str) -> str:
     return table_block(runs, words[0], words[1], digits=int(options.get("digits", 2)), **listed)
 
 
-def publish(markdown: str | Path, runs: str | Path) -> int:
+def publish(markdown: str | Path, runs: str | Path, kept: list[str] | None = None) -> int:
     """Fill every ``<!-- publish ... -->`` block of the file ``markdown`` from the run folder ``runs``; the text
     outside the blocks is kept as it was. Returns the number of blocks written; the file is rewritten only
-    when all of them could be."""
+    when all of them could be.
+
+    A block whose run is not there raises, unless a list ``kept`` is given: then that block is left as it was and
+    its marker appended to ``kept`` (publishing one new run without losing the tables of runs no longer on disk).
+    """
     path = Path(markdown)
     text = path.read_text()
     count = 0
 
     def fill(match: re.Match) -> str:
         nonlocal count
+        try:
+            block = _block(Path(runs), match.group("spec"))
+        except FileNotFoundError:
+            if kept is None:
+                raise
+            kept.append(match.group("spec"))
+            return match.group(0)
         count += 1
-        return match.group(1) + _block(Path(runs), match.group("spec")) + "\n" + match.group(4)
+        return match.group(1) + block + "\n" + match.group(4)
 
     new = MARKER.sub(fill, text)
     if new != text:
@@ -273,13 +288,57 @@ def publish(markdown: str | Path, runs: str | Path) -> int:
     return count
 
 
+def archive(runs: str | Path, results: str | Path) -> list[Path]:
+    """Copy what the tables are written from out of the run folder ``runs`` into ``results`` (kept in git, so that
+    the README's numbers can be published again, and checked, after ``runs/`` is gone): each notebook's
+    ``metrics.json`` and ``run.json``, and its executed notebook without outputs (its cells' durations kept).
+
+    Example:
+        >>> import json, tempfile
+        >>> runs, results = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
+        >>> (runs / "02_x").mkdir()
+        >>> _ = (runs / "02_x" / "metrics.json").write_text("{}")
+        >>> cells = [{"cell_type": "code", "source": "x", "outputs": [{"data": "image"}], "metadata": {"papermill": {"duration": 2.0}}}]
+        >>> _ = (runs / "02_x" / "02_x.ipynb").write_text(json.dumps({"cells": cells}))
+        >>> [p.relative_to(results).as_posix() for p in archive(runs, results)]
+        ['02_x/02_x.ipynb', '02_x/metrics.json']
+        >>> json.loads((results / "02_x" / "02_x.ipynb").read_text())["cells"][0]["outputs"]
+        []
+    """
+    copied = []
+    for folder in sorted(p for p in Path(runs).iterdir() if p.is_dir() and (p / "metrics.json").is_file()):
+        dest = Path(results) / folder.name
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in ("metrics.json", "run.json"):
+            if (folder / name).is_file():
+                shutil.copyfile(folder / name, dest / name)
+                copied.append(dest / name)
+        for executed in folder.glob("[0-9][0-9]_*.ipynb"):
+            notebook = json.loads(executed.read_text())
+            for cell in notebook["cells"]:
+                if "outputs" in cell:
+                    cell["outputs"] = []
+            (dest / executed.name).write_text(json.dumps(notebook, indent=1) + "\n")
+            copied.append(dest / executed.name)
+    return sorted(copied)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ralib.publish", description="Write the marked result tables from a run folder.")
     parser.add_argument("runs", type=Path, help="a run folder, e.g. runs/cpu")
-    parser.add_argument("files", nargs="+", type=Path, help="markdown files with <!-- publish ... --> blocks")
+    parser.add_argument("files", nargs="*", type=Path, help="markdown files with <!-- publish ... --> blocks")
+    parser.add_argument("--archive", type=Path, metavar="RESULTS", help="first copy the run's records into RESULTS (e.g. results/cpu)")
+    parser.add_argument("--keep-missing", action="store_true", help="leave a block whose run is not there as it was, and say so")
     args = parser.parse_args(argv)
+    runs = args.runs
+    if args.archive:
+        print(f"{args.archive}: {len(archive(runs, args.archive))} file(s) copied from {runs}")
+        runs = args.archive
     for file in args.files:
-        print(f"{file}: {publish(file, args.runs)} table(s) written from {args.runs}")
+        kept: list[str] | None = [] if args.keep_missing else None
+        print(f"{file}: {publish(file, runs, kept)} table(s) written from {runs}")
+        for spec in kept or []:
+            print(f"  kept as it was (its run is not in {runs.parent}): {spec}")
 
 
 if __name__ == "__main__":

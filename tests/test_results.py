@@ -248,3 +248,26 @@ def test_assembled_totals_are_corrected_for_the_weighted_draws_and_fitted_only_b
     assert row["raw sum, as drawn"] == pytest.approx(0.5)  # undecided under balanced draws
     assert row["raw sum, prior-corrected"] == pytest.approx(0.25)  # the data's own 1 in 4
     assert line == pytest.approx({"slope": 4.0, "intercept": 1.0}) and row["line fitted on validation"] == pytest.approx(3.0)
+
+
+def test_publish_keeps_a_block_whose_run_is_gone_when_asked_and_archive_lets_the_tables_be_written_again(tmp_path):
+    import json
+
+    from ralib.publish import main, publish
+
+    runs = tmp_path / "runs" / "cpu"
+    (runs / "02_a").mkdir(parents=True)
+    (runs / "02_a" / "metrics.json").write_text(json.dumps({"finished": "T", "seed": 0, "metrics": {"fits": {"a": {"pcc": 0.5}}}}))
+    (runs / "02_a" / "run.json").write_text(json.dumps({"ok": True, "seconds": 61.0, "finished": "T", "commit": "abc"}))
+    gone = "<!-- publish 09_gone table -->\nthe table of a run no longer on disk\n<!-- /publish -->\n"
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- publish 02_a fits -->\n<!-- /publish -->\n" + gone)
+    kept: list[str] = []
+    assert publish(readme, runs, kept) == 1
+    assert kept == ["09_gone table"] and readme.read_text().endswith(gone) and "| a | 0.50 |" in readme.read_text()
+    results = tmp_path / "results" / "cpu"
+    main([str(runs), "--archive", str(results)])  # no markdown: only the copy
+    assert sorted(p.name for p in (results / "02_a").iterdir()) == ["metrics.json", "run.json"]
+    readme.write_text("<!-- publish 02_a fits -->\n<!-- /publish -->\n<!-- publish timings -->\n<!-- /publish -->\n")
+    (runs / "02_a" / "metrics.json").unlink()  # runs/ gone: the archive alone writes the same tables
+    assert publish(readme, results) == 2 and "| a | 0.50 |" in readme.read_text() and "1 min 1 s" in readme.read_text()
