@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,17 @@ from typing import Any
 import numpy as np
 
 from ralib.config import get_profile, runs_dir
+
+
+def file_name(text: str) -> str:
+    """``text`` as a file name: lower case, every run of other characters than letters, digits, ``-``, ``+``
+    and ``.`` one underscore.
+
+    Example:
+        >>> file_name("cases, Scheme 2 MIL (06): through its patch CNN")
+        'cases_scheme_2_mil_06_through_its_patch_cnn'
+    """
+    return re.sub(r"[^a-z0-9+.-]+", "_", text.lower()).strip("_")
 
 
 class Run:
@@ -52,8 +64,9 @@ class Run:
         self.metrics.update({key: _plain(value) for key, value in metrics.items()})
 
     def savefig(self, fig, name: str) -> Path:
-        """Save a matplotlib figure as ``figures/<name>.png`` and return the path."""
-        path = self.figures_dir / f"{name}.png"
+        """Save a matplotlib figure as ``figures/<name>.png`` and return the path; ``name`` may be any text
+        (a model's name): it is made a file name first (:func:`file_name`)."""
+        path = self.figures_dir / f"{file_name(name)}.png"
         fig.savefig(path)
         if path.name not in self.figures:
             self.figures.append(path.name)

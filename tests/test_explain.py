@@ -207,3 +207,31 @@ def test_a_missing_or_ambiguous_checkpoint_names_the_run_to_do_first(tmp_path):
     with pytest.raises(FileNotFoundError, match="idx_pool_scorer_a.pt, idx_pool_scorer_b.pt"):
         checkpoint(run, "idx_pool_scorer_*.pt")
     assert checkpoint(run, "idx_pool_scorer_a.pt").name == "idx_pool_scorer_a.pt"
+
+
+def test_new_films_are_scored_with_the_checkpoints_scaling_and_no_training_film():
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from ralib.explain.compare import predicted_totals
+    from ralib.explain.trained import NEW, Trained
+    from ralib.tasks import ImageTask
+    from ralib.tasks.bags import BagTask
+
+    films = pd.DataFrame({"radiograph_id": ["a", "b"], "split": NEW, "score": [0.0, 125.5]})
+    features, mask = np.ones((2, 3, 4), np.float32), np.array([[True, True, False], [True, False, False]])
+    with pytest.raises(ValueError, match="no training bags"):
+        BagTask(features, mask, films)
+    bags = BagTask(features, mask, films, record={"target_mean": 10.0, "target_sd": 2.0})
+    assert bags.decode({"outputs": np.array([[0.0], [1.0]])}).tolist() == [10.0, 12.0]
+    with pytest.raises(ValueError, match="no training images"):
+        ImageTask("svdh_regression", "regression", np.zeros((2, 8, 8), np.float32), films, "score")
+    record = {"target_mean": 20.0, "target_sd": 4.0, "pixel_mean": 0.5, "pixel_sd": 0.25}
+    task = ImageTask("svdh_regression", "regression", np.zeros((2, 32, 32), np.float32), films, "score", record=record)
+    constant = create_model("resnet18", 1).eval()
+    torch.nn.init.zeros_(constant.get_classifier().weight), torch.nn.init.constant_(constant.get_classifier().bias, 1.5)  # z = 1.5
+    whole = Trained(constant, task, ("Grad-CAM",), Path("whole.pt"), NEW)
+    ds = SimpleNamespace(radiographs=films[["radiograph_id", "score"]], scores=[])
+    totals = predicted_totals({"whole": whole, "the same, another view": whole}, ds)
+    assert list(totals.columns) == ["label", "whole"]  # one column per checkpoint
+    assert totals.loc["b", "label"] == 125.5 and totals.whole.tolist() == pytest.approx([26.0, 26.0])  # 20 + 1.5 * 4

@@ -139,8 +139,28 @@ CHECKS = {
                       for v in m["table"].values() if v["heat: background"] is not None),
         lambda m: all(r["spearman"] is None or r["spearman"] != r["spearman"] or -1 <= r["spearman"] <= 1 for r in m["randomisation"]),
         lambda m: set(m["shuffled_labels"]) == set(m["models"]["whole-film ResNet-34 (02)"]["methods"]),
+        # the new films of REAL_FILMS_DIR (NEW_FILMS below): each scored by the whole-film CNN and both MILs, beside its label
+        lambda m: len(m["real_films"]) == 2 and all(len(v) == 4 and v["label"] is not None for v in m["real_films"].values()),
     ],
 }
+
+
+def new_films(root):
+    """Two synthetic films exported as a real score table (JPEGs and a CSV, no annotations): what a user's
+    own films look like to notebook 09's ``REAL_FILMS_DIR``."""
+    from ralib.data import load_dataset
+    from ralib.data.formats import image_table
+    from ralib.synth import SynthConfig, make_dataset
+
+    folder = root / "new_films"
+    if not folder.exists():
+        ds = load_dataset("synthra", make_dataset(SynthConfig(n_images=2, image_size=512, seed=7), root / "new_films_synthra", progress=False))
+        image_table.export(ds, folder)
+    return {"REAL_FILMS_DIR": str(folder)}
+
+
+#: parameters a notebook's smoke run is given, made in the run folder's root
+PARAMETERS = {"09_explainability": new_films}
 
 
 def test_notebooks_exist():
@@ -173,7 +193,8 @@ def test_notebook_runs_with_smoke_profile(path, smoke_runs):
         if needed not in smoke_runs["done"]:  # e.g. this notebook selected alone with -k
             assert run_notebook(notebooks_dir() / f"{needed}.ipynb", "smoke", out_root=smoke_runs["root"], cell_timeout=600).ok
             smoke_runs["done"].add(needed)
-    result = run_notebook(path, "smoke", out_root=smoke_runs["root"], cell_timeout=600)
+    params = PARAMETERS[path.stem](smoke_runs["root"]) if path.stem in PARAMETERS else {}
+    result = run_notebook(path, "smoke", params, out_root=smoke_runs["root"], cell_timeout=600)
     smoke_runs["done"].add(path.stem)
     assert result.ok, result.error
     record = json.loads(result.metrics_path.read_text())

@@ -17,11 +17,13 @@ from tqdm.auto import tqdm
 
 from ralib.data.io import probe_image
 from ralib.data.model import RADataset
+from ralib.data.analysis import image_labels
 from ralib.explain.explainers import explain
 from ralib.explain.heatmap import Heatmap
 from ralib.explain.measures import box_heat, film_measures, summarise
 from ralib.explain.regions import film_regions
 from ralib.explain.sanity import cascading_randomisation, map_similarity, passes
+from ralib.train.fit import predict
 
 #: what the results table shows of each measure, in this order
 HEADLINE = ("heat: damaged site", "heat: healthy site", "heat: other anatomy", "heat: background", "heat: marker", "heat: text",
@@ -36,6 +38,36 @@ def measure_heatmap(heat: Heatmap, labels: np.ndarray, boxes: pd.DataFrame, k: i
     return row, boxes.assign(heat=box_heat(heat.values, boxes))
 
 
+def film_rows(ds: RADataset) -> dict[str, str]:
+    """Each film of ``ds`` as a figure's row names it (its id and its image-level label) -> its id.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> ds = SimpleNamespace(radiographs=pd.DataFrame({"radiograph_id": ["130193", "429934"], "score": [0.0, 125.5]}), scores=[])
+        >>> film_rows(ds)
+        {'130193 (SvdH 0)': '130193', '429934 (SvdH 125.5)': '429934'}
+    """
+    labels = image_labels(ds)[0]
+    return {f"{rid} (SvdH {labels.get(rid, float('nan')):g})": rid for rid in ds.radiographs.radiograph_id.astype(str)}
+
+
+def predicted_totals(trained: dict, ds: RADataset) -> pd.DataFrame:
+    """One row per film of ``ds``: its image-level label and the total each model predicts from its own
+    inputs (:class:`~ralib.explain.trained.Trained`, one column per checkpoint: two views of one model, e.g.
+    a MIL and the same MIL behind its CNN, predict the same)."""
+    table = pd.DataFrame({"label": image_labels(ds)[0]})
+    seen = set()
+    for name, t in trained.items():
+        if t.checkpoint in seen:
+            continue
+        seen.add(t.checkpoint)
+        rows = t.task.rows(t.split)
+        ids = t.task.table.radiograph_id.astype(str).to_numpy()[rows]
+        table[name] = pd.Series(t.task.decode(predict(t.model, t.task.dataset(t.split), t.task.forward), t.split), index=ids)
+    table.index.name = "radiograph_id"
+    return table
+
+
 def film_shapes(ds: RADataset, film_ids) -> dict[str, tuple[int, int]]:
     """Each film's pixel grid ``(height, width)``, read from its file's header."""
     paths = ds.radiographs.set_index(ds.radiographs.radiograph_id.astype(str)).image_path
@@ -46,9 +78,18 @@ def explainers_of(trained: dict, shapes: dict[str, tuple[int, int]]) -> dict[str
     """:func:`measure_maps`' explainers from :class:`~ralib.explain.trained.Trained` models: each one's
     :func:`~ralib.explain.explainers.explain` on the films of ``shapes``, and its methods."""
     def one(t):
-        return lambda rid, method: explain(t.model, t.task, rid, method, shapes[str(rid)])
+        return lambda rid, method: explain(t.model, t.task, rid, method, shapes[str(rid)], t.split)
 
     return {name: (one(t), t.methods) for name, t in trained.items()}
+
+
+def maps_of(explainers: dict[str, tuple[Callable[[str, str], Heatmap], tuple[str, ...]]], films: dict[str, str]
+            ) -> dict[str, dict[tuple[str, str], Heatmap]]:  # fmt: skip
+    """Every method's map of every film, per model: ``films`` maps a row's name (``"TP 000123"``) to its
+    radiograph id; the result maps each model's name to ``{(row, method): Heatmap}``, what
+    :func:`ralib.plots.heatmap_grid` draws as one figure."""
+    return {name: {(row, method): explain_one(rid, method) for row, rid in films.items() for method in methods}
+            for name, (explain_one, methods) in explainers.items()}
 
 
 def measure_maps(explainers: dict[str, tuple[Callable[[str, str], Heatmap], tuple[str, ...]]], ds: RADataset, film_ids,
@@ -95,7 +136,7 @@ def randomisation_checks(trained: dict, film_ids, shapes: dict[str, tuple[int, i
     rows = []
     for name, t in trained.items():
         for method in t.methods if methods is None else [m for m in t.methods if m in methods]:
-            maps = lambda model, ids, m=method, t=t: [explain(model, t.task, rid, m, shapes[rid]).values for rid in ids]  # noqa: E731
+            maps = lambda model, ids, m=method, t=t: [explain(model, t.task, rid, m, shapes[rid], t.split).values for rid in ids]  # noqa: E731
             table = cascading_randomisation(t.model, maps, list(film_ids), steps, seed)
             rows.append(table.assign(model=name, method=method, passes=[None] * (len(table) - 1) + [passes(table)]))
     return pd.concat(rows, ignore_index=True)[["model", "method", "layers", "down_to", "spearman", "passes"]]
@@ -105,6 +146,6 @@ def similarity_between(first, second, film_ids, shapes: dict[str, tuple[int, int
     """Per method of ``first``, the mean rank correlation of its maps with ``second``'s on the films
     ``film_ids`` (:func:`~ralib.explain.sanity.map_similarity`): e.g. a model and its copy trained on
     shuffled labels, both :class:`~ralib.explain.trained.Trained` on the same task."""
-    return {method: map_similarity([explain(first.model, first.task, rid, method, shapes[rid]).values for rid in film_ids],
-                                   [explain(second.model, second.task, rid, method, shapes[rid]).values for rid in film_ids])
+    return {method: map_similarity([explain(first.model, first.task, rid, method, shapes[rid], first.split).values for rid in film_ids],
+                                   [explain(second.model, second.task, rid, method, shapes[rid], second.split).values for rid in film_ids])
             for method in first.methods}  # fmt: skip

@@ -2,7 +2,9 @@
 ready for :func:`ralib.explain.explainers.explain` (notebook ``09`` trains none of them again).
 
 Each loader rebuilds the task of its notebook from the same caches and splits (built already, so cheap) and
-loads the checkpoint the notebook saved; a run that is missing is named in the error.
+loads the checkpoint the notebook saved; a run that is missing is named in the error. With ``new_films=True``
+(the whole-film CNN and the two MILs) the data set's films are new to the model, e.g. real ones: every film is
+scored, in the split :data:`NEW`, with the scaling the checkpoints carry (no training film is needed).
 
 Example:
     >>> whole = whole_image_cnn(ds, runs / "02_whole_image_cnn", profile, seed=0)     # doctest: +SKIP
@@ -30,7 +32,7 @@ from ralib.patches import crop_caches
 from ralib.patches.box_crops import box_crop_cache, true_boxes
 from ralib.patches.tiles import tile_cache
 from ralib.tasks.bags import film_table, joint_bag_task, tile_bag_task
-from ralib.tasks.crops import CropTask, patch_abnormality
+from ralib.tasks.crops import CropTask
 from ralib.tasks.detection import region_boxes, region_table
 from ralib.tasks.joint_boxes import film_boxes, hand_joint_boxes
 from ralib.tasks.joint_grades import HEADS, JointGradeTask, split_grade_table
@@ -39,14 +41,23 @@ from ralib.train.extract import image_features, image_outputs_of
 from ralib.train.fit import load_checkpoint
 
 
+#: the split of films a model scores without having been trained or tested on them
+NEW = "new"
+
+
 @dataclass
 class Trained:
-    """A trained model, the task whose items it is explained on, and the methods it has."""
+    """A trained model, the task whose items it is explained on (those of ``split``), and the methods it has."""
 
     model: nn.Module
     task: object
     methods: tuple[str, ...]
     checkpoint: Path
+    split: str = "test"
+
+
+def _scored(films, new_films: bool):
+    return films.assign(split=NEW) if new_films else films
 
 
 def checkpoint(run_dir: Path, pattern: str) -> Path:
@@ -58,35 +69,50 @@ def checkpoint(run_dir: Path, pattern: str) -> Path:
     return found[0]
 
 
-def whole_image_cnn(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 0, model: str = "resnet34") -> Trained:
-    """``02``'s whole-film SvdH regressor ``model`` on the films it was tested on."""
+def whole_image_cnn(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 0, model: str = "resnet34",
+                    new_films: bool = False) -> Trained:  # fmt: skip
+    """``02``'s whole-film SvdH regressor ``model`` on the films it was tested on (``new_films``: on all)."""
     path = checkpoint(run_dir, f"{model}_*_svdh_regression.pt")
-    network, _ = load_checkpoint(path)
+    network, record = load_checkpoint(path)
     task = tasks.svdh_regression(ds, film_array(ds, profile.train.image_size, progress=False), seed)
-    return Trained(network, task, methods_for(network), path)
+    if new_films:
+        task = tasks.ImageTask(task.name, task.kind, task.images, _scored(task.table, True), task.target, record=record)
+    return Trained(network, task, methods_for(network), path, NEW if new_films else "test")
 
 
-def scheme2(ds: RADataset, run_dir: Path, localiser, profile: Profile, seed: int = 0, film_ids=None) -> dict[str, Trained]:
+def _scoring(record: dict, table, target: str) -> CropTask:
+    """A task that scores crops as the classifier of checkpoint ``record`` saw its own (its pixel scaling and
+    input size), without any training crop: what :func:`~ralib.train.extract.image_outputs_of` needs."""
+    size = int(record["input_size"])
+    return CropTask(record["task"], "classification", np.zeros((1, size, size), np.uint8), table.iloc[:1].assign(**{target: 0}), target,
+                    tuple(record["classes"]), "multiclass", record=record)  # fmt: skip
+
+
+def scheme2(ds: RADataset, run_dir: Path, localiser, profile: Profile, seed: int = 0, film_ids=None,
+            new_films: bool = False) -> dict[str, Trained]:  # fmt: skip
     """``06``'s attention MIL at the localiser's landmarks (trained with jittered crops): its ``attention``,
     and the same MIL behind its patch classifier (:meth:`~ralib.models.mil.BagScorer.from_trained`) for the
     CAM methods through that CNN. ``film_ids``: the films whose bags are computed (None: all)."""
     sizes = profile.mil
-    films = film_table(ds, seed)
-    (crops,) = crop_caches(ds, [("patches", localiser)], profile.landmarks.crop_size)
-    patch_task = patch_abnormality(crops, films, size=sizes.patch_size, balanced=sizes.patch_balanced)
-    classifier, _ = load_checkpoint(checkpoint(run_dir, f"{sizes.patch_models[0]}_*_patch_abnormality.pt"))
+    films = _scored(film_table(ds, seed), new_films)
+    (crops,) = crop_caches(ds, [("patches", localiser)], profile.landmarks.crop_size, progress=False)
+    classifier, record = load_checkpoint(checkpoint(run_dir, f"{sizes.patch_models[0]}_*_patch_abnormality.pt"))
+    scoring = _scoring(record, crops.table, "abnormal")
     mil_path = checkpoint(run_dir, "attention_mil_*_predicted_landmarks_jittered_svdh_mil.pt")
-    mil, _ = load_checkpoint(mil_path)
+    mil, mil_record = load_checkpoint(mil_path)
     only = None if film_ids is None else np.flatnonzero(crops.table.radiograph_id.isin(set(map(str, film_ids))).to_numpy())
-    features = image_features(classifier, crops.images, patch_task, only=only)
-    bags = joint_bag_task(films, crops.table, features)
-    images = np.zeros((len(crops.images), sizes.patch_size, sizes.patch_size), np.uint8)
+    features = image_features(classifier, crops.images, scoring, only=only)
+    scaling = mil_record if new_films else None
+    bags = joint_bag_task(films, crops.table, features, record=scaling)
+    images = np.zeros((len(crops.images), scoring.images.shape[-1], scoring.images.shape[-1]), np.uint8)
     chosen = np.arange(len(images)) if only is None else only
-    images[chosen] = resize_images(np.asarray(crops.images[chosen]), sizes.patch_size)
-    image_bags = joint_bag_task(films, crops.table, images, standardise=(patch_task.pixel_mean, patch_task.pixel_sd))
+    images[chosen] = resize_images(np.asarray(crops.images[chosen]), images.shape[-1])
+    image_bags = joint_bag_task(films, crops.table, images, standardise=(scoring.pixel_mean, scoring.pixel_sd), record=scaling)
     scorer = BagScorer.from_trained(classifier, mil).eval()
-    return {"Scheme 2 MIL": Trained(mil, bags, methods_for(mil), mil_path),
-            "Scheme 2 MIL, through its patch CNN": Trained(scorer, image_bags, tuple(m for m in methods_for(scorer) if m != "attention"), mil_path)}
+    split = NEW if new_films else "test"
+    return {"Scheme 2 MIL": Trained(mil, bags, methods_for(mil), mil_path, split),
+            "Scheme 2 MIL, through its patch CNN": Trained(scorer, image_bags, tuple(m for m in methods_for(scorer) if m != "attention"),
+                                                           mil_path, split)}  # fmt: skip
 
 
 def rheumavit(ds: RADataset, run_dir: Path, profile: Profile, label: str = "dawid_skene", seed: int = 0) -> Trained:
@@ -123,7 +149,7 @@ def deepra(ds: RADataset, run_dir: Path, profile: Profile, label: str = "grade",
     return out
 
 
-def scheme1(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 0, film_ids=None) -> Trained:
+def scheme1(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 0, film_ids=None, new_films: bool = False) -> Trained:
     """``05``'s attention MIL over each film's top-K tiles with its tile classifier frozen, at the K that ``05``
     found best (its ``metrics.json``), on the tiles of the films ``film_ids`` (None: all); the classifier
     scores them with the scaling its checkpoint carries."""
@@ -132,12 +158,11 @@ def scheme1(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 0, film_
     k = int(re.search(r"K=(\d+)", best).group(1))
     tiles = tile_cache(ds, sizes.patch_size, progress=False)
     classifier, record = load_checkpoint(checkpoint(run_dir, f"{sizes.patch_models[0]}_*_tile_classes.pt"))
-    size = int(record["input_size"])  # what image_outputs_of resizes the tiles to
-    scoring = CropTask("tile_classes", "classification", np.zeros((1, size, size), np.uint8), tiles.table.iloc[:1].assign(tile_class=0),
-                       "tile_class", tuple(record["classes"]), "multiclass", record=record)  # fmt: skip
+    scoring = _scoring(record, tiles.table, "tile_class")
     only = None if film_ids is None else np.flatnonzero(tiles.table.radiograph_id.isin(set(map(str, film_ids))).to_numpy())
     out = image_outputs_of(classifier, tiles.images, scoring, only=only)
-    task = tile_bag_task(film_table(ds, seed), tiles.table, out["features"], out["predictions"], k)
     path = checkpoint(run_dir, f"attention_mil_*_K={k}_svdh_mil.pt")
-    mil, _ = load_checkpoint(path)
-    return Trained(mil, task, methods_for(mil), path)
+    mil, mil_record = load_checkpoint(path)
+    task = tile_bag_task(_scored(film_table(ds, seed), new_films), tiles.table, out["features"], out["predictions"], k,
+                         record=mil_record if new_films else None)  # fmt: skip
+    return Trained(mil, task, methods_for(mil), path, NEW if new_films else "test")

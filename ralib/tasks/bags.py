@@ -53,7 +53,7 @@ class BagDataset(Dataset):
         if self.draws is not None:
             j = int(torch.randint(len(self.draws) + 1, ()))
             features = features if j == 0 else self.draws[j - 1, i]
-        instances = (torch.from_numpy(np.asarray(features, np.float32)) - self.mean) / self.sd
+        instances = (torch.from_numpy(np.array(features, np.float32)) - self.mean) / self.sd
         return instances, torch.from_numpy(self.mask[i]), torch.tensor(self.targets[i])
 
 
@@ -65,7 +65,8 @@ class BagTask(Task):
 
     def __init__(self, features: np.ndarray, mask: np.ndarray, table: pd.DataFrame, target: str = "score",
                  draws: np.ndarray | None = None, name: str = "svdh_mil",
-                 standardise: tuple[float, float] = (0.0, 1.0), instances: tuple[pd.DataFrame, np.ndarray] | None = None):  # fmt: skip
+                 standardise: tuple[float, float] = (0.0, 1.0), instances: tuple[pd.DataFrame, np.ndarray] | None = None,
+                 record: dict | None = None):  # fmt: skip
         if not (len(features) == len(mask) == len(table)):
             raise ValueError(f"{len(features)} bags, {len(mask)} masks, {len(table)} table rows")
         if draws is not None and draws.shape[1:] != features.shape:
@@ -78,11 +79,14 @@ class BagTask(Task):
         if instances is not None and np.shape(instances[1]) != mask.shape:
             raise ValueError(f"instance rows of shape {np.shape(instances[1])} for bags of shape {mask.shape}")
         self.instances = instances  # (the crops' or tiles' table, each bag place's row in it, -1 empty)
+        self.num_outputs = 1
+        if record is not None:  # scoring new films with a trained MIL: its target scaling, no training bag needed
+            self.target_mean, self.target_sd = float(record["target_mean"]), float(record["target_sd"])
+            return
         y = self.table.loc[self.table.split == "train", target].to_numpy(float)
         if not len(y):
             raise ValueError("no training bags")
         self.target_mean, self.target_sd = float(y.mean()), float(y.std() or 1.0)
-        self.num_outputs = 1
 
     def rows(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.table.split.to_numpy() == split)
@@ -149,12 +153,13 @@ def film_table(ds: RADataset, seed: int = 0) -> pd.DataFrame:
 
 def joint_bag_task(films: pd.DataFrame, crops: pd.DataFrame, features: np.ndarray,
                    draws: list[tuple[pd.DataFrame, np.ndarray]] = (), name: str = "svdh_mil",
-                   standardise: tuple[float, float] = (0.0, 1.0)) -> BagTask:  # fmt: skip
+                   standardise: tuple[float, float] = (0.0, 1.0), record: dict | None = None) -> BagTask:  # fmt: skip
     """A :class:`BagTask` of one bag per film of ``films`` (:func:`film_table`) from the joint crops of a
     cache (its ``table`` and each crop's ``features``, or the crops themselves (m, H, W) with the pixel
     ``standardise`` of the classifier that reads them), in :func:`ralib.patches.bags.joint_bags` order;
     ``draws`` are further (table, features) pairs of the same crops cut elsewhere (e.g. jittered), used in
-    training. Films without any crop are left out (a note says how many)."""
+    training. Films without any crop are left out (a note says how many); ``record``: a trained MIL's, to
+    score new films (:class:`BagTask`)."""
     ids = films.radiograph_id.astype(str).to_numpy()
     rows, mask = joint_bags(crops, ids)
     keep = mask.any(1)
@@ -165,21 +170,21 @@ def joint_bag_task(films: pd.DataFrame, crops: pd.DataFrame, features: np.ndarra
             raise ValueError("a draw holds other joints than the crops it varies")
         extra.append(gather(values, draw_rows)[keep])
     task = BagTask(gather(features, rows)[keep], mask[keep], films[keep], "score",
-                   np.stack(extra) if extra else None, name, standardise, instances=(crops, rows[keep]))  # fmt: skip
+                   np.stack(extra) if extra else None, name, standardise, instances=(crops, rows[keep]), record=record)  # fmt: skip
     task.left_out = int((~keep).sum())
     return task
 
 
 def tile_bag_task(films: pd.DataFrame, tiles: pd.DataFrame, values: np.ndarray, probabilities: np.ndarray, k: int,
-                  name: str = "svdh_mil", standardise: tuple[float, float] = (0.0, 1.0)) -> BagTask:  # fmt: skip
+                  name: str = "svdh_mil", standardise: tuple[float, float] = (0.0, 1.0), record: dict | None = None) -> BagTask:  # fmt: skip
     """A :class:`BagTask` of Scheme 1: for each film of ``films`` its ``k`` top tiles
     (:func:`ralib.patches.tiles.tile_bags` by the tile classifier's ``probabilities``), as their ``values``
     (one row per tile of ``tiles``: features (m, D), or the tiles themselves (m, H, W) for a tuned CNN).
-    Films without tiles are left out (a note says how many)."""
+    Films without tiles are left out (a note says how many); ``record``: a trained MIL's, to score new films."""
     rows, mask = tile_bags(tiles, probabilities, films.radiograph_id.astype(str).to_numpy(), k)
     keep = mask.any(1)
     task = BagTask(gather(values, rows)[keep], mask[keep], films[keep], "score", name=name, standardise=standardise,
-                   instances=(tiles, rows[keep]))  # fmt: skip
+                   instances=(tiles, rows[keep]), record=record)  # fmt: skip
     task.left_out = int((~keep).sum())
     return task
 
