@@ -1,12 +1,25 @@
 """Grad-CAM, the paper's case selection and t-SNE."""
 
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from ralib import explain
-from ralib.models import create_model
+from ralib import explain, plots
+from ralib.data.arrays import _letterbox_stretched
+from ralib.data.model import RADataset
+from ralib.explain import measures, regions, sanity
+from ralib.explain.compare import predicted_totals
+from ralib.explain.trained import NEW, Trained, checkpoint
+from ralib.geometry import Frame, Placement, cut
+from ralib.models import ExplainerTarget, create_model, explainer_target
+from ralib.tasks import ImageTask
+from ralib.tasks.bags import BagTask
+from ralib.tasks.joint_grades import JointGradeTask
 
 
 @pytest.mark.parametrize("name", ["resnet34", "mobilenetv2_100", "alexnet"])
@@ -50,10 +63,6 @@ def test_tsne_embeds_small_sets():
 
 # --- maps that explain, measured against truth ----------------------------------------------------------
 
-from ralib.explain import measures, regions, sanity  # noqa: E402
-from ralib.geometry import Frame, Placement, cut  # noqa: E402
-from ralib.models import ExplainerTarget, explainer_target  # noqa: E402
-
 SQUARE = (slice(20, 36), slice(36, 52))  # rows, columns of the one square the toy model reads
 
 
@@ -87,8 +96,6 @@ def test_every_cam_method_puts_the_heat_where_the_model_reads(method):
 
 
 def test_every_registered_model_with_a_feature_map_declares_where_cams_read():
-    from ralib.models import create_model
-
     for name, kwargs in [("idx_pool_scorer", {"input_size": 64}), ("attention_gated", {}), ("resnet34", {}),
                          ("mobilenetv2_100", {}), ("googlenet", {}), ("idx_pool_scorer", {"backbone": "resnet18"})]:  # fmt: skip
         model = create_model(name, 2, **kwargs).eval()
@@ -160,21 +167,15 @@ def test_a_map_over_a_crop_turned_to_the_standard_pose_lands_where_the_crop_was_
 
 
 def test_regions_of_a_real_film_are_refused():
-    from ralib.data.model import RADataset
-
     with pytest.raises(ValueError, match="synthetic"):
         regions.site_boxes(RADataset.empty("real"), "x")
 
 
 def _letterbox(film, size):
-    from ralib.data.arrays import _letterbox_stretched
-
     return _letterbox_stretched(film, size)
 
 
 def test_regions_of_a_synthetic_film_come_from_its_generator(synthetic):
-    import cv2
-
     for rid in synthetic.radiographs.radiograph_id:
         labels, boxes = regions.film_regions(synthetic, rid)
         row = synthetic.radiographs.set_index("radiograph_id").loc[rid]
@@ -186,8 +187,6 @@ def test_regions_of_a_synthetic_film_come_from_its_generator(synthetic):
 
 
 def test_the_heatmap_grid_draws_every_film_through_every_method_and_computes_nothing():
-    from ralib import plots
-
     films = {"a": np.zeros((20, 30)), "b": np.ones((20, 30))}
     heat = explain.Heatmap(np.full((20, 30), 1 / 600, np.float32), np.ones((20, 30), bool), "Grad-CAM")
     maps = {(f, m): heat for f in films for m in ("Grad-CAM", "rollout")}
@@ -196,8 +195,6 @@ def test_the_heatmap_grid_draws_every_film_through_every_method_and_computes_not
 
 
 def test_a_missing_or_ambiguous_checkpoint_names_the_run_to_do_first(tmp_path):
-    from ralib.explain.trained import checkpoint
-
     run = tmp_path / "07_joint_scorer_tinyvit"
     (run / "checkpoints").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="found none; run 07_joint_scorer_tinyvit first"):
@@ -210,14 +207,6 @@ def test_a_missing_or_ambiguous_checkpoint_names_the_run_to_do_first(tmp_path):
 
 
 def test_new_films_are_scored_with_the_checkpoints_scaling_and_no_training_film():
-    from pathlib import Path
-    from types import SimpleNamespace
-
-    from ralib.explain.compare import predicted_totals
-    from ralib.explain.trained import NEW, Trained
-    from ralib.tasks import ImageTask
-    from ralib.tasks.bags import BagTask
-
     films = pd.DataFrame({"radiograph_id": ["a", "b"], "split": NEW, "score": [0.0, 125.5]})
     features, mask = np.ones((2, 3, 4), np.float32), np.array([[True, True, False], [True, False, False]])
     with pytest.raises(ValueError, match="no training bags"):
@@ -235,3 +224,8 @@ def test_new_films_are_scored_with_the_checkpoints_scaling_and_no_training_film(
     totals = predicted_totals({"whole": whole, "the same, another view": whole}, ds)
     assert list(totals.columns) == ["label", "whole"]  # one column per checkpoint
     assert totals.loc["b", "label"] == 125.5 and totals.whole.tolist() == pytest.approx([26.0, 26.0])  # 20 + 1.5 * 4
+    crops = pd.DataFrame({"radiograph_id": ["a", "a"], "split": NEW, "erosion_site": ["mcp2", ""], "jsn_site": ["mcp2", "mcp2"]})
+    with pytest.raises(ValueError, match="no erosion_dawid_skene column"):
+        JointGradeTask(np.zeros((2, 16, 16), np.uint8), crops, label="dawid_skene")
+    scoring = JointGradeTask(np.zeros((2, 16, 16), np.uint8), crops, label="dawid_skene", input_size=8, pixel_stats=(0.25, 0.5))
+    assert (scoring.targets == -1).all() and (scoring.pixel_mean, scoring.pixel_sd) == (0.25, 0.5) and len(scoring.rows(NEW)) == 2

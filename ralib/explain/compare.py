@@ -52,17 +52,18 @@ def film_rows(ds: RADataset) -> dict[str, str]:
 
 
 def predicted_totals(trained: dict, ds: RADataset) -> pd.DataFrame:
-    """One row per film of ``ds``: its image-level label and the total each model predicts from its own
-    inputs (:class:`~ralib.explain.trained.Trained`, one column per checkpoint: two views of one model, e.g.
-    a MIL and the same MIL behind its CNN, predict the same)."""
+    """One row per film of ``ds``: its image-level label and the total each film-level model predicts from its
+    own inputs (:class:`~ralib.explain.trained.Trained`, one column per checkpoint: two views of one model,
+    e.g. a MIL and the same MIL behind its CNN, predict the same). Joint-level scorers (several inputs a film)
+    are left out: their film totals are the aggregations of notebooks 07 and 08."""
     table = pd.DataFrame({"label": image_labels(ds)[0]})
     seen = set()
     for name, t in trained.items():
-        if t.checkpoint in seen:
-            continue
-        seen.add(t.checkpoint)
         rows = t.task.rows(t.split)
         ids = t.task.table.radiograph_id.astype(str).to_numpy()[rows]
+        if t.checkpoint in seen or len(set(ids)) < len(ids):
+            continue
+        seen.add(t.checkpoint)
         table[name] = pd.Series(t.task.decode(predict(t.model, t.task.dataset(t.split), t.task.forward), t.split), index=ids)
     table.index.name = "radiograph_id"
     return table

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +28,13 @@ from ralib.data.arrays import film_array, hand_array, resize_images
 from ralib.data.model import RADataset
 from ralib.explain.explainers import methods_for
 from ralib.models.mil import BagScorer
-from ralib.patches import crop_caches
+from ralib.patches import crop_caches, predicted_landmarks
 from ralib.patches.box_crops import box_crop_cache, true_boxes
 from ralib.patches.tiles import tile_cache
 from ralib.tasks.bags import film_table, joint_bag_task, tile_bag_task
 from ralib.tasks.crops import CropTask
-from ralib.tasks.detection import region_boxes, region_table
-from ralib.tasks.joint_boxes import film_boxes, hand_joint_boxes
+from ralib.tasks.detection import image_boxes, region_boxes, region_table
+from ralib.tasks.joint_boxes import boxes_table, film_boxes, hand_joint_boxes, landmark_boxes
 from ralib.tasks.joint_grades import HEADS, JointGradeTask, split_grade_table
 from ralib.tasks.region_scores import JOINT_MODELS, RegionScoreTask
 from ralib.train.extract import image_features, image_outputs_of
@@ -115,37 +115,68 @@ def scheme2(ds: RADataset, run_dir: Path, localiser, profile: Profile, seed: int
                                                            mil_path, split)}  # fmt: skip
 
 
-def rheumavit(ds: RADataset, run_dir: Path, profile: Profile, label: str = "dawid_skene", seed: int = 0) -> Trained:
+def rheumavit(ds: RADataset, run_dir: Path, profile: Profile, label: str = "dawid_skene", seed: int = 0, localiser=None,
+              new_films: bool = False) -> Trained:  # fmt: skip
     """``07``'s main scorer (the first backbone, shared erosion and JSN heads, stage 2) on the crops at the
-    annotated joint boxes."""
+    annotated joint boxes; ``new_films``: at the boxes the ``localiser``'s landmarks give (films without
+    annotations), scored with the pixel scaling of the scorer's checkpoint."""
     sizes = profile.scorer
+    path = checkpoint(run_dir, f"idx_pool_scorer_*_{sizes.backbones[0]}_stage_2_*joint_grades.pt")
+    network, record = load_checkpoint(path)
+    if new_films:
+        boxes = boxes_table(*_located(ds, localiser, sizes.box_image_size))
+        cache = box_crop_cache(ds, boxes.dropna(subset=["x0", "y0", "x1", "y1"]).reset_index(drop=True), sizes.crop_size,
+                               variant="landmarks", progress=False)  # fmt: skip
+        task = JointGradeTask(cache.images, cache.table.assign(split=NEW), tuple(HEADS), label, sizes.input_size,
+                              pixel_stats=(record["pixel_mean"], record["pixel_sd"]))  # fmt: skip
+        return Trained(network, task, methods_for(network), path, NEW)
     films = film_table(ds, seed)
     cache = box_crop_cache(ds, true_boxes(ds), sizes.crop_size, progress=False)
     task = JointGradeTask(cache.images, split_grade_table(cache.table, films, sizes.val_films), tuple(HEADS), label, sizes.input_size,
                           epoch_size=sizes.epoch_size)  # fmt: skip
-    path = checkpoint(run_dir, f"idx_pool_scorer_*_{sizes.backbones[0]}_stage_2_*joint_grades.pt")
-    network, _ = load_checkpoint(path)
     return Trained(network, task, methods_for(network), path)
 
 
-def deepra(ds: RADataset, run_dir: Path, profile: Profile, label: str = "grade", seed: int = 0, film_ids=None) -> dict[str, Trained]:
+def _located(ds: RADataset, localiser, hand_size: int):
+    """The joint boxes ``(n_hands, 21, 4)`` (film pixels) the ``localiser``'s landmarks give for every hand
+    of ``ds``, and the hands' table (:func:`~ralib.data.arrays.hand_array` at ``hand_size``)."""
+    if localiser is None:
+        raise ValueError("films without annotations need a localiser (notebook 04's) for their joint boxes")
+    if "left_hand_side" not in ds.radiographs:  # which hand is which: the unflipped convention, as block_hands assumes
+        ds = replace(ds, radiographs=ds.radiographs.assign(left_hand_side="image_left"))
+    hands = hand_array(ds, hand_size, progress=False)[1]
+    return landmark_boxes(ds, predicted_landmarks(ds, localiser, progress=False), hands), hands
+
+
+def deepra(ds: RADataset, run_dir: Path, profile: Profile, label: str = "grade", seed: int = 0, film_ids=None, localiser=None,
+           new_films: bool = False) -> dict[str, Trained]:  # fmt: skip
     """``08``'s attention-gated joint models (fingers, wrist) on the crops of the annotated regions of the
-    films ``film_ids`` (None: the test films), scored with the pixel statistics their checkpoints carry."""
+    films ``film_ids`` (None: the test films), scored with the pixel statistics their checkpoints carry;
+    ``new_films``: every film's regions around the joint boxes the ``localiser``'s landmarks give."""
     sizes = profile.deepra
-    films = film_table(ds, seed)
-    split = films.set_index(films.radiograph_id.astype(str)).split
-    keep = set(map(str, film_ids)) if film_ids is not None else set(split.index[split == "test"])
-    hands = hand_array(ds, sizes.detector_size, progress=False)[1]
-    regions = region_table(film_boxes(region_boxes(hand_joint_boxes(ds, hands)), hands), hands)
+    if new_films:
+        located, hands = _located(ds, localiser, sizes.detector_size)
+        regions = region_table(film_boxes(region_boxes(image_boxes(located, hands)), hands), hands)
+        regions = regions.dropna(subset=["x0", "y0", "x1", "y1"]).assign(split=NEW)
+        variant = "landmarks"
+    else:
+        hands = hand_array(ds, sizes.detector_size, progress=False)[1]
+        films = film_table(ds, seed)
+        split = films.set_index(films.radiograph_id.astype(str)).split
+        keep = set(map(str, film_ids)) if film_ids is not None else set(split.index[split == "test"])
+        regions = region_table(film_boxes(region_boxes(hand_joint_boxes(ds, hands)), hands), hands)
+        regions = regions[regions.radiograph_id.isin(keep)]
+        regions, variant = regions.assign(split=regions.radiograph_id.astype(str).map(split).to_numpy()), "annotated"
     out = {}
     for model, size, backbone in (("fingers", sizes.finger_size, sizes.finger_backbone), ("wrist", sizes.wrist_size, sizes.wrist_backbone)):
-        boxes = regions[regions.joint.isin(JOINT_MODELS[model]) & regions.radiograph_id.isin(keep)]
-        cache = box_crop_cache(ds, boxes, size, grow=1.0, variant=f"deepra-annotated-{model}", progress=False)
+        boxes = regions[regions.joint.isin(JOINT_MODELS[model])]
+        cache = box_crop_cache(ds, boxes.drop(columns="split"), size, grow=1.0, variant=f"deepra-{variant}-{model}", progress=False)
         path = checkpoint(run_dir, f"attention_gated_*_{backbone}_region_scores_{model}.pt")  # with the gate, not the ablation
         network, record = load_checkpoint(path)
-        table = cache.table.assign(split=cache.table.radiograph_id.astype(str).map(split).fillna("unused").to_numpy())
+        split_of = boxes.astype({"radiograph_id": str}).drop_duplicates("radiograph_id").set_index("radiograph_id").split
+        table = cache.table.assign(split=cache.table.radiograph_id.astype(str).map(split_of).to_numpy())
         task = RegionScoreTask(cache.images, table, ds.scores, model, label, pixel_stats=(record["pixel_mean"], record["pixel_sd"]))
-        out[f"DeepRA {model} (08)"] = Trained(network, task, methods_for(network), path)
+        out[f"DeepRA {model} (08)"] = Trained(network, task, methods_for(network), path, NEW if new_films else "test")
     return out
 
 

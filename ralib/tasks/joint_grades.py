@@ -152,14 +152,16 @@ class JointGradeDataset(Dataset):
 
 
 class JointGradeTask(Task):
-    """Joint crops and a table row per crop (``split``, ``<kind>_site`` and the ``<kind>_<label>`` grades)."""
+    """Joint crops and a table row per crop (``split``, ``<kind>_site`` and the ``<kind>_<label>`` grades).
+    ``pixel_stats`` (a trained scorer's checkpoint's ``pixel_mean``, ``pixel_sd``) scores new crops: then no
+    training crop and no grade is needed (a crop without its grade column is ungraded, -1)."""
 
     name = "joint_grades"
     monitor = ("accuracy", True)  # the mean over the heads of the class-weighted accuracy, as Table 1 reports
 
     def __init__(self, images: np.ndarray, table: pd.DataFrame, heads: tuple[str, ...] = ("erosion", "jsn"),
                  label: str = "grade", input_size: int = 96, grow: float = 4.0, eval_growth: float = 2.5,
-                 epoch_size: int | None = None, p: float = 0.4):  # fmt: skip
+                 epoch_size: int | None = None, p: float = 0.4, pixel_stats: tuple[float, float] | None = None):  # fmt: skip
         if len(images) != len(table):
             raise ValueError(f"{len(images)} crops but {len(table)} table rows")
         unknown = set(heads) - set(HEADS)
@@ -168,8 +170,13 @@ class JointGradeTask(Task):
         self.images, self.table, self.heads, self.label = images, table.reset_index(drop=True), tuple(heads), label
         self.name = "joint_grades" if set(heads) == set(HEADS) else "joint_grades_" + "_".join(heads)  # one checkpoint each
         self.input_size, self.grow, self.eval_growth, self.epoch_size, self.p = input_size, grow, eval_growth, epoch_size, p
-        self.targets = np.stack([self.grades(kind) for kind in self.heads], axis=1)
+        ungraded = np.full(len(self.table), -1, np.int64)
+        self.targets = np.stack([ungraded if pixel_stats is not None and f"{kind}_{label}" not in self.table else self.grades(kind)
+                                 for kind in self.heads], axis=1)  # fmt: skip
         self.num_outputs = sum(HEADS[k] for k in self.heads)
+        if pixel_stats is not None:  # scoring with a trained scorer
+            self.pixel_mean, self.pixel_sd = map(float, pixel_stats)
+            return
         train = self.rows("train")
         if not len(train):
             raise ValueError("no training crops")
