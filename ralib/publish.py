@@ -15,7 +15,7 @@ a table over runs made with different seeds, in run folders beside the one named
 The marker names the notebook, a key of its ``metrics`` (dotted for nested ones: ``total.label``) holding one
 dict per row, and optionally ``columns`` (default: every column of the first row), ``rows`` (only rows whose
 name starts with one of these, comma-separated) and ``digits`` (default 2). A column ``c`` whose rows also
-hold ``c_low`` and ``c_high`` is shown with that interval. A line under each table names the file and the
+hold ``c_low`` and ``c_high`` (or ``c low`` and ``c high``) is shown with that interval. A line under each table names the file and the
 run it came from.
 
     .venv/bin/python -m ralib.publish runs/cpu --archive results/cpu README.md docs/*.md
@@ -56,7 +56,7 @@ def _cell(row: dict, column: str, digits: int) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     text = f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-    low, high = row.get(f"{column}_low"), row.get(f"{column}_high")
+    low, high = (row.get(f"{column}_{end}", row.get(f"{column} {end}")) for end in ("low", "high"))
     if isinstance(low, (int, float)) and isinstance(high, (int, float)):
         between = " to " if min(low, high) < 0 else "-"  # "-0.54 to -0.04", not "-0.54--0.04"
         text += f" ({low:.{digits}f}{between}{high:.{digits}f})"
@@ -96,7 +96,7 @@ def table_block(runs: str | Path, notebook: str, key: str, columns: list[str] | 
     """The markdown table of ``metrics[key]`` in ``runs/<notebook>/metrics.json`` (see the module docstring)."""
     record, table = _metrics_table(runs, notebook, key)
     names = _row_names(table, rows, f"{notebook} {key}")
-    columns = columns or [c for c in table[names[0]] if not c.endswith(("_low", "_high"))]
+    columns = columns or [c for c in table[names[0]] if not c.endswith(("_low", "_high", " low", " high"))]
     lines = ["| row | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     lines += ["| " + " | ".join([_escape(name)] + [_escape(_cell(table[name], c, digits)) for c in columns]) + " |" for name in names]
     source = f"<sub>From `{notebook}/metrics.json` (`{key}`), run finished {record.get('finished', '?')}, seed {record.get('seed', '?')}.</sub>"

@@ -138,7 +138,10 @@ CHECKS = {
         lambda m: all(abs(sum(v[k] for k in v if k.startswith("heat:") and not k.endswith((" low", " high"))) - 1) < 0.01
                       for v in m["table"].values() if v["heat: background"] is not None),
         lambda m: all(r["spearman"] is None or r["spearman"] != r["spearman"] or -1 <= r["spearman"] <= 1 for r in m["randomisation"]),
-        lambda m: set(m["shuffled_labels"]) == set(m["models"]["whole-film ResNet-34 (02)"]["methods"]),
+        # every method of the whole-film CNN compared with its shuffled-label copy; every randomised one has a verdict row
+        lambda m: {k.split(" | ")[1] for k, v in m["sanity"].items() if v["shuffled labels"] is not None}
+        == set(m["models"]["whole-film ResNet-34 (02)"]["methods"])
+        and {(r["model"], r["method"]) for r in m["randomisation"]} <= {tuple(k.split(" | ")) for k in m["sanity"]},
         # the new films of REAL_FILMS_DIR (NEW_FILMS below): each scored by the whole-film CNN and both MILs, beside its label
         lambda m: len(m["real_films"]) == 2 and all(len(v) == 4 and v["label"] is not None for v in m["real_films"].values()),
     ],

@@ -271,3 +271,17 @@ def test_publish_keeps_a_block_whose_run_is_gone_when_asked_and_archive_lets_the
     readme.write_text("<!-- publish 02_a fits -->\n<!-- /publish -->\n<!-- publish timings -->\n<!-- /publish -->\n")
     (runs / "02_a" / "metrics.json").unlink()  # runs/ gone: the archive alone writes the same tables
     assert publish(readme, results) == 2 and "| a | 0.50 |" in readme.read_text() and "1 min 1 s" in readme.read_text()
+
+
+def test_publish_reads_intervals_named_with_a_space_as_the_explainability_measures_name_them(tmp_path):
+    import json
+
+    from ralib.publish import publish
+
+    (tmp_path / "09_a").mkdir()
+    rows = {"cnn | Grad-CAM": {"heat: damaged site": 0.3, "heat: damaged site low": 0.2, "heat: damaged site high": 0.4, "seconds": 1.5}}
+    (tmp_path / "09_a" / "metrics.json").write_text(json.dumps({"seed": 0, "metrics": {"table": rows}}))
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- publish 09_a table -->\n<!-- /publish -->\n")
+    assert publish(readme, tmp_path) == 1
+    assert "| row | heat: damaged site | seconds |\n|---|---|---|\n| cnn \\| Grad-CAM | 0.30 (0.20-0.40) | 1.50 |" in readme.read_text()

@@ -150,3 +150,40 @@ def similarity_between(first, second, film_ids, shapes: dict[str, tuple[int, int
     return {method: map_similarity([explain(first.model, first.task, rid, method, shapes[rid], first.split).values for rid in film_ids],
                                    [explain(second.model, second.task, rid, method, shapes[rid], second.split).values for rid in film_ids])
             for method in first.methods}  # fmt: skip
+
+
+def sanity_table(randomised: pd.DataFrame, shuffled: dict[str, float] | None = None, shuffled_model: str | None = None) -> pd.DataFrame:
+    """One row per model and method of :func:`randomisation_checks`: the rank correlation with the trained
+    model's maps once every layer is random, whether that ``passes``, and for ``shuffled_model`` the rank
+    correlation with its copy trained on shuffled labels (:func:`similarity_between`; NaN for the others; a
+    method checked only that way gets a row of its own).
+
+    Example:
+        >>> steps = pd.DataFrame({"model": ["cnn", "cnn"], "method": ["Grad-CAM"] * 2, "layers": [1, 2],
+        ...                       "down_to": ["fc", "conv1"], "spearman": [0.9, 0.1], "passes": [None, True]})
+        >>> sanity_table(steps, {"Grad-CAM": 0.2}, "cnn").loc[("cnn", "Grad-CAM")].to_dict()
+        {'all layers random': 0.1, 'passes': True, 'shuffled labels': 0.2}
+        >>> sanity_table(steps, {"Grad-CAM": 0.2, "Score-CAM": 0.3}, "cnn").loc[("cnn", "Score-CAM"), "shuffled labels"]
+        np.float64(0.3)
+    """
+    last = randomised.groupby(["model", "method"], sort=False).tail(1).set_index(["model", "method"])
+    table = pd.DataFrame({"all layers random": last.spearman.astype(float), "passes": last.passes})
+    keys = pd.MultiIndex.from_tuples([(shuffled_model, method) for method in shuffled or {}], names=["model", "method"])
+    shuffled = pd.Series(list((shuffled or {}).values()), index=keys, dtype=float, name="shuffled labels")
+    return pd.concat([table, shuffled], axis=1)
+
+
+def as_metrics(table: pd.DataFrame) -> dict[str, dict]:
+    """A table indexed by model and method as ``metrics.json`` keeps it (and ``ralib.publish`` reads it): one
+    dict per ``"model | method"`` row, NaN as None.
+
+    Example:
+        >>> table = pd.DataFrame({"hit": [1.0, np.nan]}, index=pd.MultiIndex.from_tuples([("cnn", "Grad-CAM"), ("mil", "attention")]))
+        >>> as_metrics(table)
+        {'cnn | Grad-CAM': {'hit': 1.0}, 'mil | attention': {'hit': None}}
+    """
+    def plain(value):
+        return None if pd.isna(value) else value.item() if isinstance(value, np.generic) else value
+
+    return {" | ".join(map(str, key)) if isinstance(key, tuple) else str(key): {k: plain(v) for k, v in row.items()}
+            for key, row in table.iterrows()}  # fmt: skip
