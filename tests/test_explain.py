@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from ralib import explain, plots
+from ralib.config import get_profile
 from ralib.data.arrays import _letterbox_stretched
 from ralib.data.model import RADataset
 from ralib.explain import measures, regions, sanity
 from ralib.explain.compare import predicted_totals
-from ralib.explain.trained import NEW, Trained, checkpoint
+from ralib.explain.trained import NEW, Trained, checkpoint, reads_crops, with_methods
 from ralib.geometry import Frame, Placement, cut
 from ralib.models import ExplainerTarget, create_model, explainer_target
 from ralib.tasks import ImageTask
@@ -229,3 +230,14 @@ def test_new_films_are_scored_with_the_checkpoints_scaling_and_no_training_film(
         JointGradeTask(np.zeros((2, 16, 16), np.uint8), crops, label="dawid_skene")
     scoring = JointGradeTask(np.zeros((2, 16, 16), np.uint8), crops, label="dawid_skene", input_size=8, pixel_stats=(0.25, 0.5))
     assert (scoring.targets == -1).all() and (scoring.pixel_mean, scoring.pixel_sd) == (0.25, 0.5) and len(scoring.rows(NEW)) == 2
+
+
+def test_a_model_reading_many_crops_a_film_keeps_only_the_crop_cam_methods():
+    sizes = get_profile("cpu").explain
+    every = ("Grad-CAM", "Grad-CAM++", "Score-CAM", "Eigen-CAM", "rollout")
+    film = SimpleNamespace(table=pd.DataFrame({"radiograph_id": ["a", "b"]}), rows=lambda split: np.array([0, 1]))
+    crops = SimpleNamespace(table=pd.DataFrame({"radiograph_id": ["a", "a", "b"]}), rows=lambda split: np.array([0, 1, 2]))
+    whole, joints = Trained(None, film, every, Path("w.pt")), Trained(None, crops, every, Path("j.pt"))
+    assert not reads_crops(whole) and reads_crops(joints)
+    assert "Score-CAM" in with_methods(whole, sizes).methods and "Score-CAM" not in with_methods(joints, sizes).methods
+    assert with_methods(joints, sizes).methods[-1] == "rollout" and whole.methods == every  # its own map kept; a copy

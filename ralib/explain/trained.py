@@ -23,7 +23,7 @@ import numpy as np
 from torch import nn
 
 from ralib import tasks
-from ralib.config import Profile
+from ralib.config import ExplainSizes, Profile
 from ralib.data.arrays import film_array, hand_array, resize_images
 from ralib.data.model import RADataset
 from ralib.explain.explainers import methods_for
@@ -54,6 +54,24 @@ class Trained:
     methods: tuple[str, ...]
     checkpoint: Path
     split: str = "test"
+
+
+#: the maps a model family draws itself (not through pytorch-grad-cam)
+OWN_MAPS = ("attention", "rollout", "gate")
+
+
+def reads_crops(t: Trained) -> bool:
+    """Whether ``t``'s task gives several inputs per film (joint or region crops), not one film, hand or bag."""
+    ids = t.task.table.radiograph_id.astype(str).to_numpy()[t.task.rows(t.split)]
+    return len(set(ids)) < len(ids)
+
+
+def with_methods(t: Trained, sizes: ExplainSizes) -> Trained:
+    """``t`` with only the methods a profile's ``sizes`` afford: its own maps (:data:`OWN_MAPS`), and of the CAM
+    methods ``sizes.cam_methods`` for a model that reads a film whole, ``sizes.crop_cam_methods`` for one that
+    reads it as many crops."""
+    cams = sizes.crop_cam_methods if reads_crops(t) else sizes.cam_methods
+    return replace(t, methods=tuple(m for m in t.methods if m in cams or m in OWN_MAPS))
 
 
 def _scored(films, new_films: bool):
