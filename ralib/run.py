@@ -352,19 +352,20 @@ def _cell(text: str) -> str:
 
 
 def publish_figures(profile: str = "cpu", root: Path | None = None) -> list[Path]:
-    """Copy the figures that README.md shows from ``runs/<profile>/`` into ``figures/``.
+    """Copy the figures that README.md and the pages of ``docs/`` show from ``runs/<profile>/`` into ``figures/``.
 
-    README links figures as ``figures/<notebook>__<name>.png``; each is copied from
+    They link figures as ``figures/<notebook>__<name>.png`` (``../figures/...`` from ``docs/``); each is copied from
     ``runs/<profile>/<notebook>/figures/<name>.png``. A linked figure the run did not make is kept as it is when
     ``figures/`` already holds it (an earlier run's figure the README discusses as such) and named; one in neither
     place is an error.
     """
     root = root or project_root()
-    linked = sorted(set(re.findall(r"figures/([0-9]{2}_[A-Za-z0-9_]+?)__([A-Za-z0-9_.-]+?\.png)", (root / "README.md").read_text())))
+    pages = "\n".join(page.read_text() for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
+    linked = sorted(set(re.findall(r"figures/([0-9]{2}_[A-Za-z0-9_]+?)__([A-Za-z0-9_.-]+?\.png)", pages)))
     not_made = [(nb, name) for nb, name in linked if not (runs_dir(profile) / nb / "figures" / name).exists()]
     missing = [f"{nb}/figures/{name}" for nb, name in not_made if not (root / "figures" / f"{nb}__{name}").exists()]
     if missing:
-        raise FileNotFoundError(f"README.md shows figures the {profile} run did not make: {', '.join(missing)}")
+        raise FileNotFoundError(f"README.md or docs/ show figures the {profile} run did not make: {', '.join(missing)}")
     for nb, name in not_made:
         print(f"figures/{nb}__{name}: not made by this run, kept from an earlier one")
     (root / "figures").mkdir(exist_ok=True)

@@ -91,21 +91,24 @@ def test_stale_metrics_are_removed_before_a_run(folder, tmp_path):
     assert not result.ok and not stale.exists()
 
 
-def test_publish_figures_copies_what_the_readme_shows(tmp_path):
+def test_publish_figures_copies_what_the_readme_and_docs_show(tmp_path):
     fig_dir = tmp_path / "runs" / "cpu" / "05_x" / "figures"
     fig_dir.mkdir(parents=True)
     (fig_dir / "roc.png").write_bytes(b"png")
     (fig_dir / "unused.png").write_bytes(b"png")
+    (fig_dir / "detail.png").write_bytes(b"png")
     (tmp_path / "README.md").write_text("![roc](figures/05_x__roc.png)")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results.md").write_text("![a detail](../figures/05_x__detail.png)")
     copied = runner.publish_figures("cpu", tmp_path)
-    assert [p.name for p in copied] == ["05_x__roc.png"]
+    assert [p.name for p in copied] == ["05_x__detail.png", "05_x__roc.png"]
     assert (tmp_path / "figures" / "05_x__roc.png").read_bytes() == b"png"
     (tmp_path / "README.md").write_text("![gone](figures/05_x__gone.png)")
     with pytest.raises(FileNotFoundError, match="05_x/figures/gone.png"):
         runner.publish_figures("cpu", tmp_path)
     (tmp_path / "figures" / "05_x__gone.png").write_bytes(b"earlier")  # an earlier run's figure, not made now: kept
     (tmp_path / "README.md").write_text("![gone](figures/05_x__gone.png) ![roc](figures/05_x__roc.png)")
-    assert [p.name for p in runner.publish_figures("cpu", tmp_path)] == ["05_x__roc.png"]
+    assert [p.name for p in runner.publish_figures("cpu", tmp_path)] == ["05_x__detail.png", "05_x__roc.png"]
     assert (tmp_path / "figures" / "05_x__gone.png").read_bytes() == b"earlier"
 
 
