@@ -4,7 +4,7 @@ Example:
     >>> import pandas as pd
     >>> table = pd.DataFrame({"patient_id": list("aabbccddeeffgghhiijj"), "score": range(20)})
     >>> split = patient_split(table, seed=0)
-    >>> split.groupby(table.patient_id).nunique().max()
+    >>> int(split.groupby(table.patient_id).nunique().max())  # one side per patient
     1
 """
 

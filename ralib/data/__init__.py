@@ -6,7 +6,7 @@ A notebook switches source with two parameters:
     >>> from ralib.data import load_dataset
     >>> ds = load_dataset("synthra", profile="smoke")          # doctest: +SKIP
     >>> ds = load_dataset("ra2dream", data_dir="/data/ra2")    # doctest: +SKIP
-    >>> kids = load_dataset("rsna", profile="smoke")          # doctest: +SKIP  (SynthRA children, RSNA layout)
+    >>> kids = load_dataset("rsna", profile="smoke")  # SynthRA children in the RSNA layout  # doctest: +SKIP
 """
 
 from __future__ import annotations
