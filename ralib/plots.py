@@ -10,6 +10,7 @@ import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from ralib import anatomy
 
@@ -368,3 +369,51 @@ def landmark_errors(ax, errors_mm: dict[str, np.ndarray], names, title: str = ""
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return ax
+
+
+def box_finds(shares: pd.DataFrame, ylabel: str, title: str, examples: list[tuple]):
+    """Boxes found: ``shares`` (one row per joint or region, one column per box set) as bars, beside
+    ``examples`` (image, ``{set: boxes}``, title, extent or None) drawn with :func:`box_sets`; returns the figure."""
+    fig, axes = plt.subplots(1, 1 + len(examples), figsize=(5 * (1 + len(examples)), 5),
+                             gridspec_kw={"width_ratios": [2] + [1] * len(examples)})  # fmt: skip
+    shares.plot.bar(ax=axes[0], width=0.8)
+    axes[0].set(ylabel=ylabel, ylim=(0, 1.02), title=title)
+    axes[0].legend(fontsize=7)
+    for ax, (image, boxes, name, extent) in zip(axes[1:], examples):
+        box_sets(ax, image, boxes, name, extent=extent)
+    return fig
+
+
+def gate_maps(shown: list[tuple[np.ndarray, np.ndarray, str, float]]):
+    """Attention-gate maps over their crops, each stretched to its own range (the title gives the range and
+    the crop's worst grade); ``shown`` as :meth:`ralib.pipelines.deepra.DeepRA.gate_maps` returns it."""
+    fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(2.2 * max(1, len(shown)), 2.6), squeeze=False)
+    for ax, (image, heat, region, worst) in zip(axes[0], shown):
+        heatmap_overlay(ax, (image - image.min()) / (np.ptp(image) or 1), (heat - heat.min()) / (np.ptp(heat) or 1),
+                        f"{region}, worst {worst:g}\ngate {heat.min():.2f}-{heat.max():.2f}")  # fmt: skip
+    return fig
+
+
+def image_rows(rows: dict[str, np.ndarray], n: int = 5, scale_by: str | None = None):
+    """``n`` evenly spaced images of each named stack ``(k, 1, h, w)``, one row per stack, in the grey range
+    of the stack ``scale_by`` (e.g. corrupted, restored and clean crops); returns the figure."""
+    first = next(iter(rows.values()))
+    reference = rows[scale_by] if scale_by else first
+    fig, axes = plt.subplots(len(rows), n, figsize=(2 * n, 2.1 * len(rows)), squeeze=False)
+    for c, i in enumerate(np.linspace(0, len(first) - 1, n).astype(int)):
+        for r, (name, images) in enumerate(rows.items()):
+            axes[r, c].imshow(images[i, 0], cmap="gray", vmin=reference[i, 0].min(), vmax=reference[i, 0].max())
+            axes[r, c].set(xticks=[], yticks=[], ylabel=name if c == 0 else "")
+    return fig
+
+
+def map_rows(rows: dict[str, list[tuple[np.ndarray, np.ndarray, str]]], ncols: int = 4):
+    """Maps over their crops, one row per key (e.g. attention rollout per head): each (crop, map, title),
+    the crop stretched to its range and the map divided by its maximum; returns the figure."""
+    fig, axes = plt.subplots(max(1, len(rows)), ncols, figsize=(2.5 * ncols, 2.7 * max(1, len(rows))), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for r, shown in enumerate(rows.values()):
+        for ax, (image, heat, title) in zip(axes[r], shown):
+            heatmap_overlay(ax, (image - image.min()) / (np.ptp(image) or 1), heat / heat.max(), title)
+    return fig

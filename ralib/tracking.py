@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ralib.config import get_profile, runs_dir
 
@@ -60,7 +61,9 @@ class Run:
         return path
 
     def log(self, **metrics: Any) -> None:
-        """Record metrics (numbers, strings, nested dicts or lists of them)."""
+        """Record metrics: numbers, strings, nested dicts or lists of them, and tables (a ``DataFrame`` becomes
+        one dict per row, a ``Series`` one dict; a row named by a tuple is joined by ``" | "``, as
+        :mod:`ralib.publish` reads it)."""
         self.metrics.update({key: _plain(value) for key, value in metrics.items()})
 
     def savefig(self, fig, name: str) -> Path:
@@ -93,8 +96,35 @@ def start_run(notebook: str, profile: str, out_dir: str | Path | None = None, se
     return Run(notebook, profile, out_dir, seed)
 
 
+def training_record(fitted, full: bool = False) -> dict:
+    """What a training cost, as ``run.log`` records it: its seconds and the epoch kept (counted from 1); with
+    ``full`` also the epochs run and its throughput.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> training_record(SimpleNamespace(seconds=12.5, best_epoch=3, history=[{}] * 8, throughput={}), full=True)
+        {'seconds': 12.5, 'best_epoch': 4, 'epochs': 8}
+    """
+    record = {"seconds": fitted.seconds, "best_epoch": fitted.best_epoch + 1}
+    return record | ({"epochs": len(fitted.history), **fitted.throughput} if full else {})
+
+
+def _row_name(key: Any) -> str:
+    return " | ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
 def _plain(value: Any) -> Any:
-    """Turn NumPy and torch scalars and arrays into JSON values; NaN becomes None."""
+    """Turn NumPy and torch scalars and arrays, and pandas tables, into JSON values; NaN becomes None.
+
+    Example:
+        >>> table = pd.DataFrame({"pcc": [0.5, np.nan]}, index=pd.MultiIndex.from_tuples([("label", "a"), ("truth", "a")]))
+        >>> _plain(table)
+        {'label | a': {'pcc': 0.5}, 'truth | a': {'pcc': None}}
+    """
+    if isinstance(value, pd.DataFrame):
+        return {_row_name(k): _plain(row.to_dict()) for k, row in value.iterrows()}
+    if isinstance(value, pd.Series):
+        return {_row_name(k): _plain(v) for k, v in value.items()}
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

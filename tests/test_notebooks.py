@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from ralib.config import get_profile, notebooks_dir, project_root
-from ralib.notebook_checks import notebook_problems
+from ralib.notebook_checks import notebook_problems, shape_problems
 from ralib.run import discover, run_notebook
 
 NOTEBOOKS = discover()
@@ -171,9 +171,20 @@ def test_notebooks_exist():
     assert NOTEBOOKS, "no numbered notebooks found"
 
 
+#: notebooks not yet back to prose and short calls (issue 29): their shape problems are expected, strictly, so
+#: that one reshaped and not struck from this list fails too; every other check applies to them as to all
+RESHAPE_PENDING = {"00_synthetic_radiographs", "01_data_analysis", "02_whole_image_cnn", "03_transfer_learning_ensembles",
+                   "04_joint_localisation", "05_mil_scheme1_tiles", "06_mil_scheme2_joints", "07_joint_scorer_tinyvit"}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_clean(path):
-    assert notebook_problems(path, README) == []
+    shape = shape_problems(path)
+    assert [p for p in notebook_problems(path, README) if p not in shape] == []
+    if path.stem in RESHAPE_PENDING:
+        assert shape, f"{path.stem} has the shape of a methods section now: strike it from RESHAPE_PENDING"
+    else:
+        assert shape == []
 
 
 #: notebooks that read another's outputs (its localiser, its checkpoints) from the same run folder
@@ -258,6 +269,27 @@ def test_hygiene_catches_wrong_kernel_and_unlisted_name(clean_copy, tmp_path):
     problems = notebook_problems(renamed, README)
     assert any("kernelspec" in p for p in problems)
     assert any("README" in p for p in problems)
+
+
+def test_hygiene_catches_a_definition_and_a_long_cell(clean_copy):
+    def plant(nb):
+        nb.cells.append(nbformat.v4.new_code_cell("def helper(x):\n    return x\n\nhelper(1)"))
+        nb.cells.append(nbformat.v4.new_code_cell("\n".join(f"x{i} = {i}" for i in range(30))))
+
+    _edit(clean_copy, plant)
+    problems = notebook_problems(clean_copy, README)
+    assert any("defines helper" in p for p in problems)
+    assert any("has 30 lines" in p for p in problems)
+
+
+def test_hygiene_catches_long_cells_on_average(clean_copy):
+    def lengthen(nb):
+        for cell in nb.cells:
+            if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", []):
+                cell.source = "\n".join(f"y{i} = {i}" for i in range(11))
+
+    _edit(clean_copy, lengthen)
+    assert any("on average" in p for p in notebook_problems(clean_copy, README))
 
 
 @pytest.fixture(scope="module")
