@@ -417,3 +417,27 @@ def map_rows(rows: dict[str, list[tuple[np.ndarray, np.ndarray, str]]], ncols: i
         for ax, (image, heat, title) in zip(axes[r], shown):
             heatmap_overlay(ax, (image - image.min()) / (np.ptp(image) or 1), heat / heat.max(), title)
     return fig
+
+
+def attention_cases(cases: list[tuple]):
+    """Films side by side, each with its instances' MIL attention (:func:`attention_on_film`); ``cases`` as
+    :meth:`ralib.pipelines.mil.MIL.attention_cases` returns them. Returns the figure."""
+    fig, axes = plt.subplots(1, len(cases), figsize=(5.5 * len(cases), 6), squeeze=False)
+    for ax, (image, centres, sides, attention, title, damaged) in zip(axes[0], cases):
+        attention_on_film(ax, image, centres, sides, attention, title, damaged=damaged)
+    return fig
+
+
+def foreground_masks(foreground, titles, n: int = 4):
+    """The first ``n`` segmentation test films with their foreground outlined three ways: morphology (blue), the
+    U-Net (orange) and, where known, the truth (green, dotted); ``foreground`` as
+    :meth:`ralib.pipelines.mil.Scheme1.foreground` returns it, ``titles`` one per film. Returns the figure."""
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 4.5), squeeze=False)
+    for ax, i in zip(axes[0], foreground.test[:n]):
+        film(ax, foreground.boxed.images[i] / 255, titles[i])
+        ax.contour(foreground.morphology[i], levels=[0.5], colors="tab:blue", linewidths=0.8)
+        ax.contour(foreground.masks[i], levels=[0.5], colors="tab:orange", linewidths=0.8)
+        if foreground.truth is not None:
+            ax.contour(foreground.truth[i], levels=[0.5], colors="tab:green", linewidths=0.6, linestyles="dotted")
+    fig.suptitle("foreground: morphology (blue), U-Net (orange), truth (green, dotted)")
+    return fig
