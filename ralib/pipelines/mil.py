@@ -1,0 +1,433 @@
+"""The anatomy-aware attention MIL paper as notebooks 05 and 06 run it. :class:`MIL` holds the steps both
+schemes share (instance classifiers, MIL training, the paper's Table 2 beside the whole-image model and the
+readers, paired comparisons, attention cases); :class:`Scheme1` adds the foreground, the tiles and the tuned
+extractor; :class:`Scheme2` the joint patches at the landmarks of 04's localiser, the attention against the
+joints' damage, and the per-hand MIL with its RA stages.
+
+Example:
+    >>> targets_of(pd.DataFrame({"score": [1.0], "truth_total": [2.0]}))
+    {'label': 'score', 'truth': 'truth_total'}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ralib import anatomy, artefacts
+from ralib.data.arrays import letterboxed_films
+from ralib.data.io import read_radiograph
+from ralib.explain import regression_cases
+from ralib.explain.attention import attention_vs_damage, instance_squares, patch_damage
+from ralib.landmarks.localiser import Localiser
+from ralib.landmarks.noise import JitteredLandmarks, landmark_mre_mm
+from ralib.metrics import binary_metrics, class_metrics, regression_metrics
+from ralib.models.mil import BagScorer
+from ralib.ordinal import classes_from_scores, fit_thresholds
+from ralib.patches import crop_caches, joint_bags, predicted_landmarks
+from ralib.patches.tiles import TILE_CLASSES, foreground_shares, tile_bags, tile_cache
+from ralib.results.comparisons import paired_comparisons, scoring_table
+from ralib.results.whole_image import reader_reference, whole_image_reference
+from ralib.tasks import STAGE_CLASSES
+from ralib.tasks.bags import joint_bag_task, tile_bag_task
+from ralib.tasks.crops import patch_abnormality, tile_classes
+from ralib.tasks.hand_bags import hand_bag_task, hand_targets
+from ralib.tasks.landmarks import film_landmarks
+from ralib.tasks.segmentation import ForegroundTask, dice, morphology_masks, segmentation_films, true_masks
+from ralib.train import fit, recipes, reuse_or_fit, whole_image_recipe
+from ralib.train.extract import image_features, image_outputs_of
+
+#: the per-hand staging measures, in the order the notebook shows them
+STAGING_COLUMNS = ["accuracy", "balanced_accuracy", "mae", "ra_auc", "ra_accuracy", "ra_sensitivity", "ra_specificity"]
+
+
+def targets_of(table: pd.DataFrame) -> dict[str, str]:
+    """The columns a film total is scored against: the label, and the truth where every film has it."""
+    return {"label": "score"} | ({"truth": "truth_total"} if table.truth_total.notna().all() else {})
+
+
+@dataclass
+class Table2:
+    """The paper's Table 2 on one set of test films: the films, every model's predictions by name, the table
+    (rows ``(against, model)``), the readers on the same films and the whole-image reference beside them."""
+
+    test_table: pd.DataFrame
+    predictions: dict[str, np.ndarray]
+    table: pd.DataFrame
+    readers: dict
+    best_whole: str
+    whole: dict
+
+    @property
+    def targets(self) -> dict[str, str]:
+        return targets_of(self.test_table)
+
+    def comparisons(self, pairs: dict[str, tuple[str, str]], seed: int = 0) -> pd.DataFrame:
+        """Each pair's difference (first minus second) with its 95 % paired-bootstrap interval, per target."""
+        return pd.concat({target: paired_comparisons(self.test_table[column], self.predictions, pairs, seed=seed)
+                          for target, column in self.targets.items()})  # fmt: skip
+
+
+@dataclass
+class MIL:
+    """What both schemes share: the data set, its films (notebook 02's split), the profile, the run folder and
+    the seed."""
+
+    ds: object
+    films: pd.DataFrame
+    profile: object
+    run_dir: Path
+    seed: int = 0
+
+    @property
+    def sizes(self):
+        return self.profile.mil
+
+    def train_classifiers(self, task) -> dict:
+        """The instance classifier of every ``patch_models`` network on ``task`` (tiles or joint patches)."""
+        recipe = whole_image_recipe(self.profile.train.paper_recipe, self.profile.speed)
+        sizes = self.sizes
+        return {model: reuse_or_fit(recipe(model, sizes.patch_epochs, sizes.patch_batch_size, loss="cross_entropy", seed=self.seed), task, self.run_dir)
+                for model in sizes.patch_models}  # fmt: skip
+
+    def train_mils(self, bag_tasks: dict, tag_of) -> dict:
+        """The paper's MIL (gated attention pooling) on each bag task; ``tag_of(name)`` names its checkpoint."""
+        mils = {}
+        for name, task in bag_tasks.items():
+            config = recipes.mil2025(task.features.shape[-1], self.sizes.mil_epochs, self.sizes.mil_batch_size, seed=self.seed,
+                                     tag=tag_of(name), **self.profile.speed("attention_mil"))  # fmt: skip
+            mils[name] = reuse_or_fit(config, task, self.run_dir, progress=False)
+            print(f"{name}: {mils[name].seconds:.0f} s, best epoch {mils[name].best_epoch + 1}, left out {task.left_out} films")
+        return mils
+
+    @staticmethod
+    def best_by_validation(mils: dict, bag_tasks: dict) -> list[str]:
+        """The MIL runs ordered by validation RMSE, best first."""
+        return sorted(mils, key=lambda k: mils[k].evaluate(bag_tasks[k], "val")["rmse"])
+
+    @staticmethod
+    def test_predictions(mils: dict, bag_tasks: dict) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """The test films (the same for every bag task, or an error) and each MIL's predictions on them."""
+        test_ids = {name: tuple(t.table.radiograph_id[t.rows("test")].astype(str)) for name, t in bag_tasks.items()}
+        if len(set(test_ids.values())) != 1:
+            raise ValueError("the bag tasks left out different test films")
+        test_table = next(iter(bag_tasks.values())).table.query("split == 'test'")
+        return test_table, {name: f.predict(bag_tasks[name]) for name, f in mils.items()}
+
+    def table2(self, test_table: pd.DataFrame, predictions: dict[str, np.ndarray], look_in: list[Path],
+               beside: dict[str, np.ndarray] | None = None) -> Table2:  # fmt: skip
+        """The paper's Table 2: ``predictions``, notebook 02's best whole-image regressor on the same films
+        (reused from the run folders ``look_in`` where trained alike, else trained here) and ``beside`` (other
+        rows, e.g. Scheme 1 in 06), against each target, with the readers on the same films."""
+        best, whole_test, svdh, whole = whole_image_reference(self.ds, self.profile, self.run_dir, look_in, self.seed)
+        predictions = predictions | {f"whole image: {best}": whole_test.reindex(test_table.radiograph_id.astype(str)).to_numpy()}
+        predictions |= beside or {}
+        print("reused:", {k: str(f.reused_from) if f.reused_from else "trained here" for k, f in whole.items()})
+        table = pd.concat({target: scoring_table(test_table[column], predictions, seed=self.seed) for target, column in targets_of(test_table).items()},
+                          names=["against"])  # fmt: skip
+        return Table2(test_table, predictions, table, reader_reference(svdh), best, whole)
+
+    def attention_cases(self, predictions: np.ndarray, test_table: pd.DataFrame, squares, attention: np.ndarray,
+                        damage: np.ndarray | None = None) -> tuple[list[tuple], dict]:  # fmt: skip
+        """The MIUA 2024 cases (:func:`regression_cases`) of one model's test predictions, each its film with
+        the instances' squares (``squares(n, i)``: centres and sides of test bag ``n`` on film ``i``), their
+        attention and, where given, which instances are damaged: ``(film, centres, sides, attention, title,
+        damaged)`` as :func:`ralib.plots.attention_on_film` draws them; and the cases with their films' ids."""
+        cases = regression_cases(test_table.score.to_numpy(), predictions)
+        ids = self.ds.radiographs.radiograph_id.astype(str)
+        shown = []
+        for case, c in cases.items():
+            n = c["index"]
+            i = int(np.flatnonzero(ids == test_table.radiograph_id.iloc[n])[0])
+            centres, sides = squares(n, i)
+            shown.append((read_radiograph(self.ds.radiographs.iloc[i]), centres, sides, attention[n],
+                          f"{case}: label {c['true']:.0f}, predicted {c['pred']:.0f}", None if damage is None else damage[n] > 0))  # fmt: skip
+        return shown, {k: v | {"radiograph_id": str(test_table.radiograph_id.iloc[v["index"]])} for k, v in cases.items()}
+
+
+@dataclass
+class LandmarkCrops:
+    """Scheme 2's joint patches: at the true landmarks, at those of 04's localiser, and at the localiser's
+    landmarks moved by its own error (``jittered``, one cache per draw, for training only)."""
+
+    true: object
+    predicted: object
+    jittered: list
+    noise_sd_mm: np.ndarray
+    size: int
+
+
+@dataclass
+class Scheme2(MIL):
+    """Scheme 2: joint patches at the landmarks of notebook 04's ``localiser``."""
+
+    localiser: Path | None = None
+
+    def crops(self) -> LandmarkCrops:
+        """The patches at the true and the predicted landmarks and at ``landmark_draws`` jittered copies of the
+        predicted ones (the localiser's error on the validation films as the jitter's SD)."""
+        localiser = Localiser.load(self.localiser)
+        truth_xy, _ = film_landmarks(self.ds)
+        predicted_xy = predicted_landmarks(self.ds, localiser)
+        spacing = self.ds.radiographs.spacing_mm.to_numpy(float)
+        val_rows = np.flatnonzero(self.ds.radiographs.split.to_numpy() == "val")
+        noise_sd_mm = landmark_mre_mm(predicted_xy, truth_xy, spacing, val_rows)
+        print(f"landmark MRE on the validation films: median {np.nanmedian(noise_sd_mm):.2f} mm, largest {np.nanmax(noise_sd_mm):.2f} mm")
+        jittered = [JitteredLandmarks(predicted_xy, noise_sd_mm, spacing, seed=self.seed * 100 + j) for j in range(self.sizes.landmark_draws)]
+        size = self.profile.landmarks.crop_size
+        true, predicted, *moved = crop_caches(self.ds, [("patches", None), ("patches", localiser), *[("patches", j) for j in jittered]], size)
+        for name, c in [("true", true), ("predicted", predicted)] + [(f"jittered {j}", c) for j, c in enumerate(moved)]:
+            print(f"{name:11s} {c.images.shape}  {c.folder.name}")
+        return LandmarkCrops(true, predicted, moved, noise_sd_mm, size)
+
+    def patch_task(self, crops: LandmarkCrops):
+        """Normal / abnormal joint patches at the predicted landmarks (abnormal: a damaged site by the label)."""
+        task = patch_abnormality(crops.predicted, self.films, size=self.sizes.patch_size, balanced=self.sizes.patch_balanced)
+        print(f"{task.table.abnormal.mean():.1%} of the patches are abnormal by the label; {task.images.shape[1]} px")
+        return task
+
+    def patch_results(self, crops: LandmarkCrops, task, classifiers: dict) -> pd.DataFrame:
+        """Each patch classifier on the test patches, against the label and (AUC) against the truth."""
+        truth = patch_abnormality(crops.predicted, self.films, grade="truth")
+        keep = ("auc", "accuracy", "sensitivity", "specificity")
+        return pd.DataFrame({model: {**{k: v for k, v in fitted.evaluate(task).items() if k in keep},
+                                     "auc against the truth": truth.evaluate(fitted.predict(task))["auc"], "minutes": round(fitted.seconds / 60, 1)}
+                             for model, fitted in classifiers.items()}).T  # fmt: skip
+
+    def bag_tasks(self, crops: LandmarkCrops, classifiers: dict, task) -> dict:
+        """Per classifier three bag tasks of its truncated features: predicted landmarks with the jittered
+        draws in training, predicted landmarks alone, and true landmarks."""
+        train_ids = set(self.films.radiograph_id[self.films.split == "train"].astype(str))
+
+        def features(cache, model, training_films_only=False):
+            only = cache.table.radiograph_id.isin(train_ids).to_numpy().nonzero()[0] if training_films_only else None
+            return image_features(classifiers[model].model, cache.images, task, only=only)
+
+        tasks = {}
+        for model in self.sizes.patch_models:
+            predicted = features(crops.predicted, model)
+            draws = [(c.table, features(c, model, training_films_only=True)) for c in crops.jittered]  # used in training only
+            tasks[f"{model}, predicted landmarks, jittered"] = joint_bag_task(self.films, crops.predicted.table, predicted, draws)
+            tasks[f"{model}, predicted landmarks"] = joint_bag_task(self.films, crops.predicted.table, predicted)
+            tasks[f"{model}, true landmarks"] = joint_bag_task(self.films, crops.true.table, features(crops.true, model))
+        return tasks
+
+    @staticmethod
+    def checkpoint_tag(name: str) -> str:
+        """A bag task's checkpoint tag: its landmarks, e.g. ``predicted_landmarks_jittered``."""
+        return name.split(", ", 1)[1].replace(" ", "_").replace(",", "")
+
+    def scheme1_row(self, test_table: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Notebook 05's best Scheme 1 model on the same test films, from its ``test_predictions.csv`` (empty
+        when 05 has not run)."""
+        path = artefacts.find(self.run_dir, "05_mil_scheme1_tiles", "test_predictions.csv", required=False, purpose="the Scheme 1 row")
+        if path is None:
+            return {}
+        scheme1 = pd.read_csv(path, dtype={"radiograph_id": str})
+        row = scheme1.set_index("radiograph_id").prediction.reindex(test_table.radiograph_id.astype(str)).to_numpy()
+        if not np.isfinite(row).all():
+            raise ValueError("05 and 06 test films differ")
+        return {f"Scheme 1: {scheme1.model.iloc[0]}": row}
+
+    def pairs(self, table2: Table2, best: str) -> dict[str, tuple[str, str]]:
+        """The comparisons the paper's ordering rests on, and ours: Scheme 2 against the whole image and Scheme
+        1, true against predicted landmarks, jittered against plain training crops."""
+        model, whole = self.sizes.patch_models[0], f"whole image: {table2.best_whole}"
+        pairs = {"best Scheme 2 - whole image": (best, whole),
+                 "true - predicted landmarks": (f"{model}, true landmarks", f"{model}, predicted landmarks, jittered"),
+                 "jittered - plain training crops": (f"{model}, predicted landmarks, jittered", f"{model}, predicted landmarks")}
+        scheme1 = [name for name in table2.predictions if name.startswith("Scheme 1")]
+        pairs |= {"best Scheme 2 - Scheme 1": (best, name) for name in scheme1}
+        return pairs | {"Scheme 1 - whole image": (name, whole) for name in scheme1}
+
+    def attention_table(self, mils: dict, bag_tasks: dict, crops: LandmarkCrops, test_table: pd.DataFrame) -> pd.DataFrame:
+        """How each MIL's attention on the test films relates to the joints' true damage (:func:`attention_vs_damage`)."""
+        rows = {}
+        for name, fitted in mils.items():
+            table = (crops.true if "true" in name else crops.predicted).table
+            instances, mask = joint_bags(table, test_table.radiograph_id.astype(str).to_numpy())
+            damage = patch_damage(table, instances, "truth" if "erosion_truth" in table else "grade")
+            rows[name] = attention_vs_damage(fitted.outputs(bag_tasks[name], "test")["attention"], damage, mask)
+        return pd.DataFrame(rows).T
+
+    @staticmethod
+    def severity(test_table: pd.DataFrame, predictions: np.ndarray) -> dict[str, float]:
+        """The severity class read off a film score against the label's: accuracy and mean class error."""
+        true = anatomy.severity_class(test_table.score.clip(0, 280).to_numpy())
+        pred = anatomy.severity_class(np.clip(predictions, 0, 280))
+        return {"accuracy": float(np.mean(true == pred)), "class_mae": float(np.mean(np.abs(true - pred)))}
+
+    def cases(self, fitted, task, crops: LandmarkCrops, test_table: pd.DataFrame, predictions: np.ndarray) -> tuple[list[tuple], dict]:
+        """The cases of the best model with its attention over the joint patches, damaged joints marked."""
+        table = crops.predicted.table
+        instances, _ = joint_bags(table, test_table.radiograph_id.astype(str).to_numpy())
+        damage = patch_damage(table, instances, "truth" if "erosion_truth" in table else "grade")
+        spacing = self.ds.radiographs.spacing_mm.to_numpy(float)
+
+        def squares(n: int, i: int):
+            return instance_squares(table, instances[n], spacing[i], crops.size)
+
+        return self.attention_cases(predictions, test_table, squares, fitted.outputs(task, "test")["attention"], damage)
+
+    # --- per hand ------------------------------------------------------------------------------------------
+
+    def per_hand(self, film_task, test_table: pd.DataFrame, film_predictions: np.ndarray, film_model: str) -> dict:
+        """The MIL on each hand's bag (the best film model's features): its task, fitted model and test
+        predictions, and its scores beside the film MIL's (each hand, a film as the sum of its two hands)."""
+        task = hand_bag_task(film_task, hand_targets(self.ds))
+        config = recipes.mil2025(task.features.shape[-1], self.sizes.mil_epochs, self.sizes.mil_batch_size, seed=self.seed, tag="per_hand",
+                                 **self.profile.speed("attention_mil"))  # fmt: skip
+        fitted = reuse_or_fit(config, task, self.run_dir, progress=False)
+        pred, test = fitted.predict(task), task.table.iloc[task.rows("test")]
+        print(f"per-hand MIL: {fitted.seconds:.0f} s, best epoch {fitted.best_epoch + 1}; {len(test)} test hands, {task.left_out} hands left out")
+        sums = pd.Series(pred, index=test.radiograph_id).groupby(level=0).agg(["sum", "size"])
+        films = sums["sum"].where(sums["size"] == 2).reindex(test_table.radiograph_id.astype(str)).to_numpy()
+        both = np.isfinite(films)
+        scoring = pd.concat({target: pd.DataFrame({"per-hand MIL, each hand": regression_metrics(test[column], pred),
+                                                   "per-hand MIL, film = sum of its two hands": regression_metrics(test_table[column][both], films[both]),
+                                                   f"film MIL ({film_model})": regression_metrics(test_table[column], film_predictions)}).T
+                             for target, column in targets_of(test_table).items()}, names=["against"])  # fmt: skip
+        return {"task": task, "fitted": fitted, "predictions": pred, "test": test, "scoring": scoring}
+
+    def staging(self, hands: dict) -> tuple[pd.DataFrame, list[float], dict[str, np.ndarray]]:
+        """RA stages read off the per-hand score by thresholds fitted on the training hands' labels (and off the
+        label's own hand total, the ceiling), recognition (stage > 0) with the score's AUC, beside 02's per-hand
+        CNNs on the same test films where 02 has run. Returns the table, the thresholds and the stages read."""
+        task, test, pred = hands["task"], hands["test"], hands["predictions"]
+        train = task.table.iloc[task.rows("train")]
+        thresholds = fit_thresholds(train.score, train.stage, len(STAGE_CLASSES))
+        read = {"per-hand MIL score": classes_from_scores(pred, thresholds), "the hand's label total (ceiling)": classes_from_scores(test.score, thresholds)}
+        rows = {}
+        for target, column in ({"label": "stage"} | ({"truth": "stage_truth"} if "stage_truth" in test else {})).items():
+            true = test[column].to_numpy(int)
+            for name, stage in read.items():
+                recognised = binary_metrics(true > 0, stage > 0)
+                rows[(target, name)] = class_metrics(true, stage, len(STAGE_CLASSES)) | {
+                    "ra_accuracy": recognised["accuracy"], "ra_sensitivity": recognised["sensitivity"], "ra_specificity": recognised["specificity"]}
+                if name.startswith("per-hand"):
+                    rows[(target, name)]["ra_auc"] = binary_metrics(true > 0, pred)["auc"]  # the score itself, ranked
+        rows |= self._diagnosis_rows()
+        return pd.DataFrame(rows).T[STAGING_COLUMNS], [float(t) for t in thresholds], read
+
+    def _diagnosis_rows(self) -> dict:
+        path = artefacts.find(self.run_dir, "02_whole_image_cnn", "metrics.json", required=False, purpose="the per-hand CNN rows")
+        if path is None:
+            return {}
+        diagnosis = json.loads(path.read_text())["metrics"]
+        rows = {}
+        for model, m in diagnosis["staging"].items():  # 02's per-hand CNNs, same test films, their own hand crops
+            r = diagnosis["recognition"][model]
+            rows[("label", f"02 CNN: {model}")] = {"accuracy": m["accuracy"], "balanced_accuracy": m["sensitivity"], "ra_auc": r["auc"],
+                                                   "ra_accuracy": r["accuracy"], "ra_sensitivity": r["sensitivity"], "ra_specificity": r["specificity"]}  # fmt: skip
+        return rows
+
+
+@dataclass
+class Foreground:
+    """The films letterboxed for segmentation, their foreground three ways (morphology, the U-Net trained on
+    it, the truth where the data has it), the segmentation test films and the U-Net's Dice against each."""
+
+    boxed: object
+    morphology: np.ndarray
+    truth: np.ndarray | None
+    masks: np.ndarray
+    test: np.ndarray
+    dice: pd.Series
+    segmenter: object
+
+
+@dataclass
+class Scheme1(MIL):
+    """Scheme 1: square tiles over each film's foreground, ranked by an instance classifier (top ``K``)."""
+
+    @staticmethod
+    def checkpoint_tag(name: str) -> str:
+        """A bag task's checkpoint tag: its ``K``, e.g. ``K=50``."""
+        return name.split(", ")[1]
+
+    def foreground(self) -> Foreground:
+        """A U-Net trained on morphological foreground masks of a few films (``segmentation_films``), applied to
+        every film; its Dice on the segmentation test films against morphology and the truth."""
+        sizes = self.sizes
+        boxed = letterboxed_films(self.ds, sizes.segmentation_size)
+        morphology, truth = morphology_masks(boxed.images), true_masks(self.ds, boxed)
+        split = segmentation_films(self.films, *sizes.segmentation_films, seed=self.seed)
+        split = split.reindex(self.ds.radiographs.radiograph_id.astype(str)).to_numpy()  # NaN: not used
+        used = np.flatnonzero(pd.notna(split))
+        task = ForegroundTask(boxed.images[used], morphology[used], pd.DataFrame({"split": split[used]}))
+        config = recipes.fast("landmark_unet", sizes.segmentation_epochs, 8, loss="dice_bce", augment="flips", seed=self.seed,
+                              tag="foreground", model_options=(("encoder", self.profile.landmarks.encoder), ("depth", 5)))  # fmt: skip
+        segmenter = reuse_or_fit(config, task, self.run_dir)
+        masks = task.apply(segmenter.model, boxed.images)  # every film: the tiles' foreground
+        test = np.flatnonzero(split == "test")
+        scores = {"U-Net vs morphology masks": np.mean([dice(masks[i], morphology[i]) for i in test])}
+        if truth is not None:
+            scores["U-Net vs true masks"] = np.mean([dice(masks[i], truth[i]) for i in test])
+            scores["morphology vs true masks"] = np.mean([dice(morphology[i], truth[i]) for i in test])
+        print(f"{len(test)} test films, {segmenter.seconds:.0f} s of training")
+        return Foreground(boxed, morphology, truth, masks, test, pd.Series(scores).round(4), segmenter)
+
+    def tiles(self, foreground: Foreground):
+        """The tiles of every film and the tile classifier's task (classes from the film's severity and the
+        tile's foreground share): the tile cache and the task."""
+        tiles = tile_cache(self.ds, self.sizes.patch_size)
+        shares = foreground_shares(tiles.table, foreground.masks, foreground.boxed.placement)
+        task = tile_classes(tiles, self.films, shares, balanced=self.sizes.patch_balanced)
+        print(f"{len(tiles.table)} tiles, {tiles.table.groupby('radiograph_id').size().median():.0f} per film, side {tiles.table.side.median():.0f} px")
+        print(task.table.groupby(["split", "tile_class"]).size().unstack().rename(columns=dict(enumerate(TILE_CLASSES))))
+        return tiles, task
+
+    @staticmethod
+    def tile_results(classifiers: dict, task) -> pd.DataFrame:
+        """Each tile classifier on the test tiles."""
+        rows = {}
+        for model, fitted in classifiers.items():
+            m = fitted.evaluate(task)
+            rows[model] = {"accuracy": m["accuracy"], "balanced accuracy": m["sensitivity"], "macro AUC": m["auc"], "minutes": round(fitted.seconds / 60, 1)}
+        return pd.DataFrame(rows).T
+
+    def bag_tasks(self, classifiers: dict, tiles, task) -> tuple[dict, dict]:
+        """Per classifier and ``K`` of ``tile_k`` a bag of each film's top-K tiles by the classifier's
+        abnormality, as its truncated features; also every tile's class probabilities by classifier."""
+        bag_tasks, probabilities = {}, {}
+        for model, classifier in classifiers.items():
+            out = image_outputs_of(classifier.model, tiles.images, task)  # every tile of every film
+            probabilities[model] = out["predictions"]
+            for k in self.sizes.tile_k:
+                bag_tasks[f"{model}, K={k}"] = tile_bag_task(self.films, tiles.table, out["features"], out["predictions"], k)
+        return bag_tasks, probabilities
+
+    def fine_tune(self, classifiers: dict, mils: dict, bag_tasks: dict, tiles, task, probabilities: dict) -> tuple[str, object, object]:
+        """The best frozen run (by validation RMSE) tuned end to end: the truncated classifier and its MIL on
+        the same tiles as images. Returns its name, the fitted model (kept in memory only) and its bag task."""
+        best = self.best_by_validation(mils, bag_tasks)[0]
+        model, k = best.split(", K=")
+        scorer = BagScorer.from_trained(classifiers[model].model, mils[best].model)
+        bags = tile_bag_task(self.films, tiles.table, tiles.images, probabilities[model], int(k), standardise=(task.pixel_mean, task.pixel_sd))
+        config = recipes.mil2025(scorer.mil.pool.in_dim, self.sizes.finetune_epochs, self.sizes.finetune_batch_size, seed=self.seed,
+                                 tag=f"fine-tuned K={k}")  # fmt: skip
+        fitted = fit(scorer, bags, config, progress=False)
+        print(f"{best}, fine-tuned: {fitted.seconds:.0f} s, best epoch {fitted.best_epoch + 1}")
+        return f"{best}, fine-tuned", fitted, bags
+
+    def write_test_predictions(self, test_table: pd.DataFrame, name: str, predictions: np.ndarray) -> Path:
+        """``test_predictions.csv`` in the run folder: the model ``name``'s prediction of each test film, from
+        which notebook 06 puts Scheme 1 in its Table 2."""
+        path = self.run_dir / "test_predictions.csv"
+        pd.DataFrame({"radiograph_id": test_table.radiograph_id.astype(str), "model": name, "prediction": predictions}).to_csv(path, index=False)
+        return path
+
+    def cases(self, fitted, task, tiles, probabilities: dict, name: str, test_table: pd.DataFrame, predictions: np.ndarray) -> tuple[list[tuple], dict]:
+        """The cases of model ``name`` with its attention over its top-K tiles."""
+        model, k = name.split(", ")[0], task.mask.shape[1]
+        instances, _ = tile_bags(tiles.table, probabilities[model], test_table.radiograph_id.astype(str).to_numpy(), k)
+        spacing = self.ds.radiographs.spacing_mm
+
+        def squares(n: int, i: int):
+            return instance_squares(tiles.table, instances[n], spacing.iloc[i])
+
+        return self.attention_cases(predictions, test_table, squares, fitted.outputs(task, "test")["attention"])
