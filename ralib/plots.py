@@ -441,3 +441,69 @@ def foreground_masks(foreground, titles, n: int = 4):
             ax.contour(foreground.truth[i], levels=[0.5], colors="tab:green", linewidths=0.6, linestyles="dotted")
     fig.suptitle("foreground: morphology (blue), U-Net (orange), truth (green, dotted)")
     return fig
+
+
+def film_row(images: list[np.ndarray], titles: list[str], size: tuple[float, float] = (3.25, 3.4)):
+    """Films side by side with their titles; returns the figure."""
+    fig, axes = plt.subplots(1, len(images), figsize=(size[0] * len(images), size[1]), squeeze=False)
+    for ax, image, title in zip(axes[0], images, titles):
+        film(ax, image, title)
+    return fig
+
+
+def _grid(panels: dict, ncols: int, size: tuple[float, float], draw):
+    """One panel per item of ``panels`` in rows of ``ncols``, each drawn by ``draw(ax, title, value)``."""
+    nrows = max(1, int(np.ceil(len(panels) / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False, layout="tight")
+    for ax, (title, value) in zip(axes.ravel(), panels.items()):
+        draw(ax, title, value)
+    return fig
+
+
+def roc_grid(curves: dict[str, dict], ncols: int = 2):
+    """ROC panels, ``{title: {model: (true, score)}}``; returns the figure."""
+    return _grid(curves, ncols, (6, 4.5), lambda ax, title, panel: roc_curves(ax, panel, title))
+
+
+def confusion_grid(matrices: dict[str, tuple], ncols: int, size: tuple[float, float] = (4.2, 3.75)):
+    """Confusion panels, ``{title: (true, predicted, classes)}``, each ``size`` inches; returns the figure."""
+    return _grid(matrices, ncols, size, lambda ax, title, m: confusion(ax, m[0], m[1], m[2], title))
+
+
+def embedding_grid(embeddings: dict[str, tuple], ncols: int):
+    """Embedding panels, ``{title: (xy, labels, classes)}``; returns the figure."""
+    return _grid(embeddings, ncols, (4.2, 3.75), lambda ax, title, e: embedding(ax, e[0], e[1], e[2], title))
+
+
+def paired_scatters(pairs: dict[str, dict | None], labels: dict[str, tuple[str, str]]):
+    """One scatter per pair (``{"x", "y", "pcc"}`` or ``None``: an empty panel), its PCC as title, axes named by
+    ``labels[name]``; returns the figure."""
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 4.5), squeeze=False)
+    for ax, (name, pair) in zip(axes[0], pairs.items()):
+        if pair is not None:
+            ax.scatter(pair["x"], pair["y"], s=8, alpha=0.6)
+            ax.set(xlabel=labels[name][0], ylabel=labels[name][1], title=f"PCC {pair['pcc']:.2f}")
+    return fig
+
+
+def age_histogram(ax, radiographs: pd.DataFrame):
+    """The patients' ages by sex (or a note where the data set has no ages)."""
+    if radiographs.age.notna().any():
+        for sex, group in radiographs.groupby("sex"):
+            ax.hist(group.age.dropna(), bins=20, alpha=0.6, label=f"{sex} (n={len(group)})")
+        ax.set_xlabel("age (years)")
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no ages in this data set", ha="center")
+        ax.axis("off")
+    return ax
+
+
+def labelled_films(items: list[tuple[np.ndarray, dict, dict, str]]):
+    """Films with their landmarks and joint boxes where known (:func:`label_overlay`), side by side: each
+    ``(film, landmarks, boxes, title)``; returns the figure."""
+    fig, axes = plt.subplots(1, len(items), figsize=(4.5 * len(items), 4), squeeze=False)
+    for ax, (image, landmarks, boxes, title) in zip(axes[0], items):
+        label_overlay(ax, image, landmarks, boxes) if landmarks or boxes else film(ax, image)
+        ax.set_title(title, fontsize=8)
+    return fig
