@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ralib import anatomy
 from ralib.agreement import expert_agreement, reader_agreement
+from ralib.data.io import read_radiograph
 from ralib.data.model import RADataset
 
 
@@ -114,3 +116,36 @@ def hand_stages(ds: RADataset, column: str = "grade") -> pd.DataFrame:
               for e, j in zip(grouped.get("erosion", [None] * len(grouped)), grouped.get("jsn", [None] * len(grouped)))]  # fmt: skip
     return pd.DataFrame({"radiograph_id": grouped.index.get_level_values(0),
                          "hand": grouped.index.get_level_values(1), "stage": stages})  # fmt: skip
+
+
+def paired_pcc(frame: pd.DataFrame, x: str, y: str) -> dict | None:
+    """Columns ``x`` and ``y`` of ``frame`` with their PCC, or ``None`` where it cannot be told (a column
+    missing, fewer than three rows, or a constant column).
+
+    Example:
+        >>> frame = pd.DataFrame({"LH": [1.0, 2.0, 4.0], "RH": [1.0, 3.0, 4.0]})
+        >>> round(paired_pcc(frame, "LH", "RH")["pcc"], 3), paired_pcc(frame.head(2), "LH", "RH")
+        (0.929, None)
+    """
+    if not ({x, y} <= set(frame.columns) and len(frame) > 2 and frame[[x, y]].std().min() > 0):
+        return None
+    return {"x": frame[x], "y": frame[y], "pcc": float(stats.pearsonr(frame[x], frame[y])[0])}
+
+
+def paired_totals(ds: RADataset, hands: pd.DataFrame) -> dict[str, dict | None]:
+    """Two ways damage spreads, as paired totals with their PCC (:func:`paired_pcc`): erosion against JSN
+    per film, and each patient's left against right hand total (:func:`left_right`); ``hands`` as
+    :func:`hand_table` gives it."""
+    if not len(hands):
+        return {"erosion against JSN": None, "left against right hand": None}
+    per_film = hands.groupby("radiograph_id")[["erosion", "jsn"]].sum()
+    return {"erosion against JSN": paired_pcc(per_film, "erosion", "jsn"), "left against right hand": paired_pcc(left_right(ds), "LH", "RH")}
+
+
+def gallery(ds: RADataset, n: int = 4) -> list[tuple[np.ndarray, dict, dict, str]]:
+    """``n`` films spread over the score's range (the first ``n`` where no film has a score), each with its
+    landmarks and joint boxes (:func:`labels_of`) and a title, as :func:`ralib.plots.labelled_films` draws them."""
+    r = ds.radiographs
+    shown = r.sort_values("score").iloc[np.linspace(0, len(r) - 1, min(n, len(r))).round().astype(int)] if r.score.notna().any() else r.head(n)
+    return [(read_radiograph(row), *labels_of(ds, row.radiograph_id),
+             f"{row.radiograph_id}: score {row.score:g}" if pd.notna(row.score) else row.radiograph_id) for _, row in shown.iterrows()]  # fmt: skip

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from ralib.agreement import expert_agreement, reader_agreement
 
@@ -144,3 +145,29 @@ def calibration_report(n_patients: int = 400, seed: int = 0) -> dict[str, dict[s
             "erosion_accuracy": 0.79, "erosion_mae": 0.48, "jsn_accuracy": 0.76, "jsn_mae": 0.25,
         },  # fmt: skip
     }
+
+
+def agreement_on(images: pd.DataFrame, joints: pd.DataFrame) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """The simulated readers' agreement on a data set's film totals (``reader_1_total`` against
+    ``reader_2_total``), and each head's experts against each other on its joint crops (``<kind>_expert_<e>``)."""
+    experts = {kind: expert_agreement(joints[[f"{kind}_expert_{e}" for e in (1, 2, 3)]].dropna().to_numpy(int).T) for kind in ("erosion", "jsn")}
+    return reader_agreement(images.reader_1_total, images.reader_2_total), experts
+
+
+def calibration_table(on_dataset: dict, experts: dict, calibration: dict, simulated: str = "simulated patients") -> pd.DataFrame:
+    """The readers and experts of a data set (:func:`agreement_on`) beside those of a simulated cohort
+    (:func:`calibration_report`, column ``simulated``) and the published figures, one row per measure.
+
+    Example:
+        >>> report = calibration_report(n_patients=30)
+        >>> table = calibration_table(report["readers"], {"erosion": report["erosion_experts"], "jsn": report["jsn_experts"]}, report)
+        >>> list(table.columns), len(table)
+        (['this data set', 'simulated patients', 'published'], 7)
+    """
+    published = calibration["published"]
+    ours = [on_dataset["pcc"], on_dataset["mae"], on_dataset["rmse"], experts["erosion"]["accuracy"], experts["erosion"]["mae"],
+            experts["jsn"]["accuracy"], experts["jsn"]["mae"]]  # fmt: skip
+    simulated_values = [calibration["readers"]["pcc"], calibration["readers"]["mae"], calibration["readers"]["rmse"],
+                        calibration["erosion_experts"]["accuracy"], calibration["erosion_experts"]["mae"],
+                        calibration["jsn_experts"]["accuracy"], calibration["jsn_experts"]["mae"]]  # fmt: skip
+    return pd.DataFrame({"this data set": ours, simulated: simulated_values, "published": list(published.values())}, index=list(published))
