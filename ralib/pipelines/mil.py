@@ -170,6 +170,9 @@ class Scheme2(MIL):
     def crops(self) -> LandmarkCrops:
         """The patches at the true and the predicted landmarks and at ``landmark_draws`` jittered copies of the
         predicted ones (the localiser's error on the validation films as the jitter's SD)."""
+        if self.localiser is None:
+            raise ValueError("Scheme 2 cuts its patches at the landmarks of notebook 04's localiser: give its localiser.pt "
+                             "(ralib.artefacts.find(run.dir, '04_joint_localisation', 'localiser.pt'))")  # fmt: skip
         localiser = Localiser.load(self.localiser)
         truth_xy, _ = film_landmarks(self.ds)
         predicted_xy = predicted_landmarks(self.ds, localiser)
