@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make run    set up .venv on first use, execute every notebook headless (cpu profile) into runs/cpu/
-#   make test   set up .venv on first use, run the whole test suite (unit tests + every notebook, smoke profile)
+#   make test   set up .venv on first use, run the whole test suite (unit tests, docstring examples, every notebook at the smoke profile)
 # Variables: PROFILE=smoke|cpu|paper for `make run`, PYTEST_ARGS for `make test`, PYTHON for the interpreter.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
