@@ -507,3 +507,13 @@ def labelled_films(items: list[tuple[np.ndarray, dict, dict, str]]):
         label_overlay(ax, image, landmarks, boxes) if landmarks or boxes else film(ax, image)
         ax.set_title(title, fontsize=8)
     return fig
+
+
+def landmark_films(items: list[tuple], height: float = 5.0):
+    """Films with their landmarks side by side (:func:`landmarks_on_film`): each ``(film, landmarks, title)``,
+    optionally followed by the true landmarks and crop frames; returns the figure."""
+    fig, axes = plt.subplots(1, len(items), figsize=(6 * len(items), height), squeeze=False)
+    for ax, (image, xy, title, *rest) in zip(axes[0], items):
+        truth, frames = (rest + [None, None])[:2]
+        landmarks_on_film(ax, image, xy, frames, title, truth=truth)
+    return fig

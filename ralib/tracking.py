@@ -122,7 +122,7 @@ def _plain(value: Any) -> Any:
         {'label | a': {'pcc': 0.5}, 'truth | a': {'pcc': None}}
     """
     if isinstance(value, pd.DataFrame):
-        return {_row_name(k): _plain(row.to_dict()) for k, row in value.iterrows()}
+        return {_row_name(k): _plain(row) for k, row in value.to_dict("index").items()}
     if isinstance(value, pd.Series):
         return {_row_name(k): _plain(v) for k, v in value.items()}
     if isinstance(value, dict):

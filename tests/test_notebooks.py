@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from ralib.config import get_profile, notebooks_dir, project_root
-from ralib.notebook_checks import notebook_problems, shape_problems
+from ralib.notebook_checks import notebook_problems
 from ralib.run import discover, run_notebook
 
 NOTEBOOKS = discover()
@@ -171,19 +171,9 @@ def test_notebooks_exist():
     assert NOTEBOOKS, "no numbered notebooks found"
 
 
-#: notebooks not yet back to prose and short calls (issue 29): their shape problems are expected, strictly, so
-#: that one reshaped and not struck from this list fails too; every other check applies to them as to all
-RESHAPE_PENDING = {"04_joint_localisation"}
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_clean(path):
-    shape = shape_problems(path)
-    assert [p for p in notebook_problems(path, README) if p not in shape] == []
-    if path.stem in RESHAPE_PENDING:
-        assert shape, f"{path.stem} has the shape of a methods section now: strike it from RESHAPE_PENDING"
-    else:
-        assert shape == []
+    assert notebook_problems(path, README) == []
 
 
 #: notebooks that read another's outputs (its localiser, its checkpoints) from the same run folder
