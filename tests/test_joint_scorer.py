@@ -344,7 +344,7 @@ def test_the_scorer_trains_in_two_stages_frozen_backbone_then_everything(tmp_pat
 def test_boxes_from_the_true_landmarks_find_the_annotated_joints(synthetic):
     from ralib.data.arrays import hand_array
     from ralib.tasks.joint_boxes import boxes_table, landmark_boxes
-    from ralib.tasks.landmarks import film_landmarks
+    from ralib.landmarks.points import film_landmarks
 
     _, hands = hand_array(synthetic, 32, progress=False, cache=False)
     true = film_boxes(hand_joint_boxes(synthetic, hands), hands)

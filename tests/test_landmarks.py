@@ -15,9 +15,8 @@ from ralib.landmarks.heatmaps import decode_logits, encode
 from ralib.metrics import landmark_metrics, radial_errors_mm
 from ralib.models import create_model
 from ralib.synth import SynthConfig, make_dataset
-from ralib.tasks.landmarks import (
-    K, HeatmapLoss, LandmarkPredictions, LandmarkTask, augment_film, film_landmarks, pose_channels,
-)  # fmt: skip
+from ralib.landmarks.points import K, LandmarkPredictions, film_landmarks, landmark_report, pose_channels, report_table
+from ralib.tasks.landmarks import HeatmapLoss, LandmarkTask, augment_film
 
 
 @pytest.fixture(scope="module")
@@ -208,8 +207,6 @@ def test_the_landmark_network_has_74_channels_and_trains_one_step(films, isolate
 def test_the_landmark_report_has_the_papers_table_shape(films):
     points, _ = film_landmarks(films)
     noisy = LandmarkPredictions(points + 2.0, np.ones(points.shape[:2]))  # every landmark 2.83 px off
-    from ralib.tasks.landmarks import landmark_report, report_table
-
     report = landmark_report(points, noisy, films.radiographs)
     table = report_table(report)
     spacing = films.radiographs.spacing_mm.to_numpy()

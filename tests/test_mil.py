@@ -156,7 +156,7 @@ def test_a_hand_not_found_leaves_its_places_empty(cache, films):
 def test_jittered_crops_are_a_variant_of_the_same_joints_moved_by_the_noise(films, cache, tmp_path, monkeypatch):
     from ralib.landmarks.noise import JitteredLandmarks, landmark_mre_mm
     from ralib.patches import crop_caches
-    from ralib.tasks.landmarks import film_landmarks
+    from ralib.landmarks.points import film_landmarks
 
     monkeypatch.setenv("RALIB_DATA", str(tmp_path))
     xy = film_landmarks(films)[0]

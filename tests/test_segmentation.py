@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ralib.tasks.segmentation import ForegroundTask, dice, morphology_masks, postprocess, segmentation_films, true_masks
+from ralib.train.extract import segment
 
 
 def test_dice_is_one_for_equal_masks_and_falls_with_disagreement():
@@ -46,7 +47,7 @@ def test_the_morphology_masks_find_the_true_hands_of_letterboxed_synthetic_films
     task = ForegroundTask(boxed.images[:3], morphology[:3], pd.DataFrame({"split": ["train", "val", "test"]}))
     from ralib.models import create_model
 
-    masks = task.apply(create_model("landmark_unet", 1, encoder="resnet18"), boxed.images)
+    masks = segment(create_model("landmark_unet", 1, encoder="resnet18"), task, boxed.images)
     assert masks.shape == boxed.images.shape and masks.dtype == bool
 
 

@@ -28,7 +28,7 @@ from ralib.data.arrays import Letterboxed, letterbox
 from ralib.geometry import cut, from_crop
 from ralib.landmarks.heatmaps import decode_logits
 from ralib.models import create_model
-from ralib.tasks.landmarks import K, LandmarkPredictions, fine_frame
+from ralib.landmarks.points import K, LandmarkPredictions, fine_frame
 
 
 @dataclass

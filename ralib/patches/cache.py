@@ -41,8 +41,9 @@ from tqdm.auto import tqdm
 
 from ralib import anatomy, geometry
 from ralib.config import data_dir
-from ralib.data.arrays import source_key, stretched_film
+from ralib.data.arrays import letterboxed_films, source_key, stretched_film
 from ralib.data.model import RADataset
+from ralib.landmarks.points import film_landmarks
 
 CACHE_VERSION = 2  # bump when the cutting below or the table changes (2: placements)
 KINDS = {"E": "erosion", "J": "jsn"}
@@ -105,8 +106,6 @@ def block_hands(ds: RADataset) -> np.ndarray:
     """Which hand (LH / RH) each pose block of every film is, (n, 2): from the true landmarks where known,
     else from ``left_hand_side`` (the left-hand pose lies on the image's left), else the unflipped
     convention (block 0 the left hand)."""
-    from ralib.tasks.landmarks import film_landmarks
-
     if ds.landmarks is not None and len(ds.landmarks):
         return film_landmarks(ds)[1]
     side = ds.radiographs.get("left_hand_side", pd.Series("image_left", index=ds.radiographs.index))
@@ -144,8 +143,6 @@ def crop_caches(ds: RADataset, requests: list[tuple[str, object]], size: int, pr
         for _, localiser, _, meta in todo:
             if meta["source"] not in landmarks:
                 if localiser is None:
-                    from ralib.tasks.landmarks import film_landmarks
-
                     landmarks["truth"] = film_landmarks(ds)[0]
                 elif hasattr(localiser, "landmarks"):
                     landmarks[meta["source"]] = localiser.landmarks(ds)
@@ -160,8 +157,6 @@ def predicted_landmarks(ds: RADataset, localiser, progress: bool = True) -> np.n
     """The localiser's landmarks of every film (n, 74, 2) film pixels, NaN for hands it calls absent;
     kept on disk beside the crop caches (keyed by the films and the localiser's fingerprint), so every
     notebook that crops with one localiser locates the films once."""
-    from ralib.data.arrays import letterboxed_films
-
     key = hashlib.sha1(json.dumps([localiser.fingerprint(), source_key("landmarks", ds.radiographs, 0)]).encode()).hexdigest()[:16]
     path = data_dir() / "crops" / f"{ds.name}-landmarks-{key}.npy"
     if path.exists():

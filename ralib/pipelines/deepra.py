@@ -22,12 +22,12 @@ from ralib.data import load_dataset
 from ralib.data.arrays import hand_array
 from ralib.data.formats import ra2dream
 from ralib.landmarks.localiser import Localiser
+from ralib.landmarks.points import film_landmarks
 from ralib.patches import predicted_landmarks
 from ralib.patches.box_crops import box_crop_cache
 from ralib.results.deepra import challenge_measures, distribution_baseline, fill_missing_sites, reference_sites
 from ralib.tasks.detection import REGIONS, RegionDataset, RegionTask, image_boxes, region_boxes, region_overlap, region_table
 from ralib.tasks.joint_boxes import film_boxes, hand_joint_boxes, landmark_boxes
-from ralib.tasks.landmarks import film_landmarks
 from ralib.tasks.region_scores import JOINT_MODELS, RegionScoreTask
 from ralib.train import predict, recipes, reuse_or_fit
 

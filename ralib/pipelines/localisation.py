@@ -20,9 +20,10 @@ from ralib import anatomy, geometry
 from ralib.data.arrays import letterboxed_films_at
 from ralib.data.io import read_radiograph
 from ralib.landmarks.localiser import Localiser
+from ralib.landmarks.points import K, crop_containment, film_landmarks, landmark_report, report_table
 from ralib.landmarks.robustness import robustness_table
 from ralib.patches import crop_caches, read_ramh1200, write_ramh1200
-from ralib.tasks.landmarks import K, FineLandmarkTask, LandmarkTask, crop_containment, film_landmarks, landmark_report, report_table
+from ralib.tasks.landmarks import FineLandmarkTask, LandmarkTask
 from ralib.train import build_model, fit, recipes
 
 #: the measures of the paper's Table 1, in its order

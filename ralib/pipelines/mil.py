@@ -24,6 +24,7 @@ from ralib.data.io import read_radiograph
 from ralib.explain import regression_cases
 from ralib.explain.attention import attention_vs_damage, instance_squares, patch_damage
 from ralib.landmarks.localiser import Localiser
+from ralib.landmarks.points import film_landmarks
 from ralib.landmarks.noise import JitteredLandmarks, landmark_mre_mm
 from ralib.metrics import binary_metrics, class_metrics, regression_metrics
 from ralib.models.mil import BagScorer
@@ -36,10 +37,9 @@ from ralib.tasks import STAGE_CLASSES
 from ralib.tasks.bags import joint_bag_task, tile_bag_task
 from ralib.tasks.crops import patch_abnormality, tile_classes
 from ralib.tasks.hand_bags import hand_bag_task, hand_targets
-from ralib.tasks.landmarks import film_landmarks
 from ralib.tasks.segmentation import ForegroundTask, dice, morphology_masks, segmentation_films, true_masks
 from ralib.train import fit, recipes, reuse_or_fit, whole_image_recipe
-from ralib.train.extract import image_features, image_outputs_of
+from ralib.train.extract import image_features, image_outputs_of, segment
 
 #: the per-hand staging measures, in the order the notebook shows them
 STAGING_COLUMNS = ["accuracy", "balanced_accuracy", "mae", "ra_auc", "ra_accuracy", "ra_sensitivity", "ra_specificity"]
@@ -365,7 +365,7 @@ class Scheme1(MIL):
         config = recipes.fast("landmark_unet", sizes.segmentation_epochs, 8, loss="dice_bce", augment="flips", seed=self.seed,
                               tag="foreground", model_options=(("encoder", self.profile.landmarks.encoder), ("depth", 5)))  # fmt: skip
         segmenter = reuse_or_fit(config, task, self.run_dir)
-        masks = task.apply(segmenter.model, boxed.images)  # every film: the tiles' foreground
+        masks = segment(segmenter.model, task, boxed.images)  # every film: the tiles' foreground
         test = np.flatnonzero(split == "test")
         scores = {"U-Net vs morphology masks": np.mean([dice(masks[i], morphology[i]) for i in test])}
         if truth is not None:

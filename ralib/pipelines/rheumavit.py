@@ -23,6 +23,7 @@ from ralib import anatomy
 from ralib.data.arrays import hand_array
 from ralib.explain.rollout import tinyvit_rollout
 from ralib.landmarks.localiser import Localiser
+from ralib.landmarks.points import film_landmarks
 from ralib.metrics import class_metrics
 from ralib.patches import predicted_landmarks
 from ralib.patches.box_crops import box_crop_cache, true_boxes
@@ -31,7 +32,6 @@ from ralib.results.rheumavit import assembled_total_predictions, average_expert,
 from ralib.tasks.denoising import DenoisingTask
 from ralib.tasks.joint_boxes import BoxDataset, BoxTask, box_metrics, boxes_table, film_boxes, hand_joint_boxes, landmark_boxes, limit_box_size
 from ralib.tasks.joint_grades import HEADS, JOINT_GROUPS, JointGradeTask, split_grade_table
-from ralib.tasks.landmarks import film_landmarks
 from ralib.train import predict, recipes, reuse_or_fit
 
 #: the aggregates of the experts (and the truth) a scorer is read against, where the data has them

@@ -154,17 +154,10 @@ class ForegroundTask(Task):
         scores = [dice(postprocess(p), t) for p, t in zip(predictions, targets)]
         return {"dice": round(float(np.mean(scores)), 4), "dice_min": round(float(np.min(scores)), 4), "n": len(scores)}
 
-    def apply(self, model: nn.Module, films: np.ndarray, batch_size: int = 16) -> np.ndarray:
-        """Post-processed masks (n, s, s) bool of any letterboxed ``films`` (the same size and unit)."""
-        from ralib.train.fit import predict
-
-        data = _Films(films, np.zeros((len(films), 1, 1), bool), self.pixel_mean, self.pixel_sd, augment=False)
-        masks = np.zeros(films.shape, bool)
-        for start in range(0, len(films), 64):  # a few films at a time: the probabilities are float32
-            chunk = torch.utils.data.Subset(data, range(start, min(start + 64, len(films))))
-            probability = self.decode(predict(model, chunk, batch_size=batch_size))
-            masks[start : start + len(probability)] = [postprocess(p) for p in probability]
-        return masks
+    def inputs(self, films: np.ndarray) -> Dataset:
+        """Any letterboxed ``films`` (the same size and unit) as the model reads them, for inference
+        (:func:`ralib.train.extract.segment`)."""
+        return _Films(films, np.zeros((len(films), 1, 1), bool), self.pixel_mean, self.pixel_sd, augment=False)
 
     def checkpoint_record(self) -> dict:
         return {"task": self.name, "num_outputs": 1, "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd}

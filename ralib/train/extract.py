@@ -1,5 +1,6 @@
-"""Features of a trained image model for images it was not trained on as a task: the MIL paper's
-classifiers truncated before their head become feature extractors for bags of tiles or joint patches.
+"""A trained model on images it was not trained on as a task: the MIL paper's classifiers truncated before
+their head become feature extractors for bags of tiles or joint patches (:func:`image_features`), and the
+foreground U-Net segments every film (:func:`segment`).
 
 Example:
     >>> features = image_features(patch_classifier.model, cache.images, patch_task)   # doctest: +SKIP
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 from torch import nn
+from torch.utils.data import Subset
 
 from ralib.data.arrays import resize_images
 from ralib.data.loaders import ImageDataset
+from ralib.tasks.segmentation import ForegroundTask, postprocess
 from ralib.tasks.whole_image import ImageTask, image_outputs
 from ralib.train.fit import predict
 
@@ -42,3 +45,15 @@ def image_features(model: nn.Module, images: np.ndarray, task: ImageTask, only: 
                    batch_size: int = 256) -> np.ndarray:  # fmt: skip
     """The penultimate features (n, D) of ``images`` (:func:`image_outputs_of`)."""
     return image_outputs_of(model, images, task, only, batch_size)["features"]
+
+
+def segment(model: nn.Module, task: ForegroundTask, films: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """Post-processed foreground masks (n, s, s) bool of any letterboxed ``films`` by a U-Net trained on
+    ``task``, a few films at a time (the probabilities are float32)."""
+    data = task.inputs(films)
+    masks = np.zeros(films.shape, bool)
+    for start in range(0, len(films), 64):
+        chunk = Subset(data, range(start, min(start + 64, len(films))))
+        probability = task.decode(predict(model, chunk, batch_size=batch_size))
+        masks[start : start + len(probability)] = [postprocess(p) for p in probability]
+    return masks
