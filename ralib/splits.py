@@ -54,6 +54,21 @@ def patient_split(
     return table.patient_id.map(patient_split_name).rename("split")
 
 
+def film_split(table: pd.DataFrame, seed: int = 0, stratify: str | None = "score") -> pd.DataFrame:
+    """``table`` with a source's own ``split`` kept, or, where it has none for some row, a patient-level one
+    (:func:`patient_split`, MIUA 2024 proportions): the one split every task of the whole-image and MIL
+    notebooks uses, so that all their models meet on the same test films.
+
+    Example:
+        >>> table = pd.DataFrame({"patient_id": list("aabbccddeeffgghhiijj"), "score": range(20), "split": ""})
+        >>> bool(film_split(table).split.isin(SPLIT_NAMES).all()), film_split(table.assign(split="test")).split.unique().tolist()
+        (True, ['test'])
+    """
+    if table.split.isin(SPLIT_NAMES).all():
+        return table
+    return table.assign(split=patient_split(table, seed=seed, stratify=stratify).to_numpy())
+
+
 def check_patient_level(table: pd.DataFrame, split: pd.Series | None = None) -> None:
     """Raise if any patient appears in more than one split."""
     split = table.split if split is None else split

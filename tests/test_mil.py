@@ -261,3 +261,17 @@ def test_hand_bags_cut_each_films_bag_into_its_left_and_right_hand_with_the_hand
     assert np.array_equal(task.table.score, missing.set_index(["radiograph_id", "hand"]).score.loc[list(zip(task.table.radiograph_id, task.table.hand))])
     with pytest.raises(ValueError, match="twice"):
         hand_bag_task(film_task, pd.concat([hands, hands.iloc[:1]]))
+
+
+def test_a_source_without_a_split_gets_one_split_for_whole_image_and_mil_models(films):
+    import dataclasses
+
+    from ralib.tasks import svdh_regression
+    from ralib.tasks.bags import film_table
+
+    unsplit = dataclasses.replace(films, radiographs=films.radiographs.assign(split=""))
+    whole = svdh_regression(unsplit, np.zeros((len(films.radiographs), 4, 4), np.float32), seed=5)
+    mil = film_table(unsplit, seed=5)
+    by_film = dict(zip(whole.table.radiograph_id.astype(str), whole.table.split))
+    assert set(mil.split) <= {"train", "val", "test"}
+    assert (mil.radiograph_id.astype(str).map(by_film) == mil.split).all()

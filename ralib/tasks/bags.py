@@ -32,7 +32,7 @@ from ralib.losses import RegressionMSE
 from ralib.metrics import regression_metrics
 from ralib.patches.bags import gather, joint_bags
 from ralib.patches.tiles import tile_bags
-from ralib.splits import patient_split
+from ralib.splits import film_split
 from ralib.tasks.base import Task, hash_task_data, placement_table
 
 
@@ -138,15 +138,13 @@ class BagTask(Task):
 
 
 def film_table(ds: RADataset, seed: int = 0) -> pd.DataFrame:
-    """One row per film with a label: ``radiograph_id``, ``patient_id``, ``split`` (the source's, else the
-    patient-level split :func:`ralib.tasks.svdh_regression` makes with the same seed, so the whole-image
-    and MIL models meet on the same test films), ``score`` (the image-level label) and, where known,
-    ``truth_total`` and each reader's total."""
+    """One row per film with a label: ``radiograph_id``, ``patient_id``, ``split`` (:func:`ralib.splits.film_split`,
+    as every whole-image task makes it, so the whole-image and MIL models meet on the same test films),
+    ``score`` (the image-level label) and, where known, ``truth_total`` and each reader's total."""
     label, _ = image_labels(ds)
     table = ds.radiographs.assign(score=label.reindex(ds.radiographs.radiograph_id).to_numpy())
     table = table[table.score.notna()].reset_index(drop=True)
-    if not table.split.isin(["train", "val", "test"]).all():
-        table["split"] = patient_split(table, seed=seed, stratify="score").to_numpy()
+    table = film_split(table, seed, "score")
     keep = ["radiograph_id", "patient_id", "split", "score", "truth_total"] + [c for c in table if c.startswith("score_reader_")]
     return table[[c for c in keep if c in table]]
 

@@ -40,7 +40,7 @@ from ralib.geometry import Placement
 from ralib.losses import RegressionMSE, SmoothLoss
 from ralib.metrics import binary_metrics, class_metrics, multiclass_metrics, regression_metrics
 from ralib.models import penultimate
-from ralib.splits import patient_split
+from ralib.splits import film_split
 from ralib.tasks.base import Task, hash_task_data, placement_table
 
 STAGE_CLASSES = ("normal", "stage 1", "stage 2", "stage 3", "stage 4", "stage 5")
@@ -162,21 +162,12 @@ def image_outputs(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Ten
     return {"outputs": model.get_classifier()(features), "features": features}
 
 
-def _with_split(table: pd.DataFrame, seed: int, stratify: str | None) -> pd.DataFrame:
-    """Keep a source's split; where it has none, make a patient-level one (MIUA 2024 proportions)."""
-    if table.split.isin(["train", "val", "test"]).all():
-        return table
-    table = table.copy()
-    table["split"] = patient_split(table, seed=seed, stratify=stratify).to_numpy()
-    return table
-
-
 def svdh_regression(ds: RADataset, films: np.ndarray, seed: int = 0) -> ImageTask:
     """Total SvdH of each film from the whole image (``films`` from :func:`ralib.data.arrays.film_array`)."""
     label, what = image_labels(ds)
     table = ds.radiographs.assign(score=label.reindex(ds.radiographs.radiograph_id).to_numpy())
     keep = table.score.notna().to_numpy()
-    task = ImageTask("svdh_regression", "regression", films[keep], _with_split(table[keep], seed, "score"), "score")
+    task = ImageTask("svdh_regression", "regression", films[keep], film_split(table[keep], seed, "score"), "score")
     task.notes.append(f"target: {what}; {int((~keep).sum())} films without one left out")
     return task
 
@@ -198,7 +189,7 @@ def recognition(ds: RADataset, hands: np.ndarray, hand_table: pd.DataFrame, seed
     """Normal (stage 0) against RA (stages 1-5), one hand at a time (``hand_array`` output)."""
     table = _with_stage(hand_table, ds)
     keep = table.stage.notna().to_numpy()
-    table = _with_split(table[keep], seed, "score").assign(ra=lambda t: (t.stage > 0).astype(int))
+    table = film_split(table[keep], seed, "score").assign(ra=lambda t: (t.stage > 0).astype(int))
     return ImageTask("recognition", "classification", hands[keep], table, "ra", ("normal", "RA"), "binary")
 
 
@@ -206,7 +197,7 @@ def staging(ds: RADataset, hands: np.ndarray, hand_table: pd.DataFrame, seed: in
     """Normal and RA stages 1-5, one hand at a time."""
     table = _with_stage(hand_table, ds)
     keep = table.stage.notna().to_numpy()
-    table = _with_split(table[keep], seed, "score").assign(stage=lambda t: t.stage.astype(int))
+    table = film_split(table[keep], seed, "score").assign(stage=lambda t: t.stage.astype(int))
     return ImageTask("staging", "classification", hands[keep], table, "stage", STAGE_CLASSES, "multiclass")
 
 
