@@ -3,15 +3,15 @@ crops, the attention-gated joint models, the paper's Tables 1 and 3, the gate's 
 trip. Each step is one call; the tables it returns go to ``run.log`` as they are.
 
 Example:
-    >>> deepra = DeepRA(ds=None, films=pd.DataFrame({"radiograph_id": [1, 2], "split": ["train", "test"]}),
-    ...                 profile=None, run_dir=Path("runs/cpu/08_joint_scorer_deepra"))
+    >>> films = pd.DataFrame({"radiograph_id": [1, 2], "split": ["train", "test"]})
+    >>> deepra = DeepRA(None, None, Path("runs/cpu/08_joint_scorer_deepra"), films=films)
     >>> deepra.split_of(pd.Series(["2", "9"])).tolist()  # a film outside the split is unused
     ['test', 'unused']
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from ralib.landmarks.localiser import Localiser
 from ralib.landmarks.points import film_landmarks
 from ralib.patches import predicted_landmarks
 from ralib.patches.box_crops import box_crop_cache
+from ralib.pipelines.setting import FilmSetting
 from ralib.results.deepra import challenge_measures, distribution_baseline, fill_missing_sites, reference_sites
 from ralib.tasks.detection import REGIONS, RegionDataset, RegionTask, image_boxes, region_boxes, region_overlap, region_table
 from ralib.tasks.joint_boxes import film_boxes, hand_joint_boxes, landmark_boxes
@@ -57,20 +58,12 @@ class RoundTrip:
 
 
 @dataclass
-class DeepRA:
-    """The setting every step shares: the data set and its films (``radiograph_id``, ``split``: notebook 02's
-    split), the profile, the run folder, the label the joint models learn and the seed."""
+class DeepRA(FilmSetting):
+    """DeepRA's steps on a data set and its films (:class:`~ralib.pipelines.setting.FilmSetting`); ``label``:
+    what the joint models learn."""
 
-    ds: object
-    films: pd.DataFrame
-    profile: object
-    run_dir: Path
-    label: str = "grade"
-    seed: int = 0
-
-    @property
-    def sizes(self):
-        return self.profile.deepra
+    SIZES = "deepra"
+    label: str = field(default="grade", kw_only=True)
 
     def split_of(self, ids: pd.Series) -> np.ndarray:
         """Each radiograph's split of :attr:`films` (``unused`` for a film outside them)."""

@@ -11,7 +11,6 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,6 +22,7 @@ from ralib.landmarks.localiser import Localiser
 from ralib.landmarks.points import K, crop_containment, film_landmarks, landmark_report, report_table
 from ralib.landmarks.robustness import robustness_table
 from ralib.patches import crop_caches, read_ramh1200, write_ramh1200
+from ralib.pipelines.setting import Setting
 from ralib.tasks.landmarks import FineLandmarkTask, LandmarkTask
 from ralib.train import build_model, fit, recipes
 
@@ -47,17 +47,10 @@ class Films:
 
 
 @dataclass
-class Localisation:
-    """The setting every step shares: the data set, the profile, the run folder and the seed."""
+class Localisation(Setting):
+    """The localiser's steps on a data set (:class:`~ralib.pipelines.setting.Setting`)."""
 
-    ds: object
-    profile: object
-    run_dir: Path
-    seed: int = 0
-
-    @property
-    def sizes(self):
-        return self.profile.landmarks
+    SIZES = "landmarks"
 
     def films(self) -> Films:
         """Every film letterboxed at the coarse and the fine size, with its true landmarks."""

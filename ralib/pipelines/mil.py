@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from ralib.metrics import binary_metrics, class_metrics, regression_metrics
 from ralib.models.mil import BagScorer
 from ralib.ordinal import classes_from_scores, fit_thresholds
 from ralib.patches import crop_caches, joint_bags, predicted_landmarks
+from ralib.pipelines.setting import FilmSetting
 from ralib.patches.tiles import TILE_CLASSES, foreground_shares, tile_bags, tile_cache
 from ralib.results.comparisons import paired_comparisons, scoring_table
 from ralib.results.whole_image import reader_reference, whole_image_reference
@@ -73,19 +74,10 @@ class Table2:
 
 
 @dataclass
-class MIL:
-    """What both schemes share: the data set, its films (notebook 02's split), the profile, the run folder and
-    the seed."""
+class MIL(FilmSetting):
+    """What both schemes share, on a data set and its films (:class:`~ralib.pipelines.setting.FilmSetting`)."""
 
-    ds: object
-    films: pd.DataFrame
-    profile: object
-    run_dir: Path
-    seed: int = 0
-
-    @property
-    def sizes(self):
-        return self.profile.mil
+    SIZES = "mil"
 
     def train_classifiers(self, task) -> dict:
         """The instance classifier of every ``patch_models`` network on ``task`` (tiles or joint patches)."""
@@ -165,7 +157,7 @@ class LandmarkCrops:
 class Scheme2(MIL):
     """Scheme 2: joint patches at the landmarks of notebook 04's ``localiser``."""
 
-    localiser: Path | None = None
+    localiser: Path | None = field(default=None, kw_only=True)
 
     def crops(self) -> LandmarkCrops:
         """The patches at the true and the predicted landmarks and at ``landmark_draws`` jittered copies of the

@@ -4,15 +4,15 @@ Table 1 against the experts' aggregate and the truth, per joint group, on regres
 and each film's total assembled from the joint grades. Each step is one call.
 
 Example:
-    >>> scorer = RheumaVIT(ds=None, films=pd.DataFrame({"radiograph_id": ["a"], "split": ["test"]}), profile=None,
-    ...                    run_dir=Path("runs/cpu/07_joint_scorer_tinyvit"))
+    >>> films = pd.DataFrame({"radiograph_id": ["a"], "split": ["test"]})
+    >>> scorer = RheumaVIT(None, None, Path("runs/cpu/07_joint_scorer_tinyvit"), films=films)
     >>> scorer.label, scorer.seed
     ('dawid_skene', 0)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from ralib.landmarks.points import film_landmarks
 from ralib.metrics import class_metrics
 from ralib.patches import predicted_landmarks
 from ralib.patches.box_crops import box_crop_cache, true_boxes
+from ralib.pipelines.setting import FilmSetting
 from ralib.results.comparisons import elsewhere_rows, scoring_table
 from ralib.results.rheumavit import assembled_total_predictions, average_expert, grade_rows, joined_models
 from ralib.tasks.denoising import DenoisingTask
@@ -73,20 +74,12 @@ class Crops:
 
 
 @dataclass
-class RheumaVIT:
-    """The setting every step shares: the data set and its films (``radiograph_id``, ``split``: notebook 02's
-    split), the profile, the run folder, the label the scorer learns (an aggregate of the experts) and the seed."""
+class RheumaVIT(FilmSetting):
+    """RheumaVIT's steps on a data set and its films (:class:`~ralib.pipelines.setting.FilmSetting`);
+    ``label``: the experts' aggregate the scorer learns."""
 
-    ds: object
-    films: pd.DataFrame
-    profile: object
-    run_dir: Path
-    label: str = "dawid_skene"
-    seed: int = 0
-
-    @property
-    def sizes(self):
-        return self.profile.scorer
+    SIZES = "scorer"
+    label: str = field(default="dawid_skene", kw_only=True)
 
     @property
     def main(self) -> str:

@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ import pandas as pd
 from ralib import anatomy, explain, tasks
 from ralib.data.arrays import film_array, hand_array, input_pixel_mm
 from ralib.metrics import class_metrics, regression_metrics
+from ralib.pipelines.setting import Setting
 from ralib.results.whole_image import (against_truth, mean_baseline, reader_reference, regression_as_classes, results_table,
                                        thumbnail_ridge, verdict)
 from ralib.stacking import StackedClassifier, StackedRegressor, member_outputs, pick_members
@@ -33,17 +33,9 @@ HAND_COLUMNS = ["auc", "accuracy", "sensitivity", "specificity", "f1"]
 
 
 @dataclass
-class WholeImage:
-    """The setting every step shares: the data set, the profile, the run folder and the seed."""
-
-    ds: object
-    profile: object
-    run_dir: Path
-    seed: int = 0
-
-    @property
-    def sizes(self):
-        return self.profile.train
+class WholeImage(Setting):
+    """The whole-image steps on a data set (:class:`~ralib.pipelines.setting.Setting`: ``sizes`` is the
+    profile's ``train``)."""
 
     @property
     def recipe(self):

@@ -1,0 +1,49 @@
+"""What every notebook's steps share: the data set, the profile, the run folder and the seed
+(:class:`Setting`), and for the notebooks that compare models on the same test films, those films
+(:class:`FilmSetting`, notebook 02's split unless given).
+
+Example:
+    >>> import pandas as pd
+    >>> films = pd.DataFrame({"radiograph_id": ["a"], "split": ["test"]})
+    >>> FilmSetting(None, None, Path("runs/cpu/08_x"), films=films).films.split.tolist()
+    ['test']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ralib.tasks.bags import film_table
+
+
+@dataclass
+class Setting:
+    """The data set, the profile, the run folder and the seed; ``sizes`` is the profile's part named by
+    the class's :attr:`SIZES` (e.g. ``"mil"``: ``profile.mil``)."""
+
+    SIZES = "train"
+
+    ds: object
+    profile: object
+    run_dir: Path
+    seed: int = 0
+
+    @property
+    def sizes(self):
+        return getattr(self.profile, self.SIZES)
+
+
+@dataclass
+class FilmSetting(Setting):
+    """A :class:`Setting` with its labelled films (``radiograph_id``, ``split``, ``score``): by default
+    :func:`ralib.tasks.bags.film_table` of the data set, the split of notebook 02, so that every model
+    meets the others on the same test films."""
+
+    films: pd.DataFrame | None = field(default=None, kw_only=True)
+
+    def __post_init__(self):
+        if self.films is None:
+            self.films = film_table(self.ds, self.seed)
