@@ -12,6 +12,8 @@ import pandas as pd
 from scipy.stats import pearsonr
 from sklearn import metrics as skm
 
+from ralib.agreement import class_weighted_accuracy, class_weighted_mae
+
 
 def _round(value: float, digits: int = 4) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), digits)
@@ -177,8 +179,6 @@ def grade_agreement(true, pred, clusters, n_resamples: int = 1000, level: float 
         >>> round(m["accuracy"], 3), round(m["mae"], 3), m["n"]
         (0.722, 0.444, 6)
     """
-    from ralib.agreement import class_weighted_accuracy, class_weighted_mae
-
     true, pred, clusters = np.asarray(true), np.asarray(pred), np.asarray(clusters)
     if not (len(true) == len(pred) == len(clusters)):
         raise ValueError(f"{len(true)} true grades, {len(pred)} predictions, {len(clusters)} clusters")

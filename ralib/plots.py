@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ralib import anatomy
+from ralib.metrics import decile_table
 
 
 def _ax(ax, figsize=(5, 6)):
@@ -179,8 +180,6 @@ def bland_altman(ax, a, b, label_a: str = "reader 1", label_b: str = "reader 2")
 def predicted_vs_true(ax, true, predictions: dict[str, np.ndarray], label: str = "SvdH", reference: tuple | None = None):
     """Predicted against true scores per model, with the mean and SD of each decile of the true score
     (the MIUA 2024 paper's Fig. 2). ``reference``: optional (true, pred) of a reader, drawn grey."""
-    from ralib.metrics import decile_table
-
     true = np.asarray(true, float)
     top = max(true.max(), *(np.max(p) for p in predictions.values()), 1)
     ax.plot([0, top], [0, top], color="0.6", lw=1, ls="--")

@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ralib.config import PROFILE_NAMES, get_profile, notebooks_dir, project_root, runs_dir
-
+from ralib.sources import PACKAGE, notebook_sources
 
 #: parameters the runner sets itself, and the option that sets each
 RUNNER_PARAMETERS = {"PROFILE": "--profile", "OUT_DIR": "--out"}
@@ -190,8 +190,6 @@ def input_fingerprint(path: Path, profile: str, parameters: dict, out_root: Path
         (True, False)
     """
     import nbformat
-
-    from ralib.sources import PACKAGE, notebook_sources
 
     h = hashlib.sha256()
     h.update(path.read_bytes())

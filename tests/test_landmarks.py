@@ -192,7 +192,7 @@ def test_the_landmark_network_has_74_channels_and_trains_one_step(films, isolate
     task = LandmarkTask(boxed, points, table, sigma=1.5)
     torch.manual_seed(0)
     net = create_model("landmark_unet", task.num_outputs, encoder="resnet18")
-    images, target = next(iter(torch.utils.data.DataLoader(task.dataset("train", "flip"), 4)))
+    images, target = next(iter(torch.utils.data.DataLoader(task.dataset("train", "landmarks"), 4)))
     out = net(images)
     assert out.shape == (4, 74, 64, 64)
     loss = task.loss()(out, target)

@@ -48,9 +48,6 @@ class PlantedTask(Task):
     def fingerprint(self):
         return repr(self.scores)
 
-    def checkpoint_record(self):
-        return {"task": self.name, "num_outputs": 1}
-
 
 def linear(seed=0):
     torch.manual_seed(seed)
@@ -177,6 +174,7 @@ def test_bfloat16_and_channels_last_train_to_the_same_place_roughly():
 
 
 def test_a_channels_last_run_reloads_in_its_layout_and_predicts_exactly_what_it_did(tmp_path):
+    """From the base Task.checkpoint_record alone (the task's name and num_outputs) the model is rebuilt."""
     from ralib.train import build_model, load_checkpoint, predict
     from ralib.train.fit import _run_record, save_checkpoint
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ralib import config
+from ralib.data.formats import arise, image_table, ra2dream, rsna, synthra
 from ralib.data.model import RADataset
+from ralib.synth import ChildConfig, SynthConfig, make_dataset
 
 FORMATS = ("synthra", "ra2dream", "arise", "rsna", "image_table")
 
@@ -33,9 +36,6 @@ def load_dataset(name: str = "synthra", data_dir: str | Path | None = None, prof
     if image_dir is not None and name not in ("ra2dream", "image_table"):
         raise ValueError(f"image_dir (IMAGE_DIR) applies to ra2dream and image_table; {name} keeps its images in its own layout")
     if name == "synthra":
-        from ralib.data.formats import synthra
-        from ralib.synth import SynthConfig, make_dataset
-
         folder = data_dir or make_dataset(SynthConfig.from_profile(profile, seed=seed))
         return synthra.load(folder, strict=strict, **options)
     if name == "rsna" and data_dir is None:
@@ -45,19 +45,11 @@ def load_dataset(name: str = "synthra", data_dir: str | Path | None = None, prof
     if not Path(data_dir).exists():
         raise FileNotFoundError(f"DATA_DIR {data_dir} does not exist")
     if name == "ra2dream":
-        from ralib.data.formats import ra2dream
-
         return ra2dream.load(data_dir, seed=seed, strict=strict, image_dir=image_dir, **options)
     if name == "arise":
-        from ralib.data.formats import arise
-
         return arise.load(data_dir, strict=strict, **options)
     if name == "rsna":
-        from ralib.data.formats import rsna
-
         return rsna.load(data_dir, strict=strict, **options)
-    from ralib.data.formats import image_table
-
     return image_table.load(score_table(data_dir), image_dir, seed=seed, strict=strict, **options)
 
 
@@ -79,12 +71,8 @@ def score_table(path: str | Path) -> Path:
 def synthetic_children(profile: str = "cpu", seed: int = 0, strict: bool = True) -> RADataset:
     """SynthRA children's hands of a profile, laid out as the RSNA bone-age set and read by its loader,
     so that the pretraining notebook reads synthetic and real bone-age data through the same code."""
-    from ralib.config import data_dir
-    from ralib.data.formats import rsna
-    from ralib.synth import ChildConfig, make_dataset
-
     folder = make_dataset(ChildConfig.from_profile(profile, seed=seed))
-    target = data_dir() / "rsna-layout" / folder.name
+    target = config.data_dir() / "rsna-layout" / folder.name
     if not (target / rsna.TRAIN_CSV).exists():
         rsna.export_children(folder, target)
     return rsna.load(target, strict=strict)

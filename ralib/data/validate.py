@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ralib import anatomy
+from ralib.data.io import ImageReadError, probe_image, read_radiograph
 from ralib.data.model import RADataset
 
 
@@ -185,8 +186,6 @@ def _reason_kind(reason: str) -> str:
 
 def _image_problems(radiographs: pd.DataFrame, how: str) -> dict:
     """Per row index: why its image cannot be used (rows without a problem are absent)."""
-    from ralib.data.io import ImageReadError, probe_image, read_radiograph
-
     problems = {}
     for i, row in radiographs.iterrows():
         path = row.image_path

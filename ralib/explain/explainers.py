@@ -43,6 +43,7 @@ from ralib.geometry import Placement
 from ralib.models.attention_gate import AttentionGatedRegressor
 from ralib.models.joint_scorer import IdxPoolScorer
 from ralib.models.mil import AttentionMIL, BagScorer
+from ralib.tasks.joint_grades import HEADS
 
 #: an adapter: (model, task, split, the film's placement rows, method) -> (maps over the inputs, weights)
 Adapter = Callable[[nn.Module, object, str, pd.DataFrame, str], tuple[list[np.ndarray], np.ndarray]]
@@ -133,8 +134,6 @@ def _image_cnn(model, task, split, mine, method):
 
 def _heads(task, outputs: int) -> list[tuple[int, int]]:
     """(start, grades) of each head of a joint scorer's outputs (its task's ``heads``, else one head)."""
-    from ralib.tasks.joint_grades import HEADS
-
     heads = getattr(task, "heads", None)
     if not heads:
         return [(0, outputs)]

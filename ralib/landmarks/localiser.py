@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from ralib.data.arrays import Letterboxed, letterbox
 from ralib.geometry import cut, from_crop
 from ralib.landmarks.heatmaps import decode_logits
-from ralib.models import create_model
 from ralib.landmarks.points import K, LandmarkPredictions, fine_frame
+from ralib.models import create_model
 
 
 @dataclass
@@ -151,7 +152,5 @@ def _plain(options: dict) -> dict:
 
 
 def _placement(place: tuple[float, float, int, int]):
-    import pandas as pd
-
     sx, sy, ox, oy = place
     return pd.DataFrame([{"radiograph_id": "film", "sx": sx, "sy": sy, "ox": ox, "oy": oy}])

@@ -69,7 +69,7 @@ class AttentionGatedRegressor(nn.Module):
         return self.head(pooled)
 
 
-@register_model("attention_gated")
+@register_model("attention_gated", freezing={"backbone": ("backbone",)}, sample_build={"num_outputs": 2})
 def _attention_gated(num_outputs: int, weights=None, backbone: str = "efficientnet_b0", **kwargs) -> AttentionGatedRegressor:
     if weights is not None:
         raise ValueError("DeepRA's joint models start from random weights here (no ImageNet weights on this machine)")

@@ -15,6 +15,7 @@ Example:
     >>> model = timm_backbone("resnet34", num_outputs=1)
     >>> model(torch.randn(2, 1, 64, 64)).shape
     torch.Size([2, 1])
+    >>> model.freezing_groups = FREEZE_SCHEMES["resnet"]  # what ralib.models.create_model("resnet34", 1) declares
     >>> freeze(model, "RBs-1")
     ['conv1', 'bn1', 'layer1']
 """
@@ -166,38 +167,26 @@ def load_matching(module: nn.Module, weights: str | Path, prefixes: tuple[str, .
     return sorted(usable)
 
 
-def _family(model: nn.Module) -> str:
-    name = getattr(model, "pretrained_cfg", {}).get("architecture", "") or getattr(model, "name", "")
-    return "mobilenetv2" if name.startswith("mobilenetv2") else "resnet" if name.startswith("resnet") else name
-
-
 def freeze(model: nn.Module, scheme: str | None) -> list[str]:
-    """Freeze the modules of a scheme of :data:`FREEZE_SCHEMES` (``None``: train everything).
+    """Freeze the modules of one of the model's freezing schemes (``None``: train everything): those its
+    registry card declares (``model.freezing_groups``, set by :func:`~ralib.models.create_model`; for the
+    papers' backbones the schemes of :data:`FREEZE_SCHEMES`).
 
     Frozen parameters stop needing gradients and batch-norm layers become ``FrozenBatchNorm2d``, so
     their running statistics stay too (``timm.utils.freeze``). Returns the frozen module names.
     """
     if scheme is None:
         return []
-    schemes = _schemes(model)
+    schemes = getattr(model, "freezing_groups", {})
     if scheme not in schemes:
-        raise ValueError(f"no freezing scheme {scheme!r} for {_family(model)!r}; it has {sorted(schemes) or 'none'}")
+        raise ValueError(f"no freezing scheme {scheme!r} for {type(model).__name__}; it has {sorted(schemes) or 'none'}")
     timm.utils.freeze(model, schemes[scheme])
     return schemes[scheme]
 
 
 def unfreeze(model: nn.Module, scheme: str) -> None:
     """Undo :func:`freeze` for ``scheme``: parameters train and batch norm is ordinary again."""
-    timm.utils.unfreeze(model, _schemes(model)[scheme])
-
-
-def _schemes(model: nn.Module) -> dict[str, list[str]]:
-    """The freezing schemes of a model's family; a model with a ``backbone`` and a head of its own (e.g.
-    RheumaVIT's scorer) also has ``backbone``: everything but the head, its first training stage."""
-    schemes = dict(FREEZE_SCHEMES.get(_family(model), {}))
-    if isinstance(getattr(model, "backbone", None), nn.Module):
-        schemes["backbone"] = ["backbone"]
-    return schemes
+    timm.utils.unfreeze(model, model.freezing_groups[scheme])
 
 
 def penultimate(model: nn.Module, images: torch.Tensor) -> torch.Tensor:

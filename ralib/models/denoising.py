@@ -28,7 +28,7 @@ ENCODER_PREFIX = "encoder.model."
 DECODER_CHANNELS = (128, 64, 32, 16, 16)
 
 
-@register_model("denoising_unet")
+@register_model("denoising_unet", explained=False, sample_build={"num_outputs": 1})
 def denoising_unet(num_outputs: int = 1, weights=None, backbone: str = "tiny_vit_5m_224", **kwargs) -> nn.Module:
     """A U-Net (smp) around the timm ``backbone``, restoring ``num_outputs`` channels from as many."""
     if weights is not None:

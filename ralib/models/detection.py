@@ -90,7 +90,16 @@ class RegionDetector(nn.Module):
             self.net.train(was_training)
 
 
-@register_model("region_detector")
+def _hands_with_regions(batch: int = 2, size: int = 64, regions: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random grey hands and one pixel box per region class, the last image's last region not annotated."""
+    corner = torch.rand(batch, regions, 2) * size / 2
+    boxes = torch.cat([corner, corner + size / 4], dim=-1)
+    boxes[-1, -1] = float("nan")
+    return torch.rand(batch, 1, size, size), boxes
+
+
+@register_model("region_detector", explained=False, sample_build={"num_outputs": 6, "image_size": 64, "fpn_channels": 32},
+                sample_inputs=_hands_with_regions)  # fmt: skip
 def _region_detector(num_outputs: int, weights=None, **kwargs) -> RegionDetector:
     if weights is not None:
         raise ValueError("the region detector starts from random weights (no COCO weights on this machine)")

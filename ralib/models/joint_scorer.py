@@ -100,6 +100,8 @@ class IdxPoolScorer(nn.Module):
         if input_size and backbone.startswith("tiny_vit"):
             kwargs = {"window_sizes": tinyvit_windows(input_size), **kwargs}
         self.backbone = timm.create_model(backbone, pretrained=False, in_chans=in_chans, num_classes=0, **kwargs)
+        if hasattr(self.backbone, "head"):  # never run (the scorer reads forward_features), yet TinyViT's holds a norm
+            self.backbone.head = nn.Identity()
         self.channels_last = getattr(self.backbone, "output_fmt", "NCHW") == "NHWC"  # e.g. Swin
         width = self.backbone.num_features
         self.head = nn.Sequential(nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, num_outputs))
@@ -116,7 +118,7 @@ class IdxPoolScorer(nn.Module):
         return ExplainerTarget(layer, nhwc_to_nchw if self.channels_last else None)
 
 
-@register_model("idx_pool_scorer")
+@register_model("idx_pool_scorer", freezing={"backbone": ("backbone",)}, sample_build={"num_outputs": 11, "input_size": 64})
 def _idx_pool_scorer(num_outputs: int, weights=None, backbone: str = "tiny_vit_5m_224", **kwargs) -> IdxPoolScorer:
     model = IdxPoolScorer(backbone, num_outputs, **kwargs)
     if weights is not None:
@@ -124,7 +126,7 @@ def _idx_pool_scorer(num_outputs: int, weights=None, backbone: str = "tiny_vit_5
     return model
 
 
-@register_model("box_regressor")
+@register_model("box_regressor", freezing={"backbone": ("backbone",)}, explained=False, sample_build={"num_outputs": 8})
 def _box_regressor(num_outputs: int, weights=None, backbone: str = "tf_efficientnetv2_b0", **kwargs) -> BoxRegressor:
     if num_outputs % 4:
         raise ValueError(f"a box regressor predicts 4 numbers per box, not {num_outputs} in all")

@@ -24,7 +24,7 @@ from torch import nn
 from ralib.models.registry import create_model, register_model  # noqa: F401  (create_model: the example)
 
 
-@register_model("landmark_unet")
+@register_model("landmark_unet", explained=False, sample_build={"num_outputs": 4})
 def landmark_unet(num_outputs: int, weights: str | Path | None = None, encoder: str = "resnet18", depth: int = 5,
                   decoder_channels: tuple[int, ...] = (64, 32, 16, 16, 16)) -> nn.Module:  # fmt: skip
     """A U-Net (segmentation_models_pytorch) over the timm ``encoder`` with ``num_outputs`` heatmaps at

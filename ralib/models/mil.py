@@ -89,7 +89,14 @@ class BagScorer(nn.Module):
         return self.mil(self.instance_features(bags, mask), mask, return_attention)
 
 
-@register_model("attention_mil")
+def _bags(batch: int = 2, instances: int = 5, in_dim: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random bags ``(batch, instances, in_dim)`` and their mask, the last bag one instance short."""
+    mask = torch.ones(batch, instances, dtype=torch.bool)
+    mask[-1, -1] = False
+    return torch.randn(batch, instances, in_dim), mask
+
+
+@register_model("attention_mil", explained=False, sample_build={"num_outputs": 1, "in_dim": 8}, sample_inputs=_bags)
 def attention_mil(num_outputs: int, weights: str | Path | None = None, in_dim: int = 512, att_dim: int = 128,
                   dropout: float = 0.1) -> AttentionMIL:  # fmt: skip
     """:class:`AttentionMIL` over ``in_dim`` features, random or from a local state dict / checkpoint."""

@@ -172,6 +172,17 @@ class DeepRA(FilmSetting):
         return {(variant, model): self.region_crops(hands, boxes, model, variant, keep)
                 for variant, boxes, keep in sources for model in ("fingers", "wrist")}  # fmt: skip
 
+    @staticmethod
+    def crop_counts(crops: dict[tuple[str, str], tuple]) -> pd.DataFrame:
+        """How many crops each (variant, model) of :meth:`crops` has per split.
+
+        Example:
+            >>> crops = {("annotated", "wrist"): (None, pd.DataFrame({"split": ["test", "test"]}))}
+            >>> DeepRA.crop_counts(crops).to_dict()
+            {'annotated wrist': {'test': 2}}
+        """
+        return pd.DataFrame({f"{v} {m}": table.split.value_counts() for (v, m), (_, table) in crops.items()}).fillna(0).astype(int)
+
     def whole_hands(self, hands: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         """The hand images at ``hand_size`` as 8-bit crops, for the ablation without detection."""
         images = hand_array(self.ds, self.sizes.hand_size, progress=False)[0].astype(np.float32)

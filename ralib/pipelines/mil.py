@@ -102,6 +102,17 @@ class MIL(FilmSetting):
         return sorted(mils, key=lambda k: mils[k].evaluate(bag_tasks[k], "val")["rmse"])
 
     @staticmethod
+    def with_ensemble(predictions: dict[str, np.ndarray], members: list[str]) -> tuple[dict[str, np.ndarray], str]:
+        """``predictions`` and, added under the name it returns, the mean prediction of ``members``.
+
+        Example:
+            >>> MIL.with_ensemble({"a": np.array([1.0, 3.0]), "b": np.array([3.0, 5.0])}, ["a", "b"])
+            ({'a': array([1., 3.]), 'b': array([3., 5.]), 'ensemble: a + b': array([2., 4.])}, 'ensemble: a + b')
+        """
+        name = "ensemble: " + " + ".join(members)
+        return {**predictions, name: np.mean([predictions[k] for k in members], axis=0)}, name
+
+    @staticmethod
     def test_predictions(mils: dict, bag_tasks: dict) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
         """The test films (the same for every bag task, or an error) and each MIL's predictions on them."""
         test_ids = {name: tuple(t.table.radiograph_id[t.rows("test")].astype(str)) for name, t in bag_tasks.items()}

@@ -232,6 +232,17 @@ class RheumaVIT(FilmSetting):
         table[("average expert", "one against the other two")] = average_expert(crops.true_table.iloc[crops.test_rows])
         return pd.DataFrame(table).T
 
+    @staticmethod
+    def table1_headline(table1: pd.DataFrame) -> pd.DataFrame:
+        """Table 1's columns the paper prints: each head's class-weighted accuracy with its interval, and MAE.
+
+        Example:
+            >>> table = pd.DataFrame({"erosion accuracy": [0.5], "erosion n": [9], "jsn mae": [0.25]})
+            >>> RheumaVIT.table1_headline(table).columns.tolist()
+            ['erosion accuracy', 'jsn mae']
+        """
+        return table1[[c for c in table1 if c.split(" ", 1)[1] in ("accuracy", "accuracy_low", "accuracy_high", "mae")]]
+
     def against_aggregates(self, crops: Crops, scorers: dict[str, tuple]) -> pd.DataFrame:
         """The main scorer against each aggregate of the experts and the truth the data has."""
         out = {}

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ralib import anatomy
 from ralib.realism.two_sample import TwoSample, real_against_real, two_sample_auc
-
+from ralib.synth import read_image
 
 #: the common physical scale and size of the crops compared (64 px at 0.3 mm: 19 mm squares)
 CROP_MM_PER_PX = 0.3
@@ -126,8 +126,6 @@ def crop_test(synthetic: list[Film], real: list[Film], per_film: int = 40, seed:
 
 def synthetic_films(folder: str | Path, radiographs: pd.DataFrame, n: int, seed: int = 0) -> list[Film]:
     """``n`` films of a SynthRA folder drawn at random (one patient each), bone bright, with their spacing."""
-    from ralib.synth import read_image
-
     rows = radiographs.sample(min(n, len(radiographs)), random_state=seed)
     return [Film(read_image(folder, r), float(r.spacing_mm), r.image_id) for _, r in rows.iterrows()]
 

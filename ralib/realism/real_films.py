@@ -14,7 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ralib.config import runs_dir
+from ralib.data.arrays import to_square
+from ralib.data.loaders import ImageDataset
 from ralib.realism.pixels import Film
+from ralib.tasks.whole_image import image_outputs
+from ralib.train import load_checkpoint, predict
 
 
 def score_real_films(checkpoint: str | Path, films: list[Film], scores: dict[str, float],
@@ -23,11 +28,6 @@ def score_real_films(checkpoint: str | Path, films: list[Film], scores: dict[str
     name -> the readers' score), beside the score and the prediction that knows nothing: the training
     set's mean. Films are prepared as the whole-image models' inputs are (stretched, squared to the input
     size the checkpoint records, or to ``input_size`` for older checkpoints that do not)."""
-    from ralib.data.arrays import to_square
-    from ralib.data.loaders import ImageDataset
-    from ralib.tasks.whole_image import image_outputs
-    from ralib.train import load_checkpoint, predict
-
     model, config = load_checkpoint(checkpoint)
     if config.get("task") != "svdh_regression":
         raise ValueError(f"{checkpoint}: a {config.get('task')!r} checkpoint; scoring real films needs an svdh_regression one")
@@ -57,8 +57,6 @@ def latest_regression_checkpoint(profile: str) -> Path | None:
         >>> latest_regression_checkpoint("cpu")      # doctest: +SKIP
         PosixPath('runs/cpu/02_whole_image_cnn/checkpoints/resnet34_mse_b16_svdh_regression.pt')
     """
-    from ralib.config import runs_dir
-
     found = sorted(runs_dir(profile).glob("*/checkpoints/*svdh_regression.pt"), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 

@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ralib.data.io import read_film
 from ralib.realism.damage import damage_report, real_hand_grades
 from ralib.realism.geometry import geometry_report, real_hand_shapes, synthetic_hand_shapes
 from ralib.realism.pixels import CROP_PX, Film, crop_test, film_crops, synthetic_films, synthetic_wrists
+from ralib.realism.real_films import score_real_films, scoring_summary
 from ralib.realism.two_sample import pooled
-
+from ralib.synth.cohort import cohort_sites
 
 #: pixel spacings of the shared real films, which carry none (read off them by eye; see Evidence.from_folder)
 DUAL_HAND_FILM_MM = 0.16
@@ -43,8 +45,6 @@ class Evidence:
         wrist squares at 0.15 mm (metacarpal shafts, about 8.5 mm wide, span about 57 px on them; at the
         0.09 mm of the data's own note every bone on them would be half its real size).
         """
-        from ralib.data.io import read_film
-
         if folder is None or not Path(folder).is_dir():
             return cls()
         folder = Path(folder)
@@ -92,8 +92,6 @@ def report(folder: str | Path, tables: dict[str, pd.DataFrame], evidence: Eviden
     Example (the shared evidence; not run here):
         >>> report(folder, load_tables(folder), Evidence.from_folder("../shared/data")).tests  # doctest: +SKIP
     """
-    from ralib.synth.cohort import cohort_sites
-
     tests, out, skipped = [], {}, []
     if evidence.landmarks is not None:
         real = real_hand_shapes(evidence.landmarks)
@@ -133,8 +131,6 @@ def report(folder: str | Path, tables: dict[str, pd.DataFrame], evidence: Eviden
                     rows.append({"test": name, "against": "real (other half)", **pooled([c for _, c in results]).as_row()})
     if checkpoint is not None:
         if evidence.films and evidence.film_scores:
-            from ralib.realism.real_films import score_real_films, scoring_summary
-
             scored = score_real_films(checkpoint, evidence.films, evidence.film_scores, input_size)
             out[f"Real films scored by `{Path(checkpoint).name}` ({scoring_summary(scored)}; an anecdote)"] = scored.set_index("film")
         else:

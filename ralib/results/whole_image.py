@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ralib import anatomy
+from ralib.data.arrays import film_array
 from ralib.metrics import bootstrap_interval, class_metrics, regression_metrics
-from ralib.tasks import ImageTask
+from ralib.tasks import ImageTask, svdh_regression
+from ralib.train import reuse_or_fit, whole_image_recipe
 
 
 def results_table(fits: dict, task: ImageTask, split: str = "test") -> pd.DataFrame:
@@ -116,10 +118,6 @@ def whole_image_reference(ds, profile, run_dir, look_in=(), seed: int = 0) -> tu
     Example:
         >>> name, test, svdh, fits = whole_image_reference(ds, profile, run.dir, [run.dir.parent / "02_whole_image_cnn"])  # doctest: +SKIP
     """
-    from ralib.data.arrays import film_array
-    from ralib.tasks import svdh_regression
-    from ralib.train import reuse_or_fit, whole_image_recipe
-
     svdh = svdh_regression(ds, film_array(ds, profile.train.image_size), seed=seed)
     recipe = whole_image_recipe(profile.train.paper_recipe, profile.speed)  # as notebook 02 builds them
     fits = {}

@@ -61,7 +61,10 @@ class BagTask(Task):
     """One bag per film: ``features`` (n, N, D), ``mask`` (n, N) and a ``table`` row per film with its
     ``split`` and ``target``; optional ``draws`` (M, n, N, D) used for training only. Instances may be
     images instead of features, (n, N, H, W), for a CNN tuned with the MIL
-    (:class:`~ralib.models.mil.BagScorer`); ``standardise`` then gives their pixels' mean and SD."""
+    (:class:`~ralib.models.mil.BagScorer`); ``standardise`` then gives their pixels' mean and SD.
+    ``augment="landmark_noise"`` trains on the ``draws`` (bags cut at jittered landmarks) where there are some."""
+
+    augmentations = ("none", "landmark_noise")
 
     def __init__(self, features: np.ndarray, mask: np.ndarray, table: pd.DataFrame, target: str = "score",
                  draws: np.ndarray | None = None, name: str = "svdh_mil",
@@ -97,7 +100,7 @@ class BagTask(Task):
     def dataset(self, split: str, augment: str = "none") -> BagDataset:
         rows = self.rows(split)
         z = ((self.truth(split) - self.target_mean) / self.target_sd).astype(np.float32)
-        draws = self.draws[:, rows] if (self.draws is not None and split == "train" and augment != "none") else None
+        draws = self.draws[:, rows] if (self.augmentation(augment, split) != "none" and self.draws is not None) else None
         return BagDataset(self.features[rows], self.mask[rows], z, draws, *self.standardise)
 
     def loss(self, name: str | None = None) -> nn.Module:
@@ -133,7 +136,7 @@ class BagTask(Task):
         return hash_task_data((self.name, self.target, *scaled), arrays, self.table, ("split", self.target))
 
     def checkpoint_record(self) -> dict:
-        return {"task": self.name, "num_outputs": 1, "target_mean": self.target_mean, "target_sd": self.target_sd,
+        return {**super().checkpoint_record(), "target_mean": self.target_mean, "target_sd": self.target_sd,
                 "in_dim": int(self.features.shape[-1]), "standardise": list(self.standardise)}  # fmt: skip
 
 

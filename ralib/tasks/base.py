@@ -13,7 +13,7 @@ them) and :meth:`Task.decode` turns them into the task's predictions.
 Example:
     >>> import torch
     >>> class Double(Task):
-    ...     name = "double"
+    ...     name, num_outputs = "double", 1
     ...     def dataset(self, split, augment="none"):
     ...         x = torch.arange(4.0)[:, None]
     ...         return torch.utils.data.TensorDataset(x, 2 * x[:, 0])
@@ -26,6 +26,12 @@ Example:
     >>> batch = Double().collate([Double().dataset("train")[i] for i in range(2)])
     >>> [tuple(t.shape) for t in batch]
     [(2, 1), (2,)]
+    >>> Double().checkpoint_record()
+    {'task': 'double', 'num_outputs': 1}
+    >>> Double().augmentation("flips", "train")
+    Traceback (most recent call last):
+    ...
+    ValueError: double: unknown augmentation 'flips'; choose one of none
 """
 
 from __future__ import annotations
@@ -40,11 +46,19 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 
+from ralib.geometry import PLACEMENT_COLUMNS
+
 
 class Task(ABC):
     """The interface between a kind of target and the training loop (see the module docstring)."""
 
     name: str
+    #: the width of the model's output per item (its last layer), which the model is built with
+    #: (:func:`ralib.train.reuse_or_fit`) and rebuilt with from a checkpoint (:func:`ralib.train.load_checkpoint`)
+    num_outputs: int
+    #: the values ``augment`` of :meth:`dataset` takes, each the task's own augmentation of its training items;
+    #: "none" always (see :meth:`augmentation`)
+    augmentations: tuple[str, ...] = ("none",)
     #: the measure that picks the checkpoint when a run selects on it (``TrainConfig.select="metric"``): a
     #: key of :meth:`evaluate` on the validation split and whether higher is better; None: the task has none
     monitor: tuple[str, bool] | None = None
@@ -52,6 +66,13 @@ class Task(ABC):
     @abstractmethod
     def dataset(self, split: str, augment: str = "none") -> Dataset:
         """The items of ``split`` as ``(*inputs, target)``, augmented only where ``split`` is train."""
+
+    def augmentation(self, augment: str, split: str) -> str:
+        """What :meth:`dataset` applies: ``augment`` to the training split, "none" to the others; an augmentation
+        the task does not offer (:attr:`augmentations`) is an error, not silently no augmentation."""
+        if augment not in self.augmentations:
+            raise ValueError(f"{self.name}: unknown augmentation {augment!r}; choose one of {', '.join(self.augmentations)}")
+        return augment if split == "train" else "none"
 
     def collate(self, items: list) -> tuple:
         """Items to a batch (torch's default: stacks tensors)."""
@@ -87,8 +108,9 @@ class Task(ABC):
         return None
 
     def checkpoint_record(self) -> dict:
-        """Plain values a checkpoint must carry to rebuild and use the model without the task."""
-        return {"task": self.name}
+        """Plain values a checkpoint must carry to rebuild and use the model without the task: the task's name and
+        :attr:`num_outputs` here; a task adds what its predictions need (e.g. its target scaling)."""
+        return {"task": self.name, "num_outputs": int(self.num_outputs)}
 
 
 def hash_task_data(settings: tuple, arrays: Sequence[np.ndarray] = (), table: pd.DataFrame | None = None,
@@ -123,8 +145,6 @@ def placement_table(radiograph_ids, items, instances, placements, sizes) -> pd.D
         >>> t.columns.tolist()[:4], float(t.p_xu[0])
         (['radiograph_id', 'item', 'instance', 'size'], 2.0)
     """
-    from ralib.geometry import PLACEMENT_COLUMNS
-
     matrices = np.array([np.asarray(p.matrix, float).ravel() for p in placements]).reshape(-1, 6)
     table = pd.DataFrame({"radiograph_id": pd.Series(radiograph_ids, dtype=str).to_numpy(), "item": np.asarray(items, int),
                           "instance": np.asarray(instances, int)})  # fmt: skip

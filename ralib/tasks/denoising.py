@@ -72,6 +72,7 @@ class DenoisingTask(Task):
 
     name = "joint_denoising"
     num_outputs = 1  # channels restored
+    augmentations = ("none", "joints")  # the scorer's: growth, flips, rotations, intensity (JointGradeDataset)
 
     def __init__(self, images: np.ndarray, table: pd.DataFrame, input_size: int = 96, grow: float = 4.0,
                  eval_growth: float = 2.5, epoch_size: int | None = None, noise_sd: float = 0.5):  # fmt: skip
@@ -90,7 +91,7 @@ class DenoisingTask(Task):
 
     def dataset(self, split: str, augment: str = "none") -> DenoisingDataset:
         rows = self.rows(split)
-        training = split == "train" and augment != "none"
+        training = self.augmentation(augment, split) != "none"
         growth = (1.0, self.grow) if training else (self.eval_growth, self.eval_growth)
         crops = JointGradeDataset(self.images[rows], np.zeros((len(rows), 0), np.int64), self.input_size, self.grow, growth,
                                   np.ones(len(rows)) if training else None, self.epoch_size, training,
@@ -126,5 +127,5 @@ class DenoisingTask(Task):
         return hash_task_data(settings, (self.images,), self.table)
 
     def checkpoint_record(self) -> dict:
-        return {"task": self.name, "num_outputs": 1, "input_size": self.input_size, "grow": self.grow,
+        return {**super().checkpoint_record(), "input_size": self.input_size, "grow": self.grow,
                 "eval_growth": self.eval_growth, "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd}  # fmt: skip

@@ -148,6 +148,7 @@ class RegionTask(Task):
     hand with its ``split``: find each region (its ``k`` best boxes per class are kept for AP)."""
 
     name = "hand_regions"
+    augmentations = ("none", "boxes", "regions")  # boxes: left-right flips; regions: flips and zooms (RegionDataset)
 
     def __init__(self, images: np.ndarray, boxes: np.ndarray, table: pd.DataFrame, k: int = 5):
         if not (len(images) == len(boxes) == len(table)):
@@ -164,7 +165,7 @@ class RegionTask(Task):
 
     def dataset(self, split: str, augment: str = "none") -> RegionDataset:
         rows = self.rows(split)
-        return RegionDataset(self.images[rows], self.boxes[rows], augment if split == "train" else "none")
+        return RegionDataset(self.images[rows], self.boxes[rows], self.augmentation(augment, split))
 
     def loss(self, name: str | None = None) -> nn.Module:
         if name not in (None, "detection"):
@@ -209,7 +210,7 @@ class RegionTask(Task):
         return hash_task_data((self.name, self.k), (self.images, self.boxes), self.table)
 
     def checkpoint_record(self) -> dict:
-        return {"task": self.name, "num_outputs": self.num_outputs, "regions": list(REGIONS), "input_size": int(self.images.shape[-1])}
+        return {**super().checkpoint_record(), "regions": list(REGIONS), "input_size": int(self.images.shape[-1])}
 
 
 class _ModelLoss(nn.Module):

@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import torch
@@ -24,8 +23,9 @@ from torch import nn
 from torch.utils.data import Dataset
 from torchvision.ops import distance_box_iou_loss
 
-from ralib import anatomy
+from ralib import anatomy, geometry
 from ralib.data.model import RADataset
+from ralib.patches.cache import block_hands
 from ralib.tasks.base import Task, hash_task_data
 
 CORNERS = ("x0", "y0", "x1", "y1")
@@ -83,9 +83,6 @@ def landmark_boxes(ds: RADataset, landmarks: np.ndarray, hands: pd.DataFrame) ->
     """``(n_hands, 21, 4)`` film-pixel boxes from landmarks ``(n_films, 74, 2)`` (notebook 04's): an
     axis-aligned square of the joint's breadth (:data:`ralib.geometry.BOX_MM`) around the joint centre the
     landmarks give, for each hand of ``hands``; NaN where the hand's landmarks are missing."""
-    from ralib import geometry
-    from ralib.patches.cache import block_hands
-
     k = len(anatomy.LANDMARKS)
     blocks = block_hands(ds)
     film_index = {str(r): i for i, r in enumerate(ds.radiographs.radiograph_id)}
@@ -186,6 +183,7 @@ class BoxTask(Task):
     with its ``split``; ``mse_epochs`` epochs of MSE before DIoU."""
 
     name = "joint_boxes"
+    augmentations = ("none", "boxes")  # left-right flips, the boxes with the image (BoxDataset)
 
     def __init__(self, images: np.ndarray, boxes: np.ndarray, table: pd.DataFrame, mse_epochs: int = 1):
         if not (len(images) == len(boxes) == len(table)):
@@ -203,7 +201,7 @@ class BoxTask(Task):
 
     def dataset(self, split: str, augment: str = "none") -> BoxDataset:
         rows = self.rows(split)
-        return BoxDataset(self.images[rows], self.boxes[rows], augment if split == "train" else "none", self.pixel_mean, self.pixel_sd)
+        return BoxDataset(self.images[rows], self.boxes[rows], self.augmentation(augment, split), self.pixel_mean, self.pixel_sd)
 
     def loss(self, name: str | None = None) -> nn.Module:
         if name not in (None, "box"):
@@ -220,5 +218,5 @@ class BoxTask(Task):
         return hash_task_data((self.name, self.mse_epochs), (self.images, self.boxes), self.table)
 
     def checkpoint_record(self) -> dict:
-        return {"task": self.name, "num_outputs": self.num_outputs, "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd,
+        return {**super().checkpoint_record(), "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd,
                 "input_size": int(self.images.shape[-1])}  # fmt: skip

@@ -158,6 +158,7 @@ class JointGradeTask(Task):
 
     name = "joint_grades"
     monitor = ("accuracy", True)  # the mean over the heads of the class-weighted accuracy, as Table 1 reports
+    augmentations = ("none", "joints")  # RheumaVIT's: growth, flips, quarter turns, intensity, balanced draws
 
     def __init__(self, images: np.ndarray, table: pd.DataFrame, heads: tuple[str, ...] = ("erosion", "jsn"),
                  label: str = "grade", input_size: int = 96, grow: float = 4.0, eval_growth: float = 2.5,
@@ -199,7 +200,7 @@ class JointGradeTask(Task):
 
     def dataset(self, split: str, augment: str = "none") -> JointGradeDataset:
         rows = self.rows(split)
-        training = split == "train" and augment != "none"
+        training = self.augmentation(augment, split) != "none"
         weights = sampling_weights(self.targets[rows]) if training else None
         growth = (1.0, self.grow) if training else (self.eval_growth, self.eval_growth)
         return JointGradeDataset(self.images[rows], self.targets[rows], self.input_size, self.grow, growth, weights,
@@ -286,6 +287,6 @@ class JointGradeTask(Task):
         return hash_task_data(settings, (self.images, self.targets), self.table)
 
     def checkpoint_record(self) -> dict:
-        return {"task": self.name, "num_outputs": self.num_outputs, "heads": list(self.heads), "label": self.label,
+        return {**super().checkpoint_record(), "heads": list(self.heads), "label": self.label,
                 "input_size": self.input_size, "grow": self.grow, "eval_growth": self.eval_growth,
                 "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd}  # fmt: skip

@@ -127,6 +127,7 @@ class LandmarkTask(Task):
     """
 
     name = "landmarks"
+    augmentations = ("none", "landmarks")  # affine moves of film and points together, intensity (CoarseFilms)
 
     def __init__(self, boxed: Letterboxed, points: np.ndarray, table: pd.DataFrame, sigma: float = 2.0):
         if not (len(boxed.images) == len(points) == len(table)):
@@ -146,7 +147,7 @@ class LandmarkTask(Task):
     def dataset(self, split: str, augment: str = "none") -> CoarseFilms:
         rows = self.rows(split)
         return CoarseFilms(_Rows(self.boxed.images, rows), self.square[rows], self.pixel_mean, self.pixel_sd,
-                           augment != "none" and split == "train")  # fmt: skip
+                           self.augmentation(augment, split) != "none")  # fmt: skip
 
     def loss(self, name: str | None = None) -> nn.Module:
         return HeatmapLoss(self.sigma)
@@ -165,7 +166,7 @@ class LandmarkTask(Task):
         return landmark_report(self.points[self.rows(split)], predictions, self.table.iloc[self.rows(split)])
 
     def checkpoint_record(self) -> dict:
-        return {"task": self.name, "num_outputs": self.num_outputs, "pixel_mean": self.pixel_mean,
+        return {**super().checkpoint_record(), "pixel_mean": self.pixel_mean,
                 "pixel_sd": self.pixel_sd, "sigma": self.sigma, "input_size": int(self.boxed.images.shape[-1])}  # fmt: skip
 
 
@@ -247,6 +248,7 @@ class FineLandmarkTask(Task):
     crop is read at its landmark's channel."""
 
     name = "landmarks_fine"
+    augmentations = ("none", "landmarks")  # jittered crops, intensity (FineCrops)
 
     def __init__(self, boxed: Letterboxed, points: np.ndarray, table: pd.DataFrame, crop: int, jitter_mm: float,
                  per_film: int, sigma: float = 2.0):  # fmt: skip
@@ -268,7 +270,7 @@ class FineLandmarkTask(Task):
         rows = self.rows(split)
         per_film = self.per_film if split == "train" else max(2, self.per_film // 4)
         return FineCrops(_Rows(self.boxed.images, rows), self.square[rows], self.crop, self.jitter_px, per_film,
-                         self.pixel_mean, self.pixel_sd, augment != "none" and split == "train")  # fmt: skip
+                         self.pixel_mean, self.pixel_sd, self.augmentation(augment, split) != "none")  # fmt: skip
 
     def loss(self, name: str | None = None) -> nn.Module:
         return ChannelHeatmapLoss(self.sigma)
@@ -293,6 +295,6 @@ class FineLandmarkTask(Task):
         return np.stack([data[j][1].numpy() for j in range(len(data))])
 
     def checkpoint_record(self) -> dict:
-        return {"task": self.name, "num_outputs": self.num_outputs, "pixel_mean": self.pixel_mean,
+        return {**super().checkpoint_record(), "pixel_mean": self.pixel_mean,
                 "pixel_sd": self.pixel_sd, "sigma": self.sigma, "crop": self.crop,
                 "input_size": int(self.boxed.images.shape[-1])}  # fmt: skip

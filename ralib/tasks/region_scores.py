@@ -110,6 +110,7 @@ class RegionScoreTask(Task):
     ``pixel_stats`` (to score new crops with a trained model: then no training crops are needed)."""
 
     name = "region_scores"
+    augmentations = ("none", "flips")  # DeepRA's horizontal flips (training crops are class-balanced either way)
 
     def __init__(self, images: np.ndarray, table: pd.DataFrame, scores: pd.DataFrame, model: str, label: str = "grade",
                  pixel_stats: tuple[float, float] | None = None):  # fmt: skip
@@ -136,10 +137,9 @@ class RegionScoreTask(Task):
         return np.flatnonzero((self.table.split == split).to_numpy() & self.table.joint.isin(self.sites).to_numpy())
 
     def dataset(self, split: str, augment: str = "none") -> RegionScoreDataset:
-        if augment not in ("none", "flips"):
-            raise ValueError(f"unknown augmentation {augment!r} for region crops: none | flips")
         rows, train = self.rows(split), split == "train"
-        return RegionScoreDataset(self.images[rows], self.targets[rows], balance=train, flip=train and augment == "flips",
+        flip = self.augmentation(augment, split) == "flips"
+        return RegionScoreDataset(self.images[rows], self.targets[rows], balance=train, flip=flip,
                                   mean=self.pixel_mean, sd=self.pixel_sd)  # fmt: skip
 
     def loss(self, name: str | None = None) -> nn.Module:
@@ -183,6 +183,6 @@ class RegionScoreTask(Task):
         return hash_task_data((self.name, self.model, self.label), (self.images, self.targets), self.table, ("split", "joint"))
 
     def checkpoint_record(self) -> dict:
-        return {"task": self.name, "num_outputs": self.num_outputs, "joint_model": self.model, "outputs": list(OUTPUTS[self.model]),
+        return {**super().checkpoint_record(), "joint_model": self.model, "outputs": list(OUTPUTS[self.model]),
                 "input_size": int(self.images.shape[-1]), "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd}  # fmt: skip
 

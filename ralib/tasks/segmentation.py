@@ -122,6 +122,7 @@ class ForegroundTask(Task):
     """Letterboxed films (n, s, s) uint8 and their target masks (n, s, s), a ``table`` with ``split``."""
 
     name = "foreground"
+    augmentations = ("none", "flips")  # flips and quarter turns, the same for film and mask
 
     def __init__(self, films: np.ndarray, masks: np.ndarray, table: pd.DataFrame):
         if not (len(films) == len(masks) == len(table)):
@@ -139,7 +140,7 @@ class ForegroundTask(Task):
 
     def dataset(self, split: str, augment: str = "none") -> Dataset:
         rows = self.rows(split)
-        return _Films(self.films[rows], self.masks[rows], self.pixel_mean, self.pixel_sd, split == "train" and augment != "none")
+        return _Films(self.films[rows], self.masks[rows], self.pixel_mean, self.pixel_sd, self.augmentation(augment, split) != "none")
 
     def loss(self, name: str | None = None) -> nn.Module:
         return DiceBCE()
@@ -160,7 +161,7 @@ class ForegroundTask(Task):
         return _Films(films, np.zeros((len(films), 1, 1), bool), self.pixel_mean, self.pixel_sd, augment=False)
 
     def checkpoint_record(self) -> dict:
-        return {"task": self.name, "num_outputs": 1, "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd}
+        return {**super().checkpoint_record(), "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd}
 
     def fingerprint(self) -> str:
         return hash_task_data((self.name,), (self.films, self.masks), self.table)

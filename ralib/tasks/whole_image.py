@@ -34,7 +34,7 @@ from torch import nn
 from ralib import anatomy
 from ralib.data.analysis import hand_stages, image_labels
 from ralib.data.io import probe_image
-from ralib.data.loaders import ImageDataset
+from ralib.data.loaders import AUGMENTATIONS, ImageDataset
 from ralib.data.model import RADataset
 from ralib.geometry import Placement
 from ralib.losses import RegressionMSE, SmoothLoss
@@ -62,6 +62,8 @@ class ImageTask(Task):
     measure: str = "regression"  # regression | severity | binary | multiclass
     notes: list[str] = field(default_factory=list)
     record: dict | None = None  # a trained model's checkpoint record: its scaling is used, no training image is needed
+
+    augmentations = tuple(AUGMENTATIONS)  # the papers' (ralib.data.loaders.AUGMENTATIONS)
 
     def __post_init__(self):
         if len(self.images) != len(self.table):
@@ -116,7 +118,7 @@ class ImageTask(Task):
     def dataset(self, split: str, augment: str = "none") -> ImageDataset:
         rows = self.rows(split)
         return ImageDataset(self.images[rows], self.encode(self.table[self.target].to_numpy()[rows]),
-                            augment=augment if split == "train" else "none", mean=self.pixel_mean, sd=self.pixel_sd)  # fmt: skip
+                            augment=self.augmentation(augment, split), mean=self.pixel_mean, sd=self.pixel_sd)  # fmt: skip
 
     def fingerprint(self) -> str:
         """A hash of the images, the targets, the split and what is asked of them."""
@@ -124,7 +126,7 @@ class ImageTask(Task):
         return hash_task_data(settings, (self.images,), self.table, ("split", self.target))
 
     def checkpoint_record(self) -> dict:
-        return {"task": self.name, "num_outputs": self.num_outputs, "classes": list(self.classes),
+        return {**super().checkpoint_record(), "classes": list(self.classes),
                 "target_mean": self.target_mean, "target_sd": self.target_sd,
                 "pixel_mean": self.pixel_mean, "pixel_sd": self.pixel_sd, "input_size": int(self.images.shape[-1])}  # fmt: skip
 

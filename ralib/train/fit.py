@@ -59,7 +59,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-3
     momentum: float = 0.9  # SGD only
-    augment: str = "miua2024"
+    augment: str = "none"  # one of the task's augmentations (Task.augmentations), applied to its training split
     freeze: str | None = None  # a scheme of ralib.models.FREEZE_SCHEMES
     weights: str | None = None  # a local file to start from
     schedule: str = "constant"  # constant (the papers) | one_cycle (fastai's fit_one_cycle)

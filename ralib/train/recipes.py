@@ -30,15 +30,20 @@ from functools import wraps
 
 from ralib.train.fit import TrainConfig
 
+#: the optimisers the papers name, with their usual settings; a recipe changes what its paper says otherwise
+SGD = {"optimizer": "sgd", "lr": 1e-3, "weight_decay": 1e-3, "momentum": 0.9}  # MIUA 2024 and the MIL paper
+ADAMW = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-2, "momentum": 0.0}
+ADAM = {**ADAMW, "weight_decay": 0.0}  # Adam: AdamW without weight decay (DeepRA)
+
 
 def miua2024(model: str, epochs: int, batch_size: int, loss: str = "mse", **changes) -> TrainConfig:
     """MIUA 2024, section 2.8: SGD, lr 1e-3, weight decay 1e-3, momentum 0.9, its augmentation."""
-    return TrainConfig(model, epochs, batch_size, loss, "sgd", 1e-3, 1e-3, 0.9, "miua2024", **changes)
+    return TrainConfig(model, epochs, batch_size, **{**SGD, "loss": loss, "augment": "miua2024", **changes})
 
 
 def diagnosis2024(model: str, epochs: int, batch_size: int, **changes) -> TrainConfig:
     """The 2024 diagnosis paper: AdamW, lr 1e-5, weight decay 1e-2, cross-entropy, its augmentation."""
-    return TrainConfig(model, epochs, batch_size, "cross_entropy", "adamw", 1e-5, 1e-2, 0.0, "diagnosis2024", **changes)
+    return TrainConfig(model, epochs, batch_size, **{**ADAMW, "lr": 1e-5, "loss": "cross_entropy", "augment": "diagnosis2024", **changes})
 
 
 def fast(model: str, epochs: int, batch_size: int, loss: str = "mse", **changes) -> TrainConfig:
@@ -48,24 +53,23 @@ def fast(model: str, epochs: int, batch_size: int, loss: str = "mse", **changes)
     small learning rates (SGD 1e-3, AdamW 1e-5) need the ~100 epochs they ran. The augmentation
     stays the MIUA 2024 one unless ``augment=`` says otherwise.
     """
-    changes = {"augment": "miua2024", **changes}
-    return TrainConfig(model, epochs, batch_size, loss, "adamw", 1e-3, 1e-2, 0.0, schedule="one_cycle", **changes)
+    return TrainConfig(model, epochs, batch_size, **{**ADAMW, "loss": loss, "augment": "miua2024", "schedule": "one_cycle", **changes})
 
 
 def landmarks(model: str, epochs: int, batch_size: int, **changes) -> TrainConfig:
     """Heatmap localisers: AdamW with a one-cycle schedule to lr 2e-3 and weight decay 1e-4, the landmark
     tasks' own augmentation. The MIL paper trains its localiser with the HTC paper's setup for 300-600
     epochs on a GPU; on a CPU budget a one-cycle schedule gets far in tens of epochs."""
-    changes = {"augment": "landmarks", **changes}
-    return TrainConfig(model, epochs, batch_size, "heatmap", "adamw", 2e-3, 1e-4, 0.0, schedule="one_cycle", **changes)
+    return TrainConfig(model, epochs, batch_size, **{**ADAMW, "lr": 2e-3, "weight_decay": 1e-4, "loss": "heatmap", "augment": "landmarks",
+                                                     "schedule": "one_cycle", **changes})  # fmt: skip
 
 
 def mil2025(in_dim: int, epochs: int, batch_size: int, **changes) -> TrainConfig:
     """The MIL paper (section 2.4): its attention MIL over ``in_dim`` features trained with SGD, lr 1e-3,
     weight decay 1e-3, momentum 0.9 and MSE on the z-scored total; training bags take crops cut at
     jittered landmarks where the task holds such draws (``augment="landmark_noise"``)."""
-    changes = {"augment": "landmark_noise", "model_options": (("in_dim", int(in_dim)),), **changes}
-    return TrainConfig("attention_mil", epochs, batch_size, "mse", "sgd", 1e-3, 1e-3, 0.9, **changes)
+    return TrainConfig("attention_mil", epochs, batch_size, **{**SGD, "loss": "mse", "augment": "landmark_noise",
+                                                               "model_options": (("in_dim", int(in_dim)),), **changes})  # fmt: skip
 
 
 def rheumavit(model: str, epochs: int, batch_size: int, stage: int, paper_recipe: bool = True, input_size: int | None = None,
@@ -81,26 +85,28 @@ def rheumavit(model: str, epochs: int, batch_size: int, stage: int, paper_recipe
     if stage not in (1, 2):
         raise ValueError(f"RheumaVIT trains in stages 1 and 2, not {stage}")
     lr = 1e-3 if stage == 1 or not paper_recipe else 5e-5
-    changes = {"augment": "joints", "freeze": "backbone" if stage == 1 else None, "clip": 1.0, "schedule": "one_cycle",
+    changes = {**ADAMW, "lr": lr, "loss": "focal", "augment": "joints", "freeze": "backbone" if stage == 1 else None, "clip": 1.0,
+               "schedule": "one_cycle",
                "select": "metric", "model_options": (("backbone", model),) + ((("input_size", int(input_size)),) if input_size else ()),
                "tag": f"{model} stage {stage}", **changes}  # fmt: skip
-    return TrainConfig("idx_pool_scorer", epochs, batch_size, "focal", "adamw", lr, 1e-2, 0.0, **changes)
+    return TrainConfig("idx_pool_scorer", epochs, batch_size, **changes)
 
 
 def rheumavit_denoising(backbone: str, epochs: int, batch_size: int, **changes) -> TrainConfig:
     """RheumaVIT's self-supervised pretraining (section 3.4): ``backbone`` as the encoder of a U-Net restoring
     corrupted crops, L1; AdamW at lr 1e-3 (the paper gives no value), weight decay 1e-2, warm-up cosine,
     the scorer's flips and rotations. Its checkpoint is the scorer's ``weights`` (the encoder carries over)."""
-    changes = {"augment": "joints", "schedule": "one_cycle", "model_options": (("backbone", backbone),),
+    changes = {**ADAMW, "loss": "l1", "augment": "joints", "schedule": "one_cycle", "model_options": (("backbone", backbone),),
                "tag": f"{backbone} denoising", **changes}  # fmt: skip
-    return TrainConfig("denoising_unet", epochs, batch_size, "l1", "adamw", 1e-3, 1e-2, 0.0, **changes)
+    return TrainConfig("denoising_unet", epochs, batch_size, **changes)
 
 
 def rheumavit_boxes(backbone: str, epochs: int, batch_size: int, **changes) -> TrainConfig:
     """RheumaVIT's box regressor (section 3.3): coordinate channels before ``backbone``, MSE on the corners
     for the task's first epochs, then DIoU; AdamW at lr 1e-3 with a warm-up cosine schedule, left-right flips."""
-    changes = {"augment": "boxes", "schedule": "one_cycle", "model_options": (("backbone", backbone),), "tag": backbone, **changes}
-    return TrainConfig("box_regressor", epochs, batch_size, "box", "adamw", 1e-3, 1e-2, 0.0, **changes)
+    changes = {**ADAMW, "loss": "box", "augment": "boxes", "schedule": "one_cycle", "model_options": (("backbone", backbone),),
+               "tag": backbone, **changes}  # fmt: skip
+    return TrainConfig("box_regressor", epochs, batch_size, **changes)
 
 
 def deepra_detector(backbone: str, image_size: int, epochs: int, batch_size: int, paper_recipe: bool = True,
@@ -112,10 +118,10 @@ def deepra_detector(backbone: str, image_size: int, epochs: int, batch_size: int
     paper lowers the rate tenfold when the validation mAP stalls for 4 epochs and stops after 5; here the
     epoch of lowest validation loss is kept, at a constant rate (``paper_recipe``) or, for a few CPU epochs,
     a one-cycle schedule to the same peak."""
-    changes = {"augment": "regions", "schedule": "constant" if paper_recipe else "one_cycle",
+    changes = {**ADAM, "loss": "detection", "augment": "regions", "schedule": "constant" if paper_recipe else "one_cycle",
                "model_options": (("backbone", backbone), ("image_size", int(image_size)), ("fpn_channels", int(fpn_channels))),
                "clip": 1.0, "tag": backbone, **changes}  # fmt: skip
-    return TrainConfig("region_detector", epochs, batch_size, "detection", "adamw", 1e-3, 0.0, 0.0, **changes)
+    return TrainConfig("region_detector", epochs, batch_size, **changes)
 
 
 def deepra_joints(backbone: str, epochs: int, batch_size: int, gate: bool = True, paper_recipe: bool = True, **changes) -> TrainConfig:
@@ -123,10 +129,10 @@ def deepra_joints(backbone: str, epochs: int, batch_size: int, gate: bool = True
     without: ``gate=False``, the ablation), Adam at lr 1e-3, MSE, horizontal flips, the epoch of lowest
     validation loss (the paper's least validation RMSE). The paper decays the rate by 0.2 when the validation
     RMSE stalls for 5 epochs over 200; a few CPU epochs use a one-cycle schedule to the same peak instead."""
-    changes = {"augment": "flips", "schedule": "constant" if paper_recipe else "one_cycle",
+    changes = {**ADAM, "loss": "mse", "augment": "flips", "schedule": "constant" if paper_recipe else "one_cycle",
                "model_options": (("backbone", backbone), ("gate", bool(gate))),
                "tag": f"{backbone}{'' if gate else ' no gate'}", **changes}  # fmt: skip
-    return TrainConfig("attention_gated", epochs, batch_size, "mse", "adamw", 1e-3, 0.0, 0.0, **changes)
+    return TrainConfig("attention_gated", epochs, batch_size, **changes)
 
 
 def whole_image_recipe(paper_recipe: bool, speed: Callable[[str], dict] | None = None):

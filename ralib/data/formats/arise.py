@@ -38,6 +38,7 @@ from PIL import Image
 from ralib import anatomy
 from ralib.data.aggregate import aggregate
 from ralib.data.export import export_folder
+from ralib.data.io import read_radiograph
 from ralib.data.model import SPLITS, RADataset, finish
 from ralib.data.tables import read_csv, read_json
 from ralib.data.validate import DataValidationError, Problem, raise_if_strict, require_columns, skipped_frame, validate
@@ -252,8 +253,6 @@ def export(dataset: RADataset, target: str | Path, quality: int = 92, overwrite:
 
 
 def _write(dataset: RADataset, target: Path, quality: int) -> None:
-    from ralib.data.io import read_radiograph
-
     (target / "jpeg").mkdir()
     box_scores = dataset.scores[dataset.scores.scheme == "box"]
     readers = dataset.reader_columns

@@ -20,10 +20,11 @@ import pandas as pd
 from PIL import Image
 
 from ralib.data.export import export_folder
+from ralib.data.io import read_radiograph
 from ralib.data.model import RADataset, finish
-from ralib.splits import patient_split
 from ralib.data.tables import read_csv
 from ralib.data.validate import Problem, raise_if_strict, require_columns, skipped_frame, validate
+from ralib.splits import patient_split
 
 
 def load(
@@ -126,8 +127,6 @@ def _locate(root: Path, files: pd.Series) -> tuple[list[str], list[Problem]]:
 def export(dataset: RADataset, target: str | Path, quality: int = 92, overwrite: bool = False) -> Path:
     """Write dual-hand films as RGB JPEGs (as the real subset ships them) and ``scores.csv`` into a new
     folder (``overwrite=True`` replaces an earlier export; see :func:`ralib.data.export.export_folder`)."""
-    from ralib.data.io import read_radiograph
-
     with export_folder(target, "image_table", overwrite) as folder:
         rows = []
         for n, (_, r) in enumerate(dataset.radiographs.iterrows()):

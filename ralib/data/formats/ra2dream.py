@@ -21,10 +21,11 @@ from PIL import Image
 
 from ralib import anatomy
 from ralib.data.export import export_folder
+from ralib.data.io import read_radiograph
 from ralib.data.model import RADataset, finish
-from ralib.splits import patient_split
 from ralib.data.tables import read_csv
 from ralib.data.validate import DataValidationError, Problem, require_columns, skipped_frame, validate
+from ralib.splits import patient_split
 
 HAND_E = [f"{h}_{s}" for h in anatomy.HANDS for s in anatomy.EROSION_SITES]
 HAND_J = [f"{h}_{s}" for h in anatomy.HANDS for s in anatomy.JSN_SITES]
@@ -205,8 +206,6 @@ def exported_boxes(dataset: RADataset, boxes: np.ndarray, hands: pd.DataFrame) -
 
 
 def _write(dataset: RADataset, target: Path, exif_every: int, quality: int) -> None:
-    from ralib.data.io import read_radiograph
-
     (target / "train").mkdir()
     wide = np.floor(dataset.svdh_wide("grade") + 0.5)
     rows = []
