@@ -1,9 +1,9 @@
-"""Is DeepRA limited by its cpu budget? Notebook 08's two stages trained for longer than the cpu profile allows:
+"""Is DeepRA limited by its cpu budget? Notebook 09's two stages trained for longer than the cpu profile allows:
 the region detector for each of ``--detector-epochs`` (mAP at IoU 0.6 on the test hands), and the
 attention-gated thumb / finger and wrist models for each of ``--epochs`` on the crops of the annotated regions
 (the challenge's measures on the test films against the label: weighted RMSE of narrowing and erosion, the
 overall score's weighted absolute error and PCC). One markdown table per stage; if the numbers climb with the
-epochs, the gap to the paper (and to the issue's targets) is the budget's (README, `08`).
+epochs, the gap to the paper (and to the issue's targets) is the budget's (README, `09`).
 
     .venv/bin/python benchmarks/deepra_budget.py --detector-epochs 20 40 --epochs 3 8
 
@@ -48,7 +48,7 @@ def main() -> None:
     regions = region_boxes(hand_joint_boxes(ds, hands))
     out = runs_dir(args.profile) / "benchmarks" / "deepra_budget"  # its checkpoints, so that a rerun is quick
 
-    if args.detector_epochs:  # as notebook 08 trains it: the first training and validation hands
+    if args.detector_epochs:  # as notebook 09 trains it: the first training and validation hands
         table = hands.copy()
         for split, n in zip(("train", "val"), sizes.detector_hands):
             if n:

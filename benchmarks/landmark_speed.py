@@ -1,7 +1,7 @@
-"""How long the landmark localiser of notebook 04 takes per film on this machine, from a film in memory
+"""How long the landmark localiser of notebook 05 takes per film on this machine, from a film in memory
 to 74 landmarks in film pixels (letterboxing both passes' inputs, the coarse pass, 74 fine windows).
 
-    .venv/bin/python benchmarks/landmark_speed.py runs/cpu/04_joint_localisation/localiser.pt [--n 20]
+    .venv/bin/python benchmarks/landmark_speed.py runs/cpu/05_joint_localisation/localiser.pt [--n 20]
 
 Reads ``--n`` films of the profile's SynthRA data set (not timed), warms up on one, then times
 :meth:`ralib.landmarks.localiser.Localiser.locate` on each and prints a markdown table (median, mean,
@@ -25,7 +25,7 @@ from ralib.landmarks.localiser import Localiser
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("localiser", help="a localiser.pt saved by notebook 04")
+    parser.add_argument("localiser", help="a localiser.pt saved by notebook 05")
     parser.add_argument("--n", type=int, default=20, help="films to time")
     parser.add_argument("--profile", default="cpu")
     args = parser.parse_args()

@@ -1,12 +1,12 @@
-"""Does the MIL paper's patch classifier see joint damage at a given resolution? Notebook 06's classifier
+"""Does the MIL paper's patch classifier see joint damage at a given resolution? Notebook 07's classifier
 (MobileNetV2, normal / abnormal joint, class-balanced epochs) trained on the cpu profile's Scheme 2 patches at
 the predicted landmarks, resized to each ``--sizes``; one markdown row per size with the test AUC against the
 label and the truth, and mm per pixel. Scheme 1's 43-mm tiles at 64 px are 0.66 mm per pixel: the size at which
-the joint patches reach that scale says whether resolution explains Scheme 1's failure (README, `05`).
+the joint patches reach that scale says whether resolution explains Scheme 1's failure (README, `06`).
 
     .venv/bin/python benchmarks/patch_resolution.py --sizes 32 64
 
-Needs the crop caches and localiser of a cpu `make run` (notebook 04). Run it alone: two torch processes on two
+Needs the crop caches and localiser of a cpu `make run` (notebook 05). Run it alone: two torch processes on two
 cores slow each other down about tenfold.
 """
 
@@ -38,7 +38,7 @@ def main() -> None:
     sizes = profile.mil
     ds = load_dataset("synthra", profile=args.profile)
     films = film_table(ds)
-    localiser = Localiser.load(runs_dir(args.profile) / "04_joint_localisation" / "localiser.pt")
+    localiser = Localiser.load(runs_dir(args.profile) / "05_joint_localisation" / "localiser.pt")
     cache = crop_cache(ds, "patches", profile.landmarks.crop_size, localiser, progress=False)
     mm_per_px = float(np.median(cache.table.mm_per_px)) * profile.landmarks.crop_size
     print("| patch size, px | mm per pixel (median) | test AUC, label | test AUC, truth | training, s |")

@@ -49,7 +49,7 @@ def main() -> None:
             evidence = replace(evidence, **{name: getattr(args, name)})
     checkpoint = args.checkpoint or realism.latest_regression_checkpoint(args.profile)
     if checkpoint is None:
-        print("no whole-image regression checkpoint found (run 02_whole_image_cnn, or pass --checkpoint): real films not scored\n")
+        print("no whole-image regression checkpoint found (run 03_whole_image_cnn, or pass --checkpoint): real films not scored\n")
     input_size = get_profile(args.profile).train.image_size
     result = realism.report(folder, load_tables(folder), evidence, args.seed, args.films, args.patients, args.repeats,
                             checkpoint, input_size)  # fmt: skip

@@ -1,12 +1,12 @@
-"""Is RheumaVIT's scorer limited by its cpu budget? Notebook 07's shared ResNet-18 scorer (frozen stage, then
+"""Is RheumaVIT's scorer limited by its cpu budget? Notebook 08's shared ResNet-18 scorer (frozen stage, then
 all layers; the Dawid-Skene label) trained on the crops at the annotated boxes for several ``--epochs`` of the
 second stage and ``--inputs`` sizes; one markdown row per setting with the class-weighted erosion and JSN
 accuracy (and MAE) on the test films against the label, with film-level bootstrap intervals. If the accuracy
-climbs with epochs or input size, the gap to the simulated expert (0.76 / 0.80) is the budget's (README, `07`).
+climbs with epochs or input size, the gap to the simulated expert (0.76 / 0.80) is the budget's (README, `08`).
 
     .venv/bin/python benchmarks/scorer_budget.py --epochs 4 12 --inputs 64 96
 
-Needs the crop cache of a cpu run of notebook 07. Run it alone: two torch processes on two cores slow each
+Needs the crop cache of a cpu run of notebook 08. Run it alone: two torch processes on two cores slow each
 other down about tenfold.
 """
 
@@ -48,7 +48,7 @@ def main() -> None:
         for epochs in args.epochs:
             started = time.time()
             first = recipes.rheumavit(args.backbone, sizes.frozen_epochs, sizes.batch_size, 1, profile.train.paper_recipe, size)
-            frozen = reuse_or_fit(first, task, out, progress=False)  # as notebook 07 trains it
+            frozen = reuse_or_fit(first, task, out, progress=False)  # as notebook 08 trains it
             second = recipes.rheumavit(args.backbone, epochs, sizes.batch_size, 2, profile.train.paper_recipe, size,
                                        weights=str(frozen.checkpoint), tag=f"{args.backbone} stage 2, {epochs} epochs, {size} px")  # fmt: skip
             tuned = reuse_or_fit(second, task, out, progress=False)

@@ -1,10 +1,10 @@
 """How much do the training notebooks' results move between seeds? Prints markdown tables of the
-notebooks ``02``-``08`` over several runs of the same profile, each made with another ``SEED`` (a new
+notebooks ``03``-``09`` over several runs of the same profile, each made with another ``SEED`` (a new
 synthetic cohort, split, initialisation and batch order); a notebook missing from a run folder is named
 and left out:
 
     for s in 0 1 2; do
-        .venv/bin/python -m ralib.run --profile cpu --only 00_synthetic 02 03 04 05 06 07 08 -p SEED=$s --out runs/cpu-seed$s
+        .venv/bin/python -m ralib.run --profile cpu --only 01_synthetic 03 04 05 06 07 08 09 -p SEED=$s --out runs/cpu-seed$s
     done
     .venv/bin/python benchmarks/seed_spread.py runs/cpu-seed0 runs/cpu-seed1 runs/cpu-seed2
 
@@ -20,22 +20,22 @@ from pathlib import Path
 from ralib.results import across_seeds
 
 TABLES = [  # notebook, section of its metrics, measures
-    ("02_whole_image_cnn", "regression", ("pcc", "rmse")),
-    ("02_whole_image_cnn", "regression_against_truth", ("pcc", "rmse")),
-    ("02_whole_image_cnn", "classification", ("accuracy", "mae")),
-    ("02_whole_image_cnn", "recognition", ("auc",)),
-    ("02_whole_image_cnn", "staging", ("auc",)),
-    ("03_transfer_learning_ensembles", "pretraining", ("pcc", "mae")),
-    ("03_transfer_learning_ensembles", "regression", ("pcc", "rmse")),
-    ("03_transfer_learning_ensembles", "ensembles", ("pcc", "rmse")),
-    ("05_mil_scheme1_tiles", "table2", ("pcc", "rmse")),
-    ("06_mil_scheme2_joints", "table2", ("pcc", "rmse")),
-    ("07_joint_scorer_tinyvit", "table1", ("erosion accuracy", "jsn accuracy")),
-    ("07_joint_scorer_tinyvit", "total", ("pcc", "rmse")),
-    ("08_joint_scorer_deepra", "table3", ("pcc overall", "weighted absolute error overall")),
+    ("03_whole_image_cnn", "regression", ("pcc", "rmse")),
+    ("03_whole_image_cnn", "regression_against_truth", ("pcc", "rmse")),
+    ("03_whole_image_cnn", "classification", ("accuracy", "mae")),
+    ("03_whole_image_cnn", "recognition", ("auc",)),
+    ("03_whole_image_cnn", "staging", ("auc",)),
+    ("04_transfer_learning_ensembles", "pretraining", ("pcc", "mae")),
+    ("04_transfer_learning_ensembles", "regression", ("pcc", "rmse")),
+    ("04_transfer_learning_ensembles", "ensembles", ("pcc", "rmse")),
+    ("06_mil_scheme1_tiles", "table2", ("pcc", "rmse")),
+    ("07_mil_scheme2_joints", "table2", ("pcc", "rmse")),
+    ("08_joint_scorer_tinyvit", "table1", ("erosion accuracy", "jsn accuracy")),
+    ("08_joint_scorer_tinyvit", "total", ("pcc", "rmse")),
+    ("09_joint_scorer_deepra", "table3", ("pcc overall", "weighted absolute error overall")),
 ]
-SINGLE = [("02_whole_image_cnn", "regression_baseline"), ("02_whole_image_cnn", "ridge_thumbnails"),
-          ("02_whole_image_cnn", "classification_baseline"), ("04_joint_localisation", "test")]  # fmt: skip
+SINGLE = [("03_whole_image_cnn", "regression_baseline"), ("03_whole_image_cnn", "ridge_thumbnails"),
+          ("03_whole_image_cnn", "classification_baseline"), ("05_joint_localisation", "test")]  # fmt: skip
 
 
 def records_of(runs: list[Path], notebook: str) -> list[dict]:

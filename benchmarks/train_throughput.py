@@ -54,36 +54,36 @@ def _image(batch: int, size: int) -> Callable[[], tuple]:
 def cases(p: Profile) -> list[Case]:
     """Every distinct network ``p`` trains, with its input shape and batch."""
     t, lm, mil, sc, dr = p.train, p.landmarks, p.mil, p.scorer, p.deepra
-    out = [Case("02", f"{m} whole film", lambda m=m: create_model(m, 1), _image(b, t.image_size), b, t.image_size)
+    out = [Case("03", f"{m} whole film", lambda m=m: create_model(m, 1), _image(b, t.image_size), b, t.image_size)
            for m, _, b in dict.fromkeys(t.regression)]  # fmt: skip
     out = list({c.name: c for c in out}.values())
-    out += [Case("02", f"{m} per hand", lambda m=m: create_model(m, 2), _image(t.hand_batch_size, t.hand_size), t.hand_batch_size,
+    out += [Case("03", f"{m} per hand", lambda m=m: create_model(m, 2), _image(t.hand_batch_size, t.hand_size), t.hand_batch_size,
                  t.hand_size) for m in t.hand_models]  # fmt: skip
     unet = {"encoder": lm.encoder}
-    out += [Case("04", "landmark U-Net, coarse pass", lambda: create_model("landmark_unet", N_LANDMARK_CHANNELS, **unet),
+    out += [Case("05", "landmark U-Net, coarse pass", lambda: create_model("landmark_unet", N_LANDMARK_CHANNELS, **unet),
                  _image(lm.batch_size, lm.coarse_size), lm.batch_size, lm.coarse_size),
-            Case("04", "landmark U-Net, fine pass", lambda: create_model("landmark_unet", N_LANDMARK_CHANNELS // 2, **unet),
+            Case("05", "landmark U-Net, fine pass", lambda: create_model("landmark_unet", N_LANDMARK_CHANNELS // 2, **unet),
                  _image(lm.fine_batch_size, lm.fine_crop), lm.fine_batch_size, lm.fine_crop),
-            Case("05", "foreground U-Net", lambda: create_model("landmark_unet", 1), _image(8, mil.segmentation_size), 8,
+            Case("06", "foreground U-Net", lambda: create_model("landmark_unet", 1), _image(8, mil.segmentation_size), 8,
                  mil.segmentation_size)]  # fmt: skip
-    out += [Case("05/06", f"{m} patch classifier", lambda m=m: create_model(m, 3), _image(mil.patch_batch_size, mil.patch_size),
+    out += [Case("06/07", f"{m} patch classifier", lambda m=m: create_model(m, 3), _image(mil.patch_batch_size, mil.patch_size),
                  mil.patch_batch_size, mil.patch_size) for m in mil.patch_models]  # fmt: skip
     k = max(mil.tile_k)
-    out += [Case("05/06", f"attention MIL, {k} x 1280 features", lambda: create_model("attention_mil", 1, in_dim=1280),
+    out += [Case("06/07", f"attention MIL, {k} x 1280 features", lambda: create_model("attention_mil", 1, in_dim=1280),
                  lambda: (torch.randn(mil.mil_batch_size, k, 1280), torch.ones(mil.mil_batch_size, k)), mil.mil_batch_size, None)]  # fmt: skip
-    out += [Case("07", f"box regressor {sc.box_backbone}", lambda: create_model("box_regressor", 84, backbone=sc.box_backbone),
+    out += [Case("08", f"box regressor {sc.box_backbone}", lambda: create_model("box_regressor", 84, backbone=sc.box_backbone),
                  _image(sc.box_batch_size, sc.box_image_size), sc.box_batch_size, sc.box_image_size)]  # fmt: skip
-    out += [Case("07", f"joint scorer {b}", lambda b=b: create_model("idx_pool_scorer", N_JOINT_OUTPUTS, backbone=b, input_size=sc.input_size),
+    out += [Case("08", f"joint scorer {b}", lambda b=b: create_model("idx_pool_scorer", N_JOINT_OUTPUTS, backbone=b, input_size=sc.input_size),
                  _image(sc.batch_size, sc.input_size), sc.batch_size, sc.input_size) for b in dict.fromkeys(sc.backbones + sc.separate)]  # fmt: skip
-    out += [Case("07", f"denoising U-Net {b}", lambda b=b: create_model("denoising_unet", 1, backbone=b), _image(sc.batch_size, sc.input_size),
+    out += [Case("08", f"denoising U-Net {b}", lambda b=b: create_model("denoising_unet", 1, backbone=b), _image(sc.batch_size, sc.input_size),
                  sc.batch_size, sc.input_size) for b in sc.pretrained]  # fmt: skip
     boxes = lambda: torch.tensor([[8.0, 8.0, 40.0, 40.0]]).repeat(dr.detector_batch_size, 6, 1) * dr.detector_size / 64  # noqa: E731
     detector = dict(backbone=dr.detector_backbone, image_size=dr.detector_size, fpn_channels=dr.detector_fpn)
-    out += [Case("08", f"RetinaNet {dr.detector_backbone}", lambda: create_model("region_detector", 6, **detector),
+    out += [Case("09", f"RetinaNet {dr.detector_backbone}", lambda: create_model("region_detector", 6, **detector),
                  lambda: (torch.rand(dr.detector_batch_size, 1, dr.detector_size, dr.detector_size), boxes()),
                  dr.detector_batch_size, dr.detector_size)]  # fmt: skip
     for region, backbone, size in (("finger", dr.finger_backbone, dr.finger_size), ("wrist", dr.wrist_backbone, dr.wrist_size)):
-        out += [Case("08", f"gated {backbone}, {region}", lambda b=backbone: create_model("attention_gated", 4, backbone=b),
+        out += [Case("09", f"gated {backbone}, {region}", lambda b=backbone: create_model("attention_gated", 4, backbone=b),
                      _image(dr.batch_size, size), dr.batch_size, size)]  # fmt: skip
     return out
 

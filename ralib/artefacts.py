@@ -1,4 +1,4 @@
-"""Files one notebook leaves for another (the localiser of 04, the checkpoints of 02): one rule to find them.
+"""Files one notebook leaves for another (the localiser of 05, the checkpoints of 03): one rule to find them.
 
 A path the user gave wins; otherwise the file is looked for in the other notebook's folder beside the running
 one (``runs/<profile>/<notebook>/<name>`` when the run is ``runs/<profile>/<this notebook>``). A missing file is
@@ -8,11 +8,11 @@ it is ``None`` and a printed line says what is left out.
 Example:
     >>> import tempfile
     >>> runs = Path(tempfile.mkdtemp())
-    >>> (runs / "04_joint_localisation").mkdir(); _ = (runs / "04_joint_localisation" / "localiser.pt").write_bytes(b"")
-    >>> find(runs / "08_joint_scorer_deepra", "04_joint_localisation", "localiser.pt").name
+    >>> (runs / "05_joint_localisation").mkdir(); _ = (runs / "05_joint_localisation" / "localiser.pt").write_bytes(b"")
+    >>> find(runs / "09_joint_scorer_deepra", "05_joint_localisation", "localiser.pt").name
     'localiser.pt'
-    >>> find(runs / "08_joint_scorer_deepra", "02_whole_image_cnn", "model.pt", required=False, purpose="the reference row")
-    no model.pt of 02_whole_image_cnn in ...: the reference row left out (run 02_whole_image_cnn first for it)
+    >>> find(runs / "09_joint_scorer_deepra", "03_whole_image_cnn", "model.pt", required=False, purpose="the reference row")
+    no model.pt of 03_whole_image_cnn in ...: the reference row left out (run 03_whole_image_cnn first for it)
 """
 
 from __future__ import annotations

@@ -49,16 +49,16 @@ class TrainSizes:
     hand_epochs: int  # per-hand models (2024 diagnosis paper)
     hand_batch_size: int
     pretrain_epochs: int  # bone-age pretraining on children's hands
-    regression: tuple[tuple[str, str, int], ...]  # (model, loss, batch size) runs of notebook 02
-    classification: tuple[tuple[str, int], ...]  # (model, batch size) runs of notebook 02
-    hand_models: tuple[str, ...]  # per-hand recognition and staging models of notebook 02
-    transfer: tuple[tuple[str, str], ...]  # (model, freezing scheme or "none") runs of notebook 03
+    regression: tuple[tuple[str, str, int], ...]  # (model, loss, batch size) runs of notebook 03
+    classification: tuple[tuple[str, int], ...]  # (model, batch size) runs of notebook 03
+    hand_models: tuple[str, ...]  # per-hand recognition and staging models of notebook 03
+    transfer: tuple[tuple[str, str], ...]  # (model, freezing scheme or "none") runs of notebook 04
     paper_recipe: bool = False  # the papers' optimisers (True) or ralib.train.recipes.fast (few epochs)
 
 
 @dataclass(frozen=True)
 class LandmarkSizes:
-    """The landmark localiser (notebook 04) and the joint crops it feeds."""
+    """The landmark localiser (notebook 05) and the joint crops it feeds."""
 
     coarse_size: int  # the whole film letterboxed to a square of this many pixels (first pass; a multiple of 32)
     fine_film_size: int  # the film letterboxed for the second pass, pixels
@@ -74,7 +74,7 @@ class LandmarkSizes:
 
 @dataclass(frozen=True)
 class MILSizes:
-    """The attention MIL of the MIL paper (notebooks 05 and 06): patch classifiers as feature extractors,
+    """The attention MIL of the MIL paper (notebooks 06 and 07): patch classifiers as feature extractors,
     then gated attention pooling over each film's bag."""
 
     patch_models: tuple[str, ...]  # patch classifiers whose trunks extract the bags' features
@@ -95,7 +95,7 @@ class MILSizes:
 
 @dataclass(frozen=True)
 class ScorerSizes:
-    """RheumaVIT (notebook 07): the joint box regressor on hand images and the erosion / JSN scorer on
+    """RheumaVIT (notebook 08): the joint box regressor on hand images and the erosion / JSN scorer on
     crops at the boxes."""
 
     box_image_size: int  # hand images of the box regressor, pixels (a multiple of 32)
@@ -118,7 +118,7 @@ class ScorerSizes:
 
 @dataclass(frozen=True)
 class DeepRASizes:
-    """DeepRA (notebook 08): the RetinaNet finding a hand's thumb, fingers and wrist, and the attention-gated
+    """DeepRA (notebook 09): the RetinaNet finding a hand's thumb, fingers and wrist, and the attention-gated
     joint models on the crops of those regions."""
 
     detector_size: int  # hand images of the detector, pixels (a multiple of 32)
@@ -144,7 +144,7 @@ class DeepRASizes:
 
 @dataclass(frozen=True)
 class ExplainSizes:
-    """Notebook 09: the maps of the trained models of 02-08 measured against the synthetic truth."""
+    """Notebook 10: the maps of the trained models of 03-09 measured against the synthetic truth."""
 
     films: int  # test films every model's every map is measured on
     cam_methods: tuple[str, ...]  # of ralib.explain.CAM_METHODS, for a model that reads the film whole
@@ -231,11 +231,11 @@ _PROFILES = {
             epochs=8, batch_size=16, image_size=128, hand_size=112, hand_epochs=6, hand_batch_size=32,
             pretrain_epochs=8,
             # ResNet-34 alone: MobileNetV2 stayed at PCC -0.18 to 0.19 (MSE or smooth loss) over its runs in two seeds and
-            # two worlds, below ResNet-34 in every one, and no model learned the severity class (README, 02)
+            # two worlds, below ResNet-34 in every one, and no model learned the severity class (README, 03)
             regression=(("resnet34", "mse", 16),),
             classification=(("resnet34", 16),),
             # no per-hand models (5 min): none beat the majority class in either seed of either world
-            # (recognition AUC 0.51-0.70, every hand called RA; AlexNet, GoogLeNet, EfficientNet-B2; README, 02)
+            # (recognition AUC 0.51-0.70, every hand called RA; AlexNet, GoogLeNet, EfficientNet-B2; README, 03)
             hand_models=(),
             # from bone age, ResNet-34 alone: MobileNetV2 from bone age stayed at PCC 0.01 (0.13 on the earlier children)
             transfer=(("resnet34", "RBs-2"),),
@@ -245,21 +245,21 @@ _PROFILES = {
         mil=MILSizes(patch_models=("mobilenetv2_100",), patch_size=64, patch_balanced=True, patch_epochs=4,
                      patch_batch_size=64, mil_epochs=100, mil_batch_size=16, landmark_draws=2, segmentation_size=256,
                      segmentation_films=(80, 20), segmentation_epochs=6, finetune_epochs=1, finetune_batch_size=4,
-                     # K = 40 alone: K = 30, 40, 50 gave PCC -0.31, 0.23, 0.11, their intervals overlapping (README, 05)
+                     # K = 40 alone: K = 30, 40, 50 gave PCC -0.31, 0.23, 0.11, their intervals overlapping (README, 06)
                      tile_k=(40,)),
         scorer=ScorerSizes(box_image_size=192, box_backbone="tf_efficientnetv2_b0", box_epochs=10, box_mse_epochs=2,
                            box_batch_size=16, crop_size=128, input_size=64,
-                           # TinyViT alone: ResNet-18 beside it, 6 min, was not ordered against it by a run (README, 07)
+                           # TinyViT alone: ResNet-18 beside it, 6 min, was not ordered against it by a run (README, 08)
                            backbones=("tiny_vit_5m_224",), separate=(), frozen_epochs=1, epochs=16, epoch_size=2500, batch_size=32,
                            val_films=0, pretrained=(), pretrain_epochs=3),
         deepra=DeepRASizes(detector_size=128, detector_backbone="resnet18", detector_hands=(341, 57), detector_fpn=128, detector_epochs=20,
                            detector_batch_size=8, finger_size=96, wrist_size=128, hand_size=128, finger_backbone="efficientnet_b0",
                            wrist_backbone="efficientnet_b0", epochs=8, batch_size=32,  # 3 epochs: PCC 0.62, 8: 0.73 (deepra_budget)
                            # no ablation rows (14 min): the whole-hand model stayed at the baseline's PCC (0.19 against 0.24),
-                           # the gate made no difference (0.68 with it, 0.72 without, intervals overlapping; README, 08)
+                           # the gate made no difference (0.68 with it, 0.72 without, intervals overlapping; README, 09)
                            ablations=()),
         # Score-CAM, one forward pass per channel of every crop, took 8-19 s a film on the joint models (2.8 s on the
-        # whole film): 9 of 09's 17 minutes at the cpu profile (2026-12-07); kept for the whole-film CNN only
+        # whole film): 9 of 10's 17 minutes at the cpu profile (2026-12-07); kept for the whole-film CNN only
         explain=ExplainSizes(films=40, cam_methods=("Grad-CAM", "Grad-CAM++", "Score-CAM", "Eigen-CAM"),
                              crop_cam_methods=("Grad-CAM", "Grad-CAM++", "Eigen-CAM"), slow_films=6, sanity_films=4,
                              sanity_steps=4, shuffled_epochs=4),

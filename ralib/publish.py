@@ -3,13 +3,13 @@
 A markdown file marks where a table goes and what it shows; :func:`publish` fills every marked block from a
 run folder and leaves the rest of the file byte for byte as it was::
 
-    <!-- publish 07_joint_scorer_tinyvit table1 columns="erosion accuracy,jsn accuracy" digits=2 -->
+    <!-- publish 08_joint_scorer_tinyvit table1 columns="erosion accuracy,jsn accuracy" digits=2 -->
     (the table, written here)
     <!-- /publish -->
 
 ``<!-- publish timings -->`` writes how long each notebook took instead (:func:`timings_block`),
 ``<!-- publish slow-cells min_seconds=60 -->`` which of their cells took that long or longer (:func:`slow_cells_block`), and
-``<!-- publish seeds 06_mil_scheme2_joints table2 folders=cpu,cpu-seed1,cpu-seed2 measures=pcc,rmse rows=label -->``
+``<!-- publish seeds 07_mil_scheme2_joints table2 folders=cpu,cpu-seed1,cpu-seed2 measures=pcc,rmse rows=label -->``
 a table over runs made with different seeds, in run folders beside the one named (:func:`seeds_block`).
 
 The marker names the notebook, a key of its ``metrics`` (dotted for nested ones: ``total.label``) holding one

@@ -3,10 +3,10 @@
 Command line::
 
     python -m ralib.run                          # every notebook, cpu profile, into runs/cpu/
-    python -m ralib.run --profile smoke --only 00 02
+    python -m ralib.run --profile smoke --only 01 03
     python -m ralib.run -p SEED=1 -p DATASET=ra2dream -p DATA_DIR=/data/ra2
-    python -m ralib.run --only 02 -p SEED=1 --out runs/cpu-seed1
-    python -m ralib.run --force --only 04      # run 04 even though nothing it depends on changed
+    python -m ralib.run --only 03 -p SEED=1 --out runs/cpu-seed1
+    python -m ralib.run --force --only 05      # run 05 even though nothing it depends on changed
 
 Each notebook ``NN_slug.ipynb`` is executed into ``runs/<profile>/NN_slug/NN_slug.ipynb`` (or
 ``<out>/NN_slug/``); the notebook itself writes ``metrics.json`` and ``figures/`` beside it (see
@@ -16,7 +16,7 @@ A notebook whose inputs have not changed since its last successful run in the sa
 (``--force`` runs it anyway): its inputs are the notebook itself, the ``ralib`` files its code imports
 (followed transitively, :mod:`ralib.sources`), the profile and parameters, the files under any ``*_DIR``
 parameter, and the last runs of the notebooks its metadata lists under ``ralib.uses`` (e.g. the localiser
-of ``04`` that later notebooks reuse). A ``-p`` name that no selected notebook declares in its parameters
+of ``05`` that later notebooks reuse). A ``-p`` name that no selected notebook declares in its parameters
 cell is refused before anything runs; ``PROFILE`` and ``OUT_DIR`` are set by ``--profile`` and ``--out``. The command exits non-zero
 when a notebook fails and names it and the failing cell.
 """

@@ -34,8 +34,8 @@ def file_name(text: str) -> str:
     and ``.`` one underscore.
 
     Example:
-        >>> file_name("cases, Scheme 2 MIL (06): through its patch CNN")
-        'cases_scheme_2_mil_06_through_its_patch_cnn'
+        >>> file_name("cases, Scheme 2 MIL (07): through its patch CNN")
+        'cases_scheme_2_mil_07_through_its_patch_cnn'
     """
     return re.sub(r"[^a-z0-9+.-]+", "_", text.lower()).strip("_")
 

@@ -196,9 +196,9 @@ def test_the_heatmap_grid_draws_every_film_through_every_method_and_computes_not
 
 
 def test_a_missing_or_ambiguous_checkpoint_names_the_run_to_do_first(tmp_path):
-    run = tmp_path / "07_joint_scorer_tinyvit"
+    run = tmp_path / "08_joint_scorer_tinyvit"
     (run / "checkpoints").mkdir(parents=True)
-    with pytest.raises(FileNotFoundError, match="found none; run 07_joint_scorer_tinyvit first"):
+    with pytest.raises(FileNotFoundError, match="found none; run 08_joint_scorer_tinyvit first"):
         checkpoint(run, "idx_pool_scorer_*.pt")
     for name in ("idx_pool_scorer_a.pt", "idx_pool_scorer_b.pt"):
         (run / "checkpoints" / name).touch()

@@ -26,16 +26,16 @@ EXPECTED = {
         "n_patches_per_hand": 25,
         "example_hand_stage": 2,
     },
-    "00_synthetic_radiographs": {"n_images": get_profile("smoke").data.n_images},
-    "01_data_analysis": {"dataset": "synthra", "radiographs": get_profile("smoke").data.n_images},
-    "02_whole_image_cnn": {"dataset": "synthra", "image_size": get_profile("smoke").train.image_size},
-    "03_transfer_learning_ensembles": {"dataset": "synthra"},
-    "04_joint_localisation": {"dataset": "synthra", "coarse_size": get_profile("smoke").landmarks.coarse_size,
+    "01_synthetic_radiographs": {"n_images": get_profile("smoke").data.n_images},
+    "02_data_analysis": {"dataset": "synthra", "radiographs": get_profile("smoke").data.n_images},
+    "03_whole_image_cnn": {"dataset": "synthra", "image_size": get_profile("smoke").train.image_size},
+    "04_transfer_learning_ensembles": {"dataset": "synthra"},
+    "05_joint_localisation": {"dataset": "synthra", "coarse_size": get_profile("smoke").landmarks.coarse_size,
                               "ramh1200_round_trip": True},
-    "06_mil_scheme2_joints": {"dataset": "synthra", "crop_size": get_profile("smoke").landmarks.crop_size},
-    "07_joint_scorer_tinyvit": {"dataset": "synthra", "label": "dawid_skene", "rollout": True},
-    "08_joint_scorer_deepra": {"dataset": "synthra", "label": "grade"},
-    "09_explainability": {"dataset": "synthra", "films": get_profile("smoke").explain.films},
+    "07_mil_scheme2_joints": {"dataset": "synthra", "crop_size": get_profile("smoke").landmarks.crop_size},
+    "08_joint_scorer_tinyvit": {"dataset": "synthra", "label": "dawid_skene", "rollout": True},
+    "09_joint_scorer_deepra": {"dataset": "synthra", "label": "grade"},
+    "10_explainability": {"dataset": "synthra", "films": get_profile("smoke").explain.films},
 }
 
 SMOKE = get_profile("smoke").train
@@ -43,12 +43,12 @@ SMOKE_SCORER = get_profile("smoke").scorer
 
 #: Relations between a notebook's metrics that must hold whatever the numbers.
 CHECKS = {
-    "00_synthetic_radiographs": [
+    "01_synthetic_radiographs": [
         lambda m: sum(m["split"].values()) == m["n_images"],
         lambda m: 0 < m["readers_on_dataset"]["pcc"] <= 1,
         lambda m: 0.9 < m["calibration"]["readers"]["pcc"] <= 1,
     ],
-    "02_whole_image_cnn": [
+    "03_whole_image_cnn": [
         lambda m: sum(m["split"].values()) == get_profile("smoke").data.n_images,
         lambda m: len(m["regression"]) == len(SMOKE.regression) and len(m["classification"]) == len(SMOKE.classification),
         lambda m: all(r["rmse"] > 0 and r["mae"] <= r["rmse"] for r in m["regression"].values()),
@@ -57,7 +57,7 @@ CHECKS = {
         lambda m: m["seam_correct"] > 0.9,
         lambda m: 0 <= m["regressor_as_classifier"]["accuracy"] <= 1,
     ],
-    "03_transfer_learning_ensembles": [
+    "04_transfer_learning_ensembles": [
         lambda m: set(m["pretraining"]) == {model for model, _ in SMOKE.transfer},
         # one scratch run per architecture plus one run per (architecture, freezing) pair
         lambda m: len(m["regression"]) == len({mo for mo, _ in SMOKE.transfer}) + len(SMOKE.transfer),
@@ -65,16 +65,16 @@ CHECKS = {
         lambda m: len(m["ensembles"]) == 3,
         lambda m: m["gradcam"]["regressor"] in m["regression"] and set(m["gradcam"]["regression_cases"]) <= {"TN", "TP", "FP", "FN"},
     ],
-    "04_joint_localisation": [
+    "05_joint_localisation": [
         # both selections x both passes x both spacings x the five landmark groups
         lambda m: len(m["table1"]) == 2 * 2 * 2 * 5 and all(0 <= v["sdr_4"] <= v["sdr_10"] <= 100 for v in m["table1"].values()),
         lambda m: len(m["robustness"]) == 7,
-        # the crop caches later notebooks read (06: patches; the RAM-H1200 layout); 07 and 08 cut their own boxes
+        # the crop caches later notebooks read (07: patches; the RAM-H1200 layout); 08 and 09 cut their own boxes
         lambda m: set(m["caches"]) == {"patches true", "patches predicted", "ramh1200 true"},
         # every hand of every film is cut at its true landmarks
         lambda m: m["caches"]["patches true"]["crops"] == 2 * 25 * get_profile("smoke").data.n_images,
     ],
-    "05_mil_scheme1_tiles": [
+    "06_mil_scheme1_tiles": [
         lambda m: set(m["dice"]) == {"U-Net vs morphology masks", "U-Net vs true masks", "morphology vs true masks"},
         lambda m: all(0 <= v <= 1 for v in m["dice"].values()),
         # per tile model each K frozen, and the best K tuned
@@ -83,25 +83,25 @@ CHECKS = {
         lambda m: all(0 <= v["mae"] <= v["rmse"] for v in m["table2"].values()),
         lambda m: set(m["cases"]) <= {"TN", "TP", "FP", "FN"} and m["tiles"]["per_film"] <= 100,
     ],
-    "06_mil_scheme2_joints": [
+    "07_mil_scheme2_joints": [
         # per patch model: predicted landmarks with and without jitter, true landmarks
         lambda m: len(m["mil"]) == 3 * len(get_profile("smoke").mil.patch_models),
         # every MIL run, the ensemble and the whole-image model, against the label and the truth
         lambda m: len(m["table2"]) == 2 * (len(m["mil"]) + 2 + (m["scheme1"] is not None)) and m["best_scheme2"] in m["mil"],
-        # notebook 05 ran before in the same run folder: Scheme 1 is in the table
+        # notebook 06 ran before in the same run folder: Scheme 1 is in the table
         lambda m: m["scheme1"] is not None and f"label | {m['scheme1']}" in m["table2"],
         lambda m: all(0 <= v["mae"] <= v["rmse"] for v in m["table2"].values()),
         lambda m: all(v["low"] is None or v["low"] <= v["high"] for v in m["comparisons"].values()),
         lambda m: all(0 <= v["damaged_share"] <= 1 for v in m["attention"].values() if v["damaged_share"] is not None),
         lambda m: set(m["cases"]) <= {"TN", "TP", "FP", "FN"} and m["patch_size"] == get_profile("smoke").mil.patch_size,
-        # the per-hand stage: five ordered thresholds; the MIL's stages, their ceiling and 02's CNNs on the same films
+        # the per-hand stage: five ordered thresholds; the MIL's stages, their ceiling and 03's CNNs on the same films
         lambda m: len(m["per_hand"]["stage_thresholds"]) == 5 and sorted(m["per_hand"]["stage_thresholds"]) == m["per_hand"]["stage_thresholds"],
         lambda m: {"label | per-hand MIL score", "label | the hand's label total (ceiling)",
-                   *(f"label | 02 CNN: {model}" for model in SMOKE.hand_models)} <= set(m["per_hand"]["staging"]),
+                   *(f"label | 03 CNN: {model}" for model in SMOKE.hand_models)} <= set(m["per_hand"]["staging"]),
         lambda m: all(0 <= v["accuracy"] <= 1 for v in m["per_hand"]["staging"].values()),
     ],
-    "07_joint_scorer_tinyvit": [
-        # the regressor and the boxes of 04's localiser (and of the true landmarks) on the same test hands
+    "08_joint_scorer_tinyvit": [
+        # the regressor and the boxes of 05's localiser (and of the true landmarks) on the same test hands
         lambda m: len(m["boxes"]) == 3 and all(0 <= v["iou"] <= 1 and 0 <= v["localisation_accuracy"] <= 1 for v in m["boxes"].values()),
         # a shared model per backbone, erosion and JSN models per separate backbone, one per pretrained backbone
         lambda m: len(m["scorers"]) == len(SMOKE_SCORER.backbones) + 2 * len(SMOKE_SCORER.separate) + len(SMOKE_SCORER.pretrained),
@@ -119,19 +119,19 @@ CHECKS = {
         # every scorer was chosen on its validation accuracy and says how fast it trained
         lambda m: all(1 <= v["best_epoch"] <= v["epochs"] and v["samples_per_second"] > 0 for v in m["scorers"].values()),
     ],
-    "08_joint_scorer_deepra": [
+    "09_joint_scorer_deepra": [
         # Table 1: AP of the six regions and their mean
         lambda m: len(m["table1"]) == 7 and all(0 <= v <= 1 for v in m["table1"].values()),
-        # the detector, 04's localiser and the true landmarks against the annotated regions
+        # the detector, 05's localiser and the true landmarks against the annotated regions
         lambda m: len(m["regions"]) == 3 and all(0 <= v["iou"] <= 1 and 0 <= v["found"] <= 1 for v in m["regions"].values()),
         # the whole-hand model, then fingers and wrist without and with the gate
         lambda m: len(m["joint_models"]) == 5,
-        # Table 3: baseline, three trained rows, the main model on annotated and on 04's landmark regions; label and truth
+        # Table 3: baseline, three trained rows, the main model on annotated and on 05's landmark regions; label and truth
         lambda m: len(m["table3"]) == 12 and all(v["weighted rmse erosion"] > 0 and v["sites"] > 0 for v in m["table3"].values()),
         # RA2-DREAM: written in training.csv's order and read back to the written decimals
         lambda m: m["ra2dream"]["columns_in_order"] and m["ra2dream"]["largest_change"] < 1e-9 and m["ra2dream"]["sites_read_back"] > 0,
     ],
-    "09_explainability": [
+    "10_explainability": [
         # one row per model and method it has: the whole-film CNN, Scheme 2, RheumaVIT and DeepRA (its fingers and wrist models)
         lambda m: {key.split(" | ")[0] for key in m["table"]} == set(m["models"])
         and len(m["table"]) == sum(len(v["methods"]) for v in m["models"].values()),
@@ -140,8 +140,8 @@ CHECKS = {
                       for v in m["table"].values() if v["heat: background"] is not None),
         lambda m: all(r["spearman"] is None or r["spearman"] != r["spearman"] or -1 <= r["spearman"] <= 1 for r in m["randomisation"]),
         # every method of the whole-film CNN compared with its shuffled-label copy; every randomised one has a verdict row
-        lambda m: {k.split(" | ")[1] for k in m["sanity"] if k.startswith("whole-film ResNet-34 (02) | ")}
-        == set(m["models"]["whole-film ResNet-34 (02)"]["methods"])
+        lambda m: {k.split(" | ")[1] for k in m["sanity"] if k.startswith("whole-film ResNet-34 (03) | ")}
+        == set(m["models"]["whole-film ResNet-34 (03)"]["methods"])
         and {(r["model"], r["method"]) for r in m["randomisation"]} <= {tuple(k.split(" | ")) for k in m["sanity"]},
         # the new films of REAL_FILMS_DIR (NEW_FILMS below): each scored by the whole-film CNN and both MILs, beside its label
         lambda m: len(m["real_films"]) == 2 and all(len(v) == 4 and v["label"] is not None for v in m["real_films"].values()),
@@ -151,7 +151,7 @@ CHECKS = {
 
 def new_films(root):
     """Two synthetic films exported as a real score table (JPEGs and a CSV, no annotations): what a user's
-    own films look like to notebook 09's ``REAL_FILMS_DIR``."""
+    own films look like to notebook 10's ``REAL_FILMS_DIR``."""
     from ralib.data import load_dataset
     from ralib.data.formats import image_table
     from ralib.synth import SynthConfig, make_dataset
@@ -164,7 +164,7 @@ def new_films(root):
 
 
 #: parameters a notebook's smoke run is given, made in the run folder's root
-PARAMETERS = {"09_explainability": new_films}
+PARAMETERS = {"10_explainability": new_films}
 
 
 def test_notebooks_exist():
@@ -177,11 +177,11 @@ def test_notebook_is_clean(path):
 
 
 #: notebooks that read another's outputs (its localiser, its checkpoints) from the same run folder
-NEEDS = {"06_mil_scheme2_joints": ["02_whole_image_cnn", "04_joint_localisation", "05_mil_scheme1_tiles"],
-         "07_joint_scorer_tinyvit": ["04_joint_localisation"], "08_joint_scorer_deepra": ["04_joint_localisation"],
-         "09_explainability": ["02_whole_image_cnn", "04_joint_localisation", "05_mil_scheme1_tiles", "06_mil_scheme2_joints",
-                               "07_joint_scorer_tinyvit",
-                               "08_joint_scorer_deepra"]}
+NEEDS = {"07_mil_scheme2_joints": ["03_whole_image_cnn", "05_joint_localisation", "06_mil_scheme1_tiles"],
+         "08_joint_scorer_tinyvit": ["05_joint_localisation"], "09_joint_scorer_deepra": ["05_joint_localisation"],
+         "10_explainability": ["03_whole_image_cnn", "05_joint_localisation", "06_mil_scheme1_tiles", "07_mil_scheme2_joints",
+                               "08_joint_scorer_tinyvit",
+                               "09_joint_scorer_deepra"]}
 
 
 @pytest.fixture(scope="session")
@@ -296,7 +296,7 @@ def real_format_fixtures(tmp_path_factory):
 @pytest.mark.notebooks
 @pytest.mark.parametrize("dataset", ["ra2dream", "arise"])
 def test_data_analysis_runs_on_real_formats(dataset, real_format_fixtures, tmp_path):
-    path = notebooks_dir() / "01_data_analysis.ipynb"
+    path = notebooks_dir() / "02_data_analysis.ipynb"
     params = {"DATASET": dataset, "DATA_DIR": str(real_format_fixtures[dataset])}
     result = run_notebook(path, "smoke", params, out_root=tmp_path, cell_timeout=600)
     assert result.ok, result.error

@@ -78,10 +78,10 @@ def test_targets_leave_out_a_truth_some_films_lack():
 
 
 def test_an_artefact_given_but_missing_is_an_error_that_names_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run 04_joint_localisation first"):
-        artefacts.find(tmp_path / "08_x", "04_joint_localisation", "localiser.pt", given=tmp_path / "nowhere.pt")
+    with pytest.raises(FileNotFoundError, match="run 05_joint_localisation first"):
+        artefacts.find(tmp_path / "08_x", "05_joint_localisation", "localiser.pt", given=tmp_path / "nowhere.pt")
 
 
 def test_scheme2_without_a_localiser_says_which_notebook_makes_it():
-    with pytest.raises(ValueError, match="04_joint_localisation"):
+    with pytest.raises(ValueError, match="05_joint_localisation"):
         Scheme2(None, None, Path("."), films=pd.DataFrame()).crops()

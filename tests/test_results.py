@@ -215,7 +215,7 @@ def test_publish_slow_cells_names_each_cell_over_the_threshold_with_its_section_
 
     from ralib.publish import publish
 
-    cells = [{"cell_type": "markdown", "source": "# 07\n\n## 2. Scorers\n"},
+    cells = [{"cell_type": "markdown", "source": "# 08\n\n## 2. Scorers\n"},
              {"cell_type": "code", "source": "fits = train(a | b)\n", "metadata": {"papermill": {"duration": 949.2}}},
              {"cell_type": "code", "source": "plot()", "metadata": {"papermill": {"duration": 12.0}}},
              {"cell_type": "code", "source": "never_ran()", "metadata": {}}]  # fmt: skip

@@ -128,16 +128,16 @@ def test_a_run_already_trained_on_the_same_data_is_reused_and_only_then(small, f
 
     task = tasks.svdh_regression(small, films)
     config = recipes.fast("mobilenetv2_100", 1, 4)
-    first = reuse_or_fit(config, task, tmp_path / "02", progress=False)
+    first = reuse_or_fit(config, task, tmp_path / "03", progress=False)
     assert first.reused_from is None and first.checkpoint.is_file()
-    again = reuse_or_fit(config, task, tmp_path / "03", look_in=[tmp_path / "02"], progress=False)
+    again = reuse_or_fit(config, task, tmp_path / "04", look_in=[tmp_path / "03"], progress=False)
     assert again.reused_from == first.checkpoint and again.best_epoch == first.best_epoch
     assert again.history.equals(first.history) and again.seconds == first.seconds
     assert np.array_equal(again.predict(task, "val"), first.predict(task, "val"))
-    other_seed = reuse_or_fit(replace(config, seed=1), task, tmp_path / "03", look_in=[tmp_path / "02"], progress=False)
+    other_seed = reuse_or_fit(replace(config, seed=1), task, tmp_path / "04", look_in=[tmp_path / "03"], progress=False)
     assert other_seed.reused_from is None
     other_films = tasks.svdh_regression(small, films[:, ::-1].copy())  # the same targets on other images
-    assert reuse_or_fit(config, other_films, tmp_path / "03", look_in=[tmp_path / "02"], progress=False).reused_from is None
+    assert reuse_or_fit(config, other_films, tmp_path / "04", look_in=[tmp_path / "03"], progress=False).reused_from is None
 
 
 def test_a_stale_checkpoint_of_another_architecture_is_retrained_not_loaded(small, films, tmp_path):

@@ -55,7 +55,7 @@ def predicted_totals(trained: dict, ds: RADataset) -> pd.DataFrame:
     """One row per film of ``ds``: its image-level label and the total each film-level model predicts from its
     own inputs (:class:`~ralib.explain.trained.Trained`, one column per checkpoint: two views of one model,
     e.g. a MIL and the same MIL behind its CNN, predict the same). Joint-level scorers (several inputs a film)
-    are left out: their film totals are the aggregations of notebooks 07 and 08."""
+    are left out: their film totals are the aggregations of notebooks 08 and 09."""
     table = pd.DataFrame({"label": image_labels(ds)[0]})
     seen = set()
     for name, t in trained.items():

@@ -5,15 +5,15 @@ The inputs of a film are the task's items whose placements (:meth:`ralib.tasks.T
 One small adapter per model family says which methods it has, what a map explains, and how much of the
 film's heat each input carries:
 
-- a CNN on whole films or hands (``02``, ``03``): the CAM methods of :mod:`ralib.explain.cam` on the raw
+- a CNN on whole films or hands (``03``, ``04``): the CAM methods of :mod:`ralib.explain.cam` on the raw
   output (a regressor) or the predicted class (a classifier); each input the same share;
-- RheumaVIT's joint scorer (``07``, :class:`~ralib.models.joint_scorer.IdxPoolScorer`): the CAM methods on
+- RheumaVIT's joint scorer (``08``, :class:`~ralib.models.joint_scorer.IdxPoolScorer`): the CAM methods on
   the crop's expected grade (:class:`~ralib.explain.cam.ExpectedGrade`), and attention ``rollout`` for a
   TinyViT; each crop weighted by the damage the scorer predicts there;
-- DeepRA's joint model (``08``, :class:`~ralib.models.attention_gate.AttentionGatedRegressor`): the CAM
+- DeepRA's joint model (``09``, :class:`~ralib.models.attention_gate.AttentionGatedRegressor`): the CAM
   methods on the sum of the region's scores, and its attention ``gate``; each region weighted by its
   predicted score;
-- the attention MIL (``05``, ``06``): ``attention``, each instance's square filled evenly and weighted by its
+- the attention MIL (``06``, ``07``): ``attention``, each instance's square filled evenly and weighted by its
   attention; a :class:`~ralib.models.mil.BagScorer` (a CNN before the pool, over bags of images) also has the
   CAM methods through its instance CNN (not Score-CAM, which masks each input image, not each instance), each
   instance's map weighted by its attention.

@@ -1,5 +1,5 @@
-"""The models notebooks ``02``-``08`` trained, loaded from their runs with the inputs they were tested on,
-ready for :func:`ralib.explain.explainers.explain` (notebook ``09`` trains none of them again).
+"""The models notebooks ``03``-``09`` trained, loaded from their runs with the inputs they were tested on,
+ready for :func:`ralib.explain.explainers.explain` (notebook ``10`` trains none of them again).
 
 Each loader rebuilds the task of its notebook from the same caches and splits (built already, so cheap) and
 loads the checkpoint the notebook saved; a run that is missing is named in the error. With ``new_films=True``
@@ -7,7 +7,7 @@ loads the checkpoint the notebook saved; a run that is missing is named in the e
 scored, in the split :data:`NEW`, with the scaling the checkpoints carry (no training film is needed).
 
 Example:
-    >>> whole = whole_image_cnn(ds, runs / "02_whole_image_cnn", profile, seed=0)     # doctest: +SKIP
+    >>> whole = whole_image_cnn(ds, runs / "03_whole_image_cnn", profile, seed=0)     # doctest: +SKIP
     >>> whole.methods                                                                  # doctest: +SKIP
     ('Grad-CAM', 'Grad-CAM++', 'Score-CAM', 'Eigen-CAM')
 """
@@ -89,7 +89,7 @@ def checkpoint(run_dir: Path, pattern: str) -> Path:
 
 def whole_image_cnn(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 0, model: str = "resnet34",
                     new_films: bool = False) -> Trained:  # fmt: skip
-    """``02``'s whole-film SvdH regressor ``model`` on the films it was tested on (``new_films``: on all)."""
+    """``03``'s whole-film SvdH regressor ``model`` on the films it was tested on (``new_films``: on all)."""
     path = checkpoint(run_dir, f"{model}_*_svdh_regression.pt")
     network, record = load_checkpoint(path)
     task = tasks.svdh_regression(ds, film_array(ds, profile.train.image_size, progress=False), seed)
@@ -108,7 +108,7 @@ def _scoring(record: dict, table, target: str) -> CropTask:
 
 def scheme2(ds: RADataset, run_dir: Path, localiser, profile: Profile, seed: int = 0, film_ids=None,
             new_films: bool = False) -> dict[str, Trained]:  # fmt: skip
-    """``06``'s attention MIL at the localiser's landmarks (trained with jittered crops): its ``attention``,
+    """``07``'s attention MIL at the localiser's landmarks (trained with jittered crops): its ``attention``,
     and the same MIL behind its patch classifier (:meth:`~ralib.models.mil.BagScorer.from_trained`) for the
     CAM methods through that CNN. ``film_ids``: the films whose bags are computed (None: all)."""
     sizes = profile.mil
@@ -135,7 +135,7 @@ def scheme2(ds: RADataset, run_dir: Path, localiser, profile: Profile, seed: int
 
 def rheumavit(ds: RADataset, run_dir: Path, profile: Profile, label: str = "dawid_skene", seed: int = 0, localiser=None,
               new_films: bool = False) -> Trained:  # fmt: skip
-    """``07``'s main scorer (the first backbone, shared erosion and JSN heads, stage 2) on the crops at the
+    """``08``'s main scorer (the first backbone, shared erosion and JSN heads, stage 2) on the crops at the
     annotated joint boxes; ``new_films``: at the boxes the ``localiser``'s landmarks give (films without
     annotations), scored with the pixel scaling of the scorer's checkpoint."""
     sizes = profile.scorer
@@ -159,7 +159,7 @@ def _located(ds: RADataset, localiser, hand_size: int):
     """The joint boxes ``(n_hands, 21, 4)`` (film pixels) the ``localiser``'s landmarks give for every hand
     of ``ds``, and the hands' table (:func:`~ralib.data.arrays.hand_array` at ``hand_size``)."""
     if localiser is None:
-        raise ValueError("films without annotations need a localiser (notebook 04's) for their joint boxes")
+        raise ValueError("films without annotations need a localiser (notebook 05's) for their joint boxes")
     if "left_hand_side" not in ds.radiographs:  # which hand is which: the unflipped convention, as block_hands assumes
         ds = replace(ds, radiographs=ds.radiographs.assign(left_hand_side="image_left"))
     hands = hand_array(ds, hand_size, progress=False)[1]
@@ -168,7 +168,7 @@ def _located(ds: RADataset, localiser, hand_size: int):
 
 def deepra(ds: RADataset, run_dir: Path, profile: Profile, label: str = "grade", seed: int = 0, film_ids=None, localiser=None,
            new_films: bool = False) -> dict[str, Trained]:  # fmt: skip
-    """``08``'s attention-gated joint models (fingers, wrist) on the crops of the annotated regions of the
+    """``09``'s attention-gated joint models (fingers, wrist) on the crops of the annotated regions of the
     films ``film_ids`` (None: the test films), scored with the pixel statistics their checkpoints carry;
     ``new_films``: every film's regions around the joint boxes the ``localiser``'s landmarks give."""
     sizes = profile.deepra
@@ -194,12 +194,12 @@ def deepra(ds: RADataset, run_dir: Path, profile: Profile, label: str = "grade",
         split_of = boxes.astype({"radiograph_id": str}).drop_duplicates("radiograph_id").set_index("radiograph_id").split
         table = cache.table.assign(split=cache.table.radiograph_id.astype(str).map(split_of).to_numpy())
         task = RegionScoreTask(cache.images, table, ds.scores, model, label, pixel_stats=(record["pixel_mean"], record["pixel_sd"]))
-        out[f"DeepRA {model} (08)"] = Trained(network, task, methods_for(network), path, NEW if new_films else "test")
+        out[f"DeepRA {model} (09)"] = Trained(network, task, methods_for(network), path, NEW if new_films else "test")
     return out
 
 
 def scheme1(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 0, film_ids=None, new_films: bool = False) -> Trained:
-    """``05``'s attention MIL over each film's top-K tiles with its tile classifier frozen, at the K that ``05``
+    """``06``'s attention MIL over each film's top-K tiles with its tile classifier frozen, at the K that ``06``
     found best (its ``metrics.json``), on the tiles of the films ``film_ids`` (None: all); the classifier
     scores them with the scaling its checkpoint carries."""
     sizes = profile.mil

@@ -6,7 +6,7 @@ A film's spacing is unknown, so the patches are sized by the MIL paper's 50 mm w
 landmarks (NaN) and no patches.
 
 Example:
-    >>> located = locate_films(Localiser.load("runs/cpu/04_joint_localisation/localiser.pt"), "my_films/")  # doctest: +SKIP
+    >>> located = locate_films(Localiser.load("runs/cpu/05_joint_localisation/localiser.pt"), "my_films/")  # doctest: +SKIP
     >>> [(f.name, f.hands_found) for f in located]                                                          # doctest: +SKIP
     [('DX1.jpg', ('left-hand pose', 'right-hand pose'))]
 """

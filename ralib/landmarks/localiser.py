@@ -8,7 +8,7 @@ coarse presence (its landmarks' mean probability of being on the film) is below 
 absent rather than placed on empty film.
 
 Example:
-    >>> loc = Localiser.load("runs/cpu/04_joint_localisation/localiser.pt")   # doctest: +SKIP
+    >>> loc = Localiser.load("runs/cpu/05_joint_localisation/localiser.pt")   # doctest: +SKIP
     >>> xy, presence = loc.locate(film)                                       # doctest: +SKIP
     >>> xy.shape, presence.shape                                              # doctest: +SKIP
     ((74, 2), (2,))

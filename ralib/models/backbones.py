@@ -7,7 +7,7 @@ plus ``alexnet`` and ``googlenet``, which timm lacks and torchvision provides (r
 needs, and ``get_classifier()`` for the last layer.
 
 Weights are random unless ``weights`` names a local file: an ImageNet checkpoint a user downloaded
-elsewhere, or a checkpoint of this repository (e.g. the bone-age pretraining of notebook 03). timm
+elsewhere, or a checkpoint of this repository (e.g. the bone-age pretraining of notebook 04). timm
 adapts the first convolution to one channel and drops a classifier whose size differs.
 
 Example:

@@ -1,7 +1,7 @@
 """Joint crops cut at joint boxes (RheumaVIT's scoring input): one square per box, centred on it, ``grow``
 times its longer side, axis-aligned on the film, with the box-level grades of the joint-level experts.
 
-The boxes are the annotated ones (:func:`true_boxes`) or a box regressor's (notebook 07): each set is a
+The boxes are the annotated ones (:func:`true_boxes`) or a box regressor's (notebook 08): each set is a
 variant of the same cache, so a scorer trained on one can be measured on the other. The cache is cut
 ``grow`` (4) times the box so that a scorer can see up to four box sides of context in training and 2.5
 at evaluation (cutting the middle of a crop, :func:`ralib.data.loaders.grown_centre`). The table is that of

@@ -1,10 +1,10 @@
-"""DeepRA's two stages as notebook 08 runs them: hands and their regions, the RetinaNet detector, region
+"""DeepRA's two stages as notebook 09 runs them: hands and their regions, the RetinaNet detector, region
 crops, the attention-gated joint models, the paper's Tables 1 and 3, the gate's maps and the RA2-DREAM round
 trip. Each step is one call; the tables it returns go to ``run.log`` as they are.
 
 Example:
     >>> films = pd.DataFrame({"radiograph_id": [1, 2], "split": ["train", "test"]})
-    >>> deepra = DeepRA(None, None, Path("runs/cpu/08_joint_scorer_deepra"), films=films)
+    >>> deepra = DeepRA(None, None, Path("runs/cpu/09_joint_scorer_deepra"), films=films)
     >>> deepra.split_of(pd.Series(["2", "9"])).tolist()  # a film outside the split is unused
     ['test', 'unused']
 """
@@ -112,12 +112,12 @@ class DeepRA(FilmSetting):
 
     def region_candidates(self, detected: np.ndarray, hands: pd.DataFrame, localiser: Path | None) -> dict[str, np.ndarray]:
         """The regions of every hand three ways: the detector's best box per region, and the squares around
-        the joint boxes that landmarks imply, from 04's ``localiser`` (when given) and from the true landmarks
+        the joint boxes that landmarks imply, from 05's ``localiser`` (when given) and from the true landmarks
         (when the data set has them)."""
         candidates = {"detector (best box per region)": detected}
         if localiser is not None:
             located = landmark_boxes(self.ds, predicted_landmarks(self.ds, Localiser.load(localiser)), hands)
-            candidates["landmarks of 04's localiser"] = region_boxes(image_boxes(located, hands))
+            candidates["landmarks of 05's localiser"] = region_boxes(image_boxes(located, hands))
         if self.ds.landmarks is not None and len(self.ds.landmarks):
             true = landmark_boxes(self.ds, film_landmarks(self.ds)[0], hands)
             candidates["true landmarks"] = region_boxes(image_boxes(true, hands))
@@ -164,11 +164,11 @@ class DeepRA(FilmSetting):
 
     def crops(self, hands: pd.DataFrame, candidates: dict[str, np.ndarray], regions: np.ndarray) -> dict[tuple[str, str], tuple]:
         """Every crop the notebook uses, by (variant, model): at the detected regions of every film, and for
-        the test films at the annotated regions and at the regions of 04's landmarks (when located)."""
+        the test films at the annotated regions and at the regions of 05's landmarks (when located)."""
         test = set(self.films.radiograph_id[self.films.split == "test"].astype(str))
         sources = [("detected", candidates["detector (best box per region)"], None), ("annotated", regions, test)]
-        if "landmarks of 04's localiser" in candidates:
-            sources.append(("landmarks", candidates["landmarks of 04's localiser"], test))
+        if "landmarks of 05's localiser" in candidates:
+            sources.append(("landmarks", candidates["landmarks of 05's localiser"], test))
         return {(variant, model): self.region_crops(hands, boxes, model, variant, keep)
                 for variant, boxes, keep in sources for model in ("fingers", "wrist")}  # fmt: skip
 
@@ -247,12 +247,12 @@ class DeepRA(FilmSetting):
 
     def table3(self, variants: dict, crops: dict) -> tuple[pd.DataFrame, dict]:
         """The paper's Table 3: the distribution baseline and every trained row, the gated model also on the
-        annotated regions and the regions of 04's landmarks, against the label and (where known) the truth.
+        annotated regions and the regions of 05's landmarks, against the label and (where known) the truth.
         Returns the table (rows ``(target, row)``) and the predictions by row."""
         reference, train, fill = self.references()
         predictions = {"baseline (training distribution)": (distribution_baseline(reference, train, self.label, seed=self.seed), 0)}
         predictions |= {name: self.site_predictions(models, reference, fill) for name, models in variants.items()}
-        for variant, regions_from in (("annotated", "annotated regions"), ("landmarks", "regions at 04's landmarks")):
+        for variant, regions_from in (("annotated", "annotated regions"), ("landmarks", "regions at 05's landmarks")):
             if (variant, "fingers") in crops:
                 other = {m: crops[(variant, m)] for m in ("fingers", "wrist")}
                 predictions[f"{MAIN}, {regions_from}"] = self.site_predictions(variants[MAIN], reference, fill, other)

@@ -1,4 +1,4 @@
-"""Finding the joints as notebook 04 runs it (the MIL paper's dual-hand landmark model): the coarse pass on the
+"""Finding the joints as notebook 05 runs it (the MIL paper's dual-hand landmark model): the coarse pass on the
 whole film and the fine pass in windows around its guesses, the localiser kept on validation and at its last
 epoch, the paper's Table 1 (MRE and SDR) by landmark group and film type, the crops the later notebooks cut
 at the predicted landmarks and the RAM-H1200 layout. Each step is one call.
@@ -179,7 +179,7 @@ class Localisation(Setting):
         return table, overall
 
     def caches(self, localiser: Localiser) -> dict[tuple[str, str], object]:
-        """The crops later notebooks read (06: Scheme 2 patches at the true and the predicted landmarks), and
+        """The crops later notebooks read (07: Scheme 2 patches at the true and the predicted landmarks), and
         RAM-H1200's per-joint crops for its export, in one pass over the films."""
         requests = [("patches", "true"), ("patches", "predicted"), ("ramh1200", "true")]
         built = crop_caches(self.ds, [(recipe, None if variant == "true" else localiser) for recipe, variant in requests], self.sizes.crop_size)

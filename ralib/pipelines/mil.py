@@ -1,7 +1,7 @@
-"""The anatomy-aware attention MIL paper as notebooks 05 and 06 run it. :class:`MIL` holds the steps both
+"""The anatomy-aware attention MIL paper as notebooks 06 and 07 run it. :class:`MIL` holds the steps both
 schemes share (instance classifiers, MIL training, the paper's Table 2 beside the whole-image model and the
 readers, paired comparisons, attention cases); :class:`Scheme1` adds the foreground, the tiles and the tuned
-extractor; :class:`Scheme2` the joint patches at the landmarks of 04's localiser, the attention against the
+extractor; :class:`Scheme2` the joint patches at the landmarks of 05's localiser, the attention against the
 joints' damage, and the per-hand MIL with its RA stages.
 
 Example:
@@ -123,9 +123,9 @@ class MIL(FilmSetting):
 
     def table2(self, test_table: pd.DataFrame, predictions: dict[str, np.ndarray], look_in: list[Path],
                beside: dict[str, np.ndarray] | None = None) -> Table2:  # fmt: skip
-        """The paper's Table 2: ``predictions``, notebook 02's best whole-image regressor on the same films
+        """The paper's Table 2: ``predictions``, notebook 03's best whole-image regressor on the same films
         (reused from the run folders ``look_in`` where trained alike, else trained here) and ``beside`` (other
-        rows, e.g. Scheme 1 in 06), against each target, with the readers on the same films."""
+        rows, e.g. Scheme 1 in 07), against each target, with the readers on the same films."""
         best, whole_test, svdh, whole = whole_image_reference(self.ds, self.profile, self.run_dir, look_in, self.seed)
         predictions = predictions | {f"whole image: {best}": whole_test.reindex(test_table.radiograph_id.astype(str)).to_numpy()}
         predictions |= beside or {}
@@ -154,7 +154,7 @@ class MIL(FilmSetting):
 
 @dataclass
 class LandmarkCrops:
-    """Scheme 2's joint patches: at the true landmarks, at those of 04's localiser, and at the localiser's
+    """Scheme 2's joint patches: at the true landmarks, at those of 05's localiser, and at the localiser's
     landmarks moved by its own error (``jittered``, one cache per draw, for training only)."""
 
     true: object
@@ -166,7 +166,7 @@ class LandmarkCrops:
 
 @dataclass
 class Scheme2(MIL):
-    """Scheme 2: joint patches at the landmarks of notebook 04's ``localiser``."""
+    """Scheme 2: joint patches at the landmarks of notebook 05's ``localiser``."""
 
     localiser: Path | None = field(default=None, kw_only=True)
 
@@ -174,8 +174,8 @@ class Scheme2(MIL):
         """The patches at the true and the predicted landmarks and at ``landmark_draws`` jittered copies of the
         predicted ones (the localiser's error on the validation films as the jitter's SD)."""
         if self.localiser is None:
-            raise ValueError("Scheme 2 cuts its patches at the landmarks of notebook 04's localiser: give its localiser.pt "
-                             "(ralib.artefacts.find(run.dir, '04_joint_localisation', 'localiser.pt'))")  # fmt: skip
+            raise ValueError("Scheme 2 cuts its patches at the landmarks of notebook 05's localiser: give its localiser.pt "
+                             "(ralib.artefacts.find(run.dir, '05_joint_localisation', 'localiser.pt'))")  # fmt: skip
         localiser = Localiser.load(self.localiser)
         truth_xy, _ = film_landmarks(self.ds)
         predicted_xy = predicted_landmarks(self.ds, localiser)
@@ -228,15 +228,15 @@ class Scheme2(MIL):
         return name.split(", ", 1)[1].replace(" ", "_").replace(",", "")
 
     def scheme1_row(self, test_table: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Notebook 05's best Scheme 1 model on the same test films, from its ``test_predictions.csv`` (empty
-        when 05 has not run)."""
-        path = artefacts.find(self.run_dir, "05_mil_scheme1_tiles", "test_predictions.csv", required=False, purpose="the Scheme 1 row")
+        """Notebook 06's best Scheme 1 model on the same test films, from its ``test_predictions.csv`` (empty
+        when 06 has not run)."""
+        path = artefacts.find(self.run_dir, "06_mil_scheme1_tiles", "test_predictions.csv", required=False, purpose="the Scheme 1 row")
         if path is None:
             return {}
         scheme1 = pd.read_csv(path, dtype={"radiograph_id": str})
         row = scheme1.set_index("radiograph_id").prediction.reindex(test_table.radiograph_id.astype(str)).to_numpy()
         if not np.isfinite(row).all():
-            raise ValueError("05 and 06 test films differ")
+            raise ValueError("06 and 07 test films differ")
         return {f"Scheme 1: {scheme1.model.iloc[0]}": row}
 
     def pairs(self, table2: Table2, best: str) -> dict[str, tuple[str, str]]:
@@ -301,8 +301,8 @@ class Scheme2(MIL):
 
     def staging(self, hands: dict) -> tuple[pd.DataFrame, list[float], dict[str, np.ndarray]]:
         """RA stages read off the per-hand score by thresholds fitted on the training hands' labels (and off the
-        label's own hand total, the ceiling), recognition (stage > 0) with the score's AUC, beside 02's per-hand
-        CNNs on the same test films where 02 has run. Returns the table, the thresholds and the stages read."""
+        label's own hand total, the ceiling), recognition (stage > 0) with the score's AUC, beside 03's per-hand
+        CNNs on the same test films where 03 has run. Returns the table, the thresholds and the stages read."""
         task, test, pred = hands["task"], hands["test"], hands["predictions"]
         train = task.table.iloc[task.rows("train")]
         thresholds = fit_thresholds(train.score, train.stage, len(STAGE_CLASSES))
@@ -320,14 +320,14 @@ class Scheme2(MIL):
         return pd.DataFrame(rows).T[STAGING_COLUMNS], [float(t) for t in thresholds], read
 
     def _diagnosis_rows(self) -> dict:
-        path = artefacts.find(self.run_dir, "02_whole_image_cnn", "metrics.json", required=False, purpose="the per-hand CNN rows")
+        path = artefacts.find(self.run_dir, "03_whole_image_cnn", "metrics.json", required=False, purpose="the per-hand CNN rows")
         if path is None:
             return {}
         diagnosis = json.loads(path.read_text())["metrics"]
         rows = {}
-        for model, m in diagnosis["staging"].items():  # 02's per-hand CNNs, same test films, their own hand crops
+        for model, m in diagnosis["staging"].items():  # 03's per-hand CNNs, same test films, their own hand crops
             r = diagnosis["recognition"][model]
-            rows[("label", f"02 CNN: {model}")] = {"accuracy": m["accuracy"], "balanced_accuracy": m["sensitivity"], "ra_auc": r["auc"],
+            rows[("label", f"03 CNN: {model}")] = {"accuracy": m["accuracy"], "balanced_accuracy": m["sensitivity"], "ra_auc": r["auc"],
                                                    "ra_accuracy": r["accuracy"], "ra_sensitivity": r["sensitivity"], "ra_specificity": r["specificity"]}  # fmt: skip
         return rows
 
@@ -422,7 +422,7 @@ class Scheme1(MIL):
 
     def write_test_predictions(self, test_table: pd.DataFrame, name: str, predictions: np.ndarray) -> Path:
         """``test_predictions.csv`` in the run folder: the model ``name``'s prediction of each test film, from
-        which notebook 06 puts Scheme 1 in its Table 2."""
+        which notebook 07 puts Scheme 1 in its Table 2."""
         path = self.run_dir / "test_predictions.csv"
         pd.DataFrame({"radiograph_id": test_table.radiograph_id.astype(str), "model": name, "prediction": predictions}).to_csv(path, index=False)
         return path

@@ -1,11 +1,11 @@
-"""RheumaVIT as notebook 07 runs it: joint boxes regressed on each hand beside those the landmarks imply, the
+"""RheumaVIT as notebook 08 runs it: joint boxes regressed on each hand beside those the landmarks imply, the
 erosion / JSN scorer trained in two stages (with self-supervised pretraining where the profile asks), its
 Table 1 against the experts' aggregate and the truth, per joint group, on regressed boxes, attention rollout,
 and each film's total assembled from the joint grades. Each step is one call.
 
 Example:
     >>> films = pd.DataFrame({"radiograph_id": ["a"], "split": ["test"]})
-    >>> scorer = RheumaVIT(None, None, Path("runs/cpu/07_joint_scorer_tinyvit"), films=films)
+    >>> scorer = RheumaVIT(None, None, Path("runs/cpu/08_joint_scorer_tinyvit"), films=films)
     >>> scorer.label, scorer.seed
     ('dawid_skene', 0)
 """
@@ -116,9 +116,9 @@ class RheumaVIT(FilmSetting):
 
     def box_candidates(self, boxes: Boxes, localiser: Path) -> dict[str, np.ndarray]:
         """The joint boxes of every hand on the film three ways: regressed, and the squares of each joint's
-        breadth that the landmarks of 04's ``localiser`` and (where known) the true landmarks imply."""
+        breadth that the landmarks of 05's ``localiser`` and (where known) the true landmarks imply."""
         located = predicted_landmarks(self.ds, Localiser.load(localiser))
-        candidates = {"box regressor": boxes.regressed, "landmarks of 04's localiser": landmark_boxes(self.ds, located, boxes.hands)}
+        candidates = {"box regressor": boxes.regressed, "landmarks of 05's localiser": landmark_boxes(self.ds, located, boxes.hands)}
         if self.ds.landmarks is not None and len(self.ds.landmarks):
             candidates["true landmarks (no localisation error)"] = landmark_boxes(self.ds, film_landmarks(self.ds)[0], boxes.hands)
         return candidates
@@ -302,7 +302,7 @@ class RheumaVIT(FilmSetting):
     def totals(self, crops: Crops, scorers: dict[str, tuple]) -> dict:
         """Each test film's total assembled from the main scorer's grades three ways (every validation film for
         the fitted line), against the label and the truth (``table``), the severity class from the prior-corrected
-        raw sum, the line, and the best rows of notebooks 02 and 06 on the same films (``elsewhere``)."""
+        raw sum, the line, and the best rows of notebooks 03 and 07 on the same films (``elsewhere``)."""
         fitted = scorers[self.main][1]
         full = JointGradeTask(crops.true.images, split_grade_table(crops.true.table, self.films), tuple(HEADS), self.label, self.sizes.input_size)
         assembled, line = assembled_total_predictions(full, {s: fitted.predict(full, s) for s in ("val", "test")}, self.films)
@@ -312,5 +312,5 @@ class RheumaVIT(FilmSetting):
         table = pd.concat({t: scoring_table(labels[c], predictions, seed=self.seed) for t, c in targets.items()}, names=["against"])
         severity = class_metrics(anatomy.severity_class(labels.score.clip(0, 280).to_numpy()),
                                  anatomy.severity_class(np.clip(assembled["raw sum, prior-corrected"].to_numpy(), 0, 280)), 10)  # fmt: skip
-        elsewhere = elsewhere_rows(self.run_dir.parent, {"02_whole_image_cnn": "regression", "06_mil_scheme2_joints": "table2"})
+        elsewhere = elsewhere_rows(self.run_dir.parent, {"03_whole_image_cnn": "regression", "07_mil_scheme2_joints": "table2"})
         return {"table": table, "line": line, "severity": {k: severity[k] for k in ("accuracy", "mae")}, "elsewhere": pd.DataFrame(elsewhere).T}

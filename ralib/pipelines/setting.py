@@ -1,6 +1,6 @@
 """What every notebook's steps share: the data set, the profile, the run folder and the seed
 (:class:`Setting`), and for the notebooks that compare models on the same test films, those films
-(:class:`FilmSetting`, notebook 02's split unless given).
+(:class:`FilmSetting`, notebook 03's split unless given).
 
 Example:
     >>> import pandas as pd
@@ -39,7 +39,7 @@ class Setting:
 @dataclass
 class FilmSetting(Setting):
     """A :class:`Setting` with its labelled films (``radiograph_id``, ``split``, ``score``): by default
-    :func:`ralib.tasks.bags.film_table` of the data set, the split of notebook 02, so that every model
+    :func:`ralib.tasks.bags.film_table` of the data set, the split of notebook 03, so that every model
     meets the others on the same test films."""
 
     films: pd.DataFrame | None = field(default=None, kw_only=True)

@@ -1,4 +1,4 @@
-"""Whole-image CNNs as notebooks 02 and 03 run them (the MIUA 2024 paper and the 2024 diagnosis paper): the total
+"""Whole-image CNNs as notebooks 03 and 04 run them (the MIUA 2024 paper and the 2024 diagnosis paper): the total
 SvdH score regressed and its severity class predicted from the whole film beside their baselines and the readers;
 per-hand RA recognition and staging with their ROC curves, confusion matrices and t-SNE (:class:`WholeImage`);
 transfer from bone age, stacking ensembles and Grad-CAM of the papers' cases (:class:`Transfer`). Each step is one call.
@@ -181,7 +181,7 @@ class WholeImage(Setting):
 
 @dataclass
 class Transfer(WholeImage):
-    """Notebook 03 (the MIUA 2024 paper's transfer learning and stacking): each architecture pretrained on bone
+    """Notebook 04 (the MIUA 2024 paper's transfer learning and stacking): each architecture pretrained on bone
     age, then tuned on the SvdH tasks from scratch, from bone age under each freezing scheme, and from ImageNet
     where its weights are given; stacking ensembles of the best members; Grad-CAM of the papers' cases."""
 
@@ -203,7 +203,7 @@ class Transfer(WholeImage):
         return checkpoints, pd.DataFrame(measures).T.assign(baseline_mae=mean_baseline(bone_age, "val")["mae"])
 
     def transfer(self, svdh, severity, pretrained: dict[str, str], imagenet_dir=None, look_in=()) -> tuple[dict, dict]:
-        """The transfer grid on both tasks (runs from scratch reused from ``look_in``, notebook 02's folder, when
+        """The transfer grid on both tasks (runs from scratch reused from ``look_in``, notebook 03's folder, when
         trained there on the same data by the same code): ``(regressors, classifiers)``."""
         sizes = self.sizes
         grid = {loss: transfer_grid(sizes.transfer, sizes.epochs, sizes.batch_size, loss, pretrained, sizes.paper_recipe, self.seed,

@@ -1,9 +1,9 @@
 """Real films scored by a whole-image model trained on SynthRA: what the synthetic world teaches, tried on
 real pixels. With the four scored films of the shared evidence this is an anecdote, not an accuracy.
 
-Example (a checkpoint of ``02_whole_image_cnn``; not run here):
+Example (a checkpoint of ``03_whole_image_cnn``; not run here):
     >>> evidence = Evidence.from_folder("../shared/data")                               # doctest: +SKIP
-    >>> score_real_films("runs/cpu/02_whole_image_cnn/checkpoints/resnet34_mse_b16_svdh_regression.pt",
+    >>> score_real_films("runs/cpu/03_whole_image_cnn/checkpoints/resnet34_mse_b16_svdh_regression.pt",
     ...                  evidence.films, evidence.film_scores, input_size=128)          # doctest: +SKIP
 """
 
@@ -55,7 +55,7 @@ def latest_regression_checkpoint(profile: str) -> Path | None:
 
     Example:
         >>> latest_regression_checkpoint("cpu")      # doctest: +SKIP
-        PosixPath('runs/cpu/02_whole_image_cnn/checkpoints/resnet34_mse_b16_svdh_regression.pt')
+        PosixPath('runs/cpu/03_whole_image_cnn/checkpoints/resnet34_mse_b16_svdh_regression.pt')
     """
     found = sorted(runs_dir(profile).glob("*/checkpoints/*svdh_regression.pt"), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None

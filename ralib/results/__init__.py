@@ -1,6 +1,6 @@
 """Result tables shaped like the papers' tables, one module per paper: :mod:`~ralib.results.whole_image`
-(the MIUA 2024 paper, notebooks 02 and 03), :mod:`~ralib.results.comparisons` (the MIL paper's Table 2 and
-paired differences, 05 and 06), :mod:`~ralib.results.rheumavit` (07), :mod:`~ralib.results.deepra` (08), and
+(the MIUA 2024 paper, notebooks 03 and 04), :mod:`~ralib.results.comparisons` (the MIL paper's Table 2 and
+paired differences, 06 and 07), :mod:`~ralib.results.rheumavit` (08), :mod:`~ralib.results.deepra` (09), and
 :mod:`~ralib.results.seeds` (any table over seeds). The names below are those a notebook imports.
 
 Example:

@@ -1,4 +1,4 @@
-"""RA2-DREAM's measures and DeepRA's Table 3 (notebook 08): the reference sites of a set of films, the
+"""RA2-DREAM's measures and DeepRA's Table 3 (notebook 09): the reference sites of a set of films, the
 challenge's distribution baseline, missing sites filled, and the weighted RMSE and weighted absolute error.
 
 Example:

@@ -1,4 +1,4 @@
-"""RheumaVIT's tables (notebook 07): joint grades against the truth per model and head (Table 1), the
+"""RheumaVIT's tables (notebook 08): joint grades against the truth per model and head (Table 1), the
 average expert beside them, and each film's SvdH total assembled from the joint grades.
 
 Example:

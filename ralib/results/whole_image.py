@@ -1,6 +1,6 @@
-"""The MIUA 2024 paper's tables for whole-image models (notebooks 02, 03): one row per fitted model, the
+"""The MIUA 2024 paper's tables for whole-image models (notebooks 03, 04): one row per fitted model, the
 baselines beside it (the training mean, a ridge on thumbnails, the readers), the regression read as classes,
-and the whole-image reference that 05 and 06 compare their MIL models with.
+and the whole-image reference that 06 and 07 compare their MIL models with.
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -109,17 +109,17 @@ def verdict(table: pd.DataFrame, baseline: dict, measure: str = "rmse") -> str:
 
 
 def whole_image_reference(ds, profile, run_dir, look_in=(), seed: int = 0) -> tuple[str, pd.Series, ImageTask, dict]:
-    """Notebook 02's whole-image regressors of ``profile`` for a comparison on the same films: each loaded
-    from a checkpoint in ``run_dir`` or ``look_in`` (e.g. 02's run folder) when trained with the same
+    """Notebook 03's whole-image regressors of ``profile`` for a comparison on the same films: each loaded
+    from a checkpoint in ``run_dir`` or ``look_in`` (e.g. 03's run folder) when trained with the same
     configuration, data and code, else trained again (:func:`ralib.train.reuse_or_fit`). Returns the best
     by validation RMSE (the losses differ in scale), its test predictions by ``radiograph_id``, the task
     (for :func:`reader_reference`) and every fitted run by label.
 
     Example:
-        >>> name, test, svdh, fits = whole_image_reference(ds, profile, run.dir, [run.dir.parent / "02_whole_image_cnn"])  # doctest: +SKIP
+        >>> name, test, svdh, fits = whole_image_reference(ds, profile, run.dir, [run.dir.parent / "03_whole_image_cnn"])  # doctest: +SKIP
     """
     svdh = svdh_regression(ds, film_array(ds, profile.train.image_size), seed=seed)
-    recipe = whole_image_recipe(profile.train.paper_recipe, profile.speed)  # as notebook 02 builds them
+    recipe = whole_image_recipe(profile.train.paper_recipe, profile.speed)  # as notebook 03 builds them
     fits = {}
     for model, loss, batch in profile.train.regression:
         config = recipe(model, profile.train.epochs, batch, loss=loss, seed=seed)

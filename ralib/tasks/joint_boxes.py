@@ -80,7 +80,7 @@ def limit_box_size(boxes: np.ndarray, max_side: float) -> np.ndarray:
 
 
 def landmark_boxes(ds: RADataset, landmarks: np.ndarray, hands: pd.DataFrame) -> np.ndarray:
-    """``(n_hands, 21, 4)`` film-pixel boxes from landmarks ``(n_films, 74, 2)`` (notebook 04's): an
+    """``(n_hands, 21, 4)`` film-pixel boxes from landmarks ``(n_films, 74, 2)`` (notebook 05's): an
     axis-aligned square of the joint's breadth (:data:`ralib.geometry.BOX_MM`) around the joint centre the
     landmarks give, for each hand of ``hands``; NaN where the hand's landmarks are missing."""
     k = len(anatomy.LANDMARKS)

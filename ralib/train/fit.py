@@ -399,7 +399,7 @@ def reuse_or_fit(config: TrainConfig, task: Task, out_dir: str | Path | None = N
     training and ``reused_from`` says where it came from. A task without a fingerprint is always trained.
 
     Example:
-        >>> fitted = reuse_or_fit(config, task, run.dir, look_in=[run.dir.parent / "02_whole_image_cnn"])  # doctest: +SKIP
+        >>> fitted = reuse_or_fit(config, task, run.dir, look_in=[run.dir.parent / "03_whole_image_cnn"])  # doctest: +SKIP
     """
     fingerprint = run_fingerprint(config, task)
     folders = [] if fingerprint is None else ([out_dir] if out_dir is not None else []) + [Path(f) for f in look_in]

@@ -139,7 +139,7 @@ def whole_image_recipe(paper_recipe: bool, speed: Callable[[str], dict] | None =
     """The recipe a profile trains whole-image and bone-age models with: :func:`miua2024`, or :func:`fast`
     on a CPU budget (``Profile.train.paper_recipe``); with ``speed`` (a profile's :meth:`~ralib.config.Profile.speed`)
     each model also gets the profile's arithmetic (bf16, channels-last), so that every notebook building a
-    model of notebook 02 builds the same configuration and reuses its run.
+    model of notebook 03 builds the same configuration and reuses its run.
 
     Example:
         >>> from ralib.config import get_profile
