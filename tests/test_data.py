@@ -281,6 +281,32 @@ def test_ra2dream_predictions_are_written_in_the_challenge_order_and_load_back_u
         ra2dream.write_predictions(hands[hands.site != "mcp_E__2"], tmp_path / "incomplete.csv")
 
 
+def test_ra2dream_predictions_never_replace_a_label_table_and_refuse_what_the_reader_would(synthetic, tmp_path):
+    """The writer refuses, before writing, what the reader refuses: a label table under it, values outside the
+    site's grades or not finite, two predictions for one site; an earlier predictions table only with overwrite."""
+    ra2dream.export(synthetic, tmp_path / "export")
+    labels = ra2dream.load(tmp_path / "export")
+    hands = labels.scores.merge(labels.radiographs[["radiograph_id", "patient_id"]], on="radiograph_id")
+    hands["prediction"] = hands.grade.astype(float)
+    training = tmp_path / "export" / "training.csv"
+    before = training.read_bytes()
+    with pytest.raises(FileExistsError, match="label table"):
+        ra2dream.write_predictions(hands, training, overwrite=True)
+    assert training.read_bytes() == before
+    path = ra2dream.write_predictions(hands, tmp_path / "predictions.csv")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        ra2dream.write_predictions(hands, path)
+    assert ra2dream.write_predictions(hands.assign(prediction=hands.prediction / 2), path, overwrite=True) == path
+    for value in (-0.7, np.inf, 5.3 if hands.kind.iloc[0] == "erosion" else 4.3):
+        wrong = hands.copy()
+        wrong.loc[wrong.index[0], "prediction"] = value
+        with pytest.raises(ValueError, match="within the site's grades"):
+            ra2dream.write_predictions(wrong, tmp_path / "wrong.csv")
+    with pytest.raises(ValueError, match="two or more predictions for one site"):
+        ra2dream.write_predictions(pd.concat([hands, hands.iloc[:1].assign(prediction=0.0)]), tmp_path / "twice.csv")
+    assert not (tmp_path / "wrong.csv").exists() and not (tmp_path / "twice.csv").exists()
+
+
 def test_a_decoded_film_is_kept_once_read_back_unchanged_and_decoded_again_when_its_file_changes(synthetic, isolated_paths, monkeypatch):
     import os
 

@@ -299,7 +299,7 @@ class DeepRA(FilmSetting):
         predictions, missing = fill_missing_sites(self._score_export(exported, boxes, models), reference, fill)
         predictions["patient_id"] = predictions.radiograph_id.str.rsplit("-", n=1).str[0]
         (self.run_dir / "ra2dream_predictions").mkdir(exist_ok=True)
-        written = ra2dream.write_predictions(predictions, self.run_dir / "ra2dream_predictions" / "predictions.csv")
+        written = ra2dream.write_predictions(predictions, self.run_dir / "ra2dream_predictions" / "predictions.csv", overwrite=True)
         read_back = ra2dream.load(written.parent, csv=written.name, predictions=True)
         back = reference_sites(read_back.scores, read_back.radiographs, columns=("grade",)).rename(columns={"grade": "prediction"})
         both = predictions.assign(prediction=predictions.prediction.round(4)).merge(

@@ -125,7 +125,8 @@ def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: boo
     return validate(dataset, strict=strict, images=check_images)
 
 
-def write_predictions(scores: pd.DataFrame, path: str | Path, column: str = "prediction", decimals: int = 4) -> Path:
+def write_predictions(scores: pd.DataFrame, path: str | Path, column: str = "prediction", decimals: int = 4,
+                      overwrite: bool = False) -> Path:  # fmt: skip
     """Predicted hand scores as an RA2-DREAM table (how the challenge took submissions), readable by
     :func:`load` with ``predictions=True``.
 
@@ -134,9 +135,26 @@ def write_predictions(scores: pd.DataFrame, path: str | Path, column: str = "pre
     order; the overall scores are the sums of the hand sites; the foot columns are present and empty
     (nothing is predicted for feet, and nothing is invented). Scores are rounded to ``decimals``.
 
+    Refused, before anything is written: a prediction that is not finite or lies outside the site's grades
+    (0-5 erosion, 0-4 narrowing: clip a regressor's outputs first), two predictions for one site, a missing
+    site; an existing file at ``path`` unless ``overwrite`` (an earlier predictions table), and a label table
+    (scored feet, or not in this layout) always.
+
     Example:
         >>> write_predictions(hand_scores, "predictions.csv")                              # doctest: +SKIP
     """
+    path = Path(path)
+    _refuse_to_overwrite(path, overwrite)
+    keys = ["patient_id", "hand", "site"]
+    twice = scores[scores.duplicated(keys, keep=False)]
+    if len(twice):
+        raise ValueError(f"two or more predictions for one site: {_rows(twice, keys)}")
+    values = pd.to_numeric(scores[column], errors="coerce")
+    top = np.where(scores.site.str.contains("_E__"), anatomy.EROSION_MAX, anatomy.JSN_MAX)
+    bad = ~np.isfinite(values) | (values < 0) | (values > top)
+    if bad.any():
+        raise ValueError(f"predictions must be finite and within the site's grades (0-{anatomy.EROSION_MAX} erosion, "
+                         f"0-{anatomy.JSN_MAX} narrowing; clip them first): {_rows(scores[bad], [*keys, column])}")  # fmt: skip
     wide = scores.assign(col=scores.hand + "_" + scores.site).pivot_table(index="patient_id", columns="col", values=column,
                                                                           aggfunc="first", sort=False)  # fmt: skip
     missing = [c for c in HAND_E + HAND_J if c not in wide]
@@ -152,7 +170,29 @@ def write_predictions(scores: pd.DataFrame, path: str | Path, column: str = "pre
         table[foot] = np.nan
     table = table.rename_axis("Patient_ID").reset_index()
     table[COLUMNS].to_csv(path, index=False)
-    return Path(path)
+    return path
+
+
+def _refuse_to_overwrite(path: Path, overwrite: bool) -> None:
+    """An error unless ``path`` is new, or an earlier predictions table (RA2-DREAM columns, feet empty) and ``overwrite``."""
+    if not path.exists():
+        return
+    try:
+        existing = pd.read_csv(path, nrows=1000)
+        predictions = set(COLUMNS) <= set(existing.columns) and existing[FOOT_E + FOOT_J].isna().all().all()
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
+        predictions = False
+    if not predictions:
+        raise FileExistsError(f"{path} is a label table or another file, not a predictions table: predictions never "
+                              f"replace it; write them to a new file")  # fmt: skip
+    if not overwrite:
+        raise FileExistsError(f"{path} exists (an earlier predictions table): pass overwrite=True to replace it")
+
+
+def _rows(table: pd.DataFrame, columns: list[str], n: int = 4) -> str:
+    """The first ``n`` rows of ``table`` as ``a / b / c`` text, and how many there are."""
+    shown = "; ".join(" / ".join(str(v) for v in row) for row in table[columns].head(n).itertuples(index=False))
+    return f"{shown}{' ...' if len(table) > n else ''} ({len(table)} rows)"
 
 
 def _find_images(root: Path) -> dict[tuple[str, str], list[str]]:
