@@ -44,6 +44,33 @@ from ralib.sources import PACKAGE, notebook_sources
 #: parameters the runner sets itself, and the option that sets each
 RUNNER_PARAMETERS = {"PROFILE": "--profile", "OUT_DIR": "--out"}
 
+#: parameters that name a file or a folder besides every ``*_DIR`` but ``OUT_DIR``: read where the user typed them
+#: (:func:`resolve_paths`) and tracked by what they hold (:func:`input_fingerprint`)
+PATH_PARAMETERS = ("LOCALISER", "REAL_CHECKPOINT", "REAL_EVIDENCE")
+
+
+def is_path_parameter(name: str) -> bool:
+    """Whether parameter ``name`` names a file or a folder.
+
+    Example:
+        >>> [is_path_parameter(n) for n in ("DATA_DIR", "LOCALISER", "OUT_DIR", "DATASET")]
+        [True, True, False, False]
+    """
+    return (name.endswith("_DIR") and name != "OUT_DIR") or name in PATH_PARAMETERS
+
+
+def resolve_paths(parameters: dict, base: Path | None = None) -> dict:
+    """``parameters`` with every relative path of a path parameter made absolute against ``base`` (the folder the
+    command was typed in), not against ``notebooks/``, where papermill runs the kernel.
+
+    Example:
+        >>> resolve_paths({"DATA_DIR": "../x", "LOCALISER": "/abs/l.pt", "SEED": 1}, Path("/home/me/work"))
+        {'DATA_DIR': '/home/me/x', 'LOCALISER': '/abs/l.pt', 'SEED': 1}
+    """
+    base = Path(base or Path.cwd())
+    return {name: str(Path(os.path.normpath(base / value))) if is_path_parameter(name) and isinstance(value, str) and value
+            else value for name, value in parameters.items()}  # fmt: skip
+
 
 @dataclass
 class NotebookResult:
@@ -197,12 +224,15 @@ def input_fingerprint(path: Path, profile: str, parameters: dict, out_root: Path
     for source in notebook_sources(path):
         h.update(str(source.relative_to(PACKAGE)).encode() + source.read_bytes())
     for name, value in sorted(parameters.items()):
-        if name.endswith("_DIR") and name != "OUT_DIR" and isinstance(value, str) and Path(value).exists():
-            files = sorted(Path(value).rglob("*")) if Path(value).is_dir() else [Path(value)]
-            for f in files:
-                if f.is_file():
-                    stat = f.stat()
-                    h.update(f"{f}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        if not (is_path_parameter(name) and isinstance(value, str) and Path(value).exists()):
+            continue
+        if Path(value).is_file():  # a checkpoint or a localiser: by content, so a file replaced under its name counts
+            h.update(hashlib.sha256(Path(value).read_bytes()).digest())
+            continue
+        for f in sorted(Path(value).rglob("*")):  # a data folder: by each file's size and time, not gigabytes read
+            if f.is_file():
+                stat = f.stat()
+                h.update(f"{f}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     uses = nbformat.read(path, as_version=4).metadata.get("ralib", {}).get("uses", [])
     for upstream in uses:
         record = Path(out_root) / upstream / "run.json"
@@ -389,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     notebooks = discover(args.notebooks, only=args.only)
-    per_notebook = check_parameters(parse_parameters(args.parameter), notebooks)
+    per_notebook = check_parameters(resolve_paths(parse_parameters(args.parameter)), notebooks)
     out_root = (args.out or runs_dir(args.profile)).absolute()
     results = []
     for i, nb in enumerate(notebooks, 1):

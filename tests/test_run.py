@@ -1,6 +1,7 @@
 """The papermill runner on tiny notebooks written by the tests themselves."""
 
 import json
+import os
 
 import nbformat
 import pytest
@@ -196,3 +197,25 @@ def test_run_json_names_the_commit_and_whether_the_code_had_changed_since(tmp_pa
     assert source_commit(tmp_path) == head + "+changes"
     (tmp_path / "sub").mkdir()
     assert source_commit(tmp_path / "sub") is None  # a folder inside a checkout is not the checkout
+
+
+def test_a_relative_path_parameter_is_read_where_the_command_was_typed_not_from_the_notebooks(folder, tmp_path, monkeypatch):
+    _notebook(folder / "03_paths.ipynb", "import ralib\nr = ralib.start_run('03_paths', PROFILE, OUT_DIR)\nr.log(data_dir=DATA_DIR)\nr.finish()",
+              params='PROFILE = "cpu"\nOUT_DIR = None\nDATA_DIR = None')  # fmt: skip
+    (tmp_path / "work" / "films").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work")
+    out = tmp_path / "out"
+    assert runner.main(["--profile", "smoke", "--notebooks", str(folder), "--only", "03", "-p", "DATA_DIR=films", "--out", str(out)]) == 0
+    record = json.loads((out / "03_paths" / "metrics.json").read_text())
+    assert record["metrics"]["data_dir"] == str(tmp_path / "work" / "films")
+
+
+def test_a_file_parameter_is_tracked_by_content_so_a_file_replaced_under_its_name_reruns(folder, tmp_path):
+    localiser = tmp_path / "localiser.pt"
+    localiser.write_bytes(b"first weights")
+    notebook = folder / "01_ok.ipynb"
+    first = runner.input_fingerprint(notebook, "smoke", {"LOCALISER": str(localiser)}, tmp_path)
+    stat = localiser.stat()
+    localiser.write_bytes(b"other weights")  # the same size and, restored below, the same time: only the bytes differ
+    os.utime(localiser, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert runner.input_fingerprint(notebook, "smoke", {"LOCALISER": str(localiser)}, tmp_path) != first
