@@ -324,15 +324,18 @@ class FixedLocaliser:
         return xy, np.array([0.9, 0.1])
 
 
-def test_a_folder_of_unlabelled_films_is_located_film_by_film(tmp_path):
+def test_a_folder_of_unlabelled_films_is_located_film_by_film(tmp_path, capsys):
     from ralib.landmarks.films import locate_films
 
     ramp = np.add.outer(np.arange(700) / 700, np.arange(600) / 600) * 120
     for name in ("b.png", "a.png"):
         cv2.imwrite(str(tmp_path / name), ramp.astype(np.uint8))
+    cv2.imwrite(str(tmp_path / "c.tif"), ramp.astype(np.uint8))
     (tmp_path / "notes.txt").write_text("not a film")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
     located = locate_films(FixedLocaliser(), tmp_path)
-    assert [f.name for f in located] == ["a.png", "b.png"]
+    assert [f.name for f in located] == ["a.png", "b.png", "c.tif"]  # the broken file left out, the others located
+    assert "left out, not readable as a film: broken.jpg" in capsys.readouterr().out
     assert located[0].hands_found == ("left-hand pose",) and np.isnan(located[0].xy[37:]).all()
     assert len(located[0].frames) == 25 and located[0].image.shape == (700, 600)
     (tmp_path / "empty").mkdir()
@@ -340,3 +343,7 @@ def test_a_folder_of_unlabelled_films_is_located_film_by_film(tmp_path):
         locate_films(FixedLocaliser(), tmp_path / "empty")
     with pytest.raises(FileNotFoundError):
         locate_films(FixedLocaliser(), tmp_path / "missing")
+    (tmp_path / "only_broken").mkdir()
+    (tmp_path / "only_broken" / "x.png").write_bytes(b"nothing")
+    with pytest.raises(ValueError, match="no film could be read"):
+        locate_films(FixedLocaliser(), tmp_path / "only_broken")

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from ralib import geometry
-from ralib.data.io import read_film
+from ralib.data.io import ImageReadError, read_film
 
 K = 37
-FILM_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm")
+#: what :func:`film_paths` takes for a film, besides files without a suffix (DICOM is often stored so)
+FILM_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".dicom")
 POSES = ("left-hand pose", "right-hand pose")
 
 
@@ -43,12 +44,13 @@ class LocatedFilm:
 
 
 def film_paths(folder: str | Path) -> list[Path]:
-    """The films (PNG, JPEG, DICOM) of ``folder``, sorted by name; an error for a folder that is missing
-    or holds none."""
+    """The films (PNG, JPEG, TIFF, DICOM, and files without a suffix) of ``folder``, sorted by name; an error for
+    a folder that is missing or holds none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no folder {folder}")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in FILM_SUFFIXES)
+    paths = sorted(p for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in (*FILM_SUFFIXES, ""))  # fmt: skip
     if not paths:
         raise ValueError(f"{folder} holds no film ({', '.join(FILM_SUFFIXES)})")
     return paths
@@ -67,5 +69,18 @@ def locate_film(localiser, image: np.ndarray, name: str = "film", threshold: flo
 
 
 def locate_films(localiser, folder: str | Path, threshold: float = 0.5) -> list[LocatedFilm]:
-    """Every film of ``folder`` (:func:`film_paths`) located (:func:`locate_film`)."""
-    return [locate_film(localiser, read_film(path), path.name, threshold) for path in film_paths(folder)]
+    """Every film of ``folder`` (:func:`film_paths`) located (:func:`locate_film`). A file that cannot be read as
+    a film is left out with a printed line saying why, and the others are still located; an error when none can be."""
+    located, unread = [], []
+    for path in film_paths(folder):
+        try:
+            image = read_film(path)
+        except (ImageReadError, OSError, ValueError) as error:
+            unread.append(f"{path.name}: {error}")
+            continue
+        located.append(locate_film(localiser, image, path.name, threshold))
+    for line in unread:
+        print(f"left out, not readable as a film: {line}")
+    if not located:
+        raise ValueError(f"{folder}: no film could be read ({'; '.join(unread)})")
+    return located
