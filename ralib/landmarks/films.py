@@ -20,8 +20,8 @@ import numpy as np
 
 from ralib import geometry
 from ralib.data.io import ImageReadError, read_film
+from ralib.landmarks.points import K
 
-K = 37
 #: what :func:`film_paths` takes for a film, besides files without a suffix (DICOM is often stored so)
 FILM_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".dicom")
 POSES = ("left-hand pose", "right-hand pose")

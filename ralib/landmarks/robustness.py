@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-K = 37
+from ralib.landmarks.points import K
 
 
 def _midline(xy: np.ndarray) -> float:

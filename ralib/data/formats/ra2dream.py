@@ -64,7 +64,7 @@ def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: boo
 
     grades = table[HAND_E + HAND_J + FOOT_E + FOOT_J].apply(pd.to_numeric, errors="coerce")
     for column in HAND_E + HAND_J + FOOT_E + FOOT_J:
-        top = 10 if column in FOOT_E else anatomy.EROSION_MAX if "_E__" in column else anatomy.JSN_MAX
+        top = _top(column)
         values = grades[column]
         if predictions:  # any score in range; feet may be left out
             missing = values.isna() & (table[column].notna() | (column not in FOOT_E + FOOT_J))
@@ -150,7 +150,7 @@ def write_predictions(scores: pd.DataFrame, path: str | Path, column: str = "pre
     if len(twice):
         raise ValueError(f"two or more predictions for one site: {_rows(twice, keys)}")
     values = pd.to_numeric(scores[column], errors="coerce")
-    top = np.where(scores.site.str.contains("_E__"), anatomy.EROSION_MAX, anatomy.JSN_MAX)
+    top = (scores.hand + "_" + scores.site).map(_top).to_numpy()
     bad = ~np.isfinite(values) | (values < 0) | (values > top)
     if bad.any():
         raise ValueError(f"predictions must be finite and within the site's grades (0-{anatomy.EROSION_MAX} erosion, "
@@ -171,6 +171,11 @@ def write_predictions(scores: pd.DataFrame, path: str | Path, column: str = "pre
     table = table.rename_axis("Patient_ID").reset_index()
     table[COLUMNS].to_csv(path, index=False)
     return path
+
+
+def _top(column: str) -> int:
+    """The highest grade of an RA2-DREAM column: 10 for a foot's erosion, 5 for a hand's, 4 for narrowing."""
+    return 10 if column in FOOT_E else anatomy.EROSION_MAX if "_E__" in column else anatomy.JSN_MAX
 
 
 def _refuse_to_overwrite(path: Path, overwrite: bool) -> None:
