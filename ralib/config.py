@@ -174,6 +174,9 @@ class Profile:
     #: see :meth:`speed` and docs/training.md
     precision: str = "fp32"
     channels_last: bool = False
+    #: where trained networks start unless a notebook's WEIGHTS says otherwise: random | imagenet (the papers'
+    #: starts; ralib.models.pretrained)
+    weights: str = "random"
 
     def speed(self, network: str = "") -> dict:
         """``TrainConfig`` fields for this profile's arithmetic when training ``network`` (a model or backbone
@@ -297,7 +300,7 @@ _PROFILES = {
         explain=ExplainSizes(films=358, cam_methods=("Grad-CAM", "Grad-CAM++", "Score-CAM", "Eigen-CAM"),
                              crop_cam_methods=("Grad-CAM", "Grad-CAM++", "Score-CAM", "Eigen-CAM"), slow_films=358, sanity_films=20,
                              sanity_steps=8, shuffled_epochs=30),
-        precision="fp32", channels_last=True,  # bf16 on a GPU is unmeasured here (issue 30: device handling)
+        precision="fp32", channels_last=True, weights="imagenet",  # bf16 on a GPU is unmeasured here (issue 30: device handling)
     ),
 }
 

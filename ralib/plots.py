@@ -324,7 +324,8 @@ def located_films(located, size: float = 6.0):
     patch squares and hand presence; returns the figure."""
     fig, axes = plt.subplots(1, max(1, len(located)), figsize=(size * max(1, len(located)), size * 0.92), squeeze=False)
     for ax, f in zip(axes[0], located):
-        landmarks_on_film(ax, f.image, f.xy, f.frames, f"{f.name}: presence {np.round(f.presence, 2).tolist()}")
+        flagged = f"; flagged: {', '.join(f.flags)}" if f.flags else ""
+        landmarks_on_film(ax, f.image, f.xy, f.frames, f"{f.name}: presence {np.round(f.presence, 2).tolist()}{flagged}")
     return fig
 
 

@@ -46,16 +46,22 @@ RUNNER_PARAMETERS = {"PROFILE": "--profile", "OUT_DIR": "--out"}
 
 #: parameters that name a file or a folder besides every ``*_DIR`` but ``OUT_DIR``: read where the user typed them
 #: (:func:`resolve_paths`) and tracked by what they hold (:func:`input_fingerprint`)
-PATH_PARAMETERS = ("LOCALISER", "REAL_CHECKPOINT", "REAL_EVIDENCE")
+PATH_PARAMETERS = ("LOCALISER", "REAL_CHECKPOINT", "REAL_EVIDENCE", "WEIGHTS")
+#: path parameters that may hold a word instead (ralib.models.pretrained.STARTS for WEIGHTS)
+WORDS = {"WEIGHTS": ("random", "imagenet")}
 
 
-def is_path_parameter(name: str) -> bool:
-    """Whether parameter ``name`` names a file or a folder.
+def is_path_parameter(name: str, value: object = None) -> bool:
+    """Whether parameter ``name`` (holding ``value``) names a file or a folder.
 
     Example:
         >>> [is_path_parameter(n) for n in ("DATA_DIR", "LOCALISER", "OUT_DIR", "DATASET")]
         [True, True, False, False]
+        >>> is_path_parameter("WEIGHTS", "imagenet"), is_path_parameter("WEIGHTS", "../weights")
+        (False, True)
     """
+    if value in WORDS.get(name, ()):
+        return False
     return (name.endswith("_DIR") and name != "OUT_DIR") or name in PATH_PARAMETERS
 
 
@@ -68,7 +74,7 @@ def resolve_paths(parameters: dict, base: Path | None = None) -> dict:
         {'DATA_DIR': '/home/me/x', 'LOCALISER': '/abs/l.pt', 'SEED': 1}
     """
     base = Path(base or Path.cwd())
-    return {name: str(Path(os.path.normpath(base / value))) if is_path_parameter(name) and isinstance(value, str) and value
+    return {name: str(Path(os.path.normpath(base / value))) if is_path_parameter(name, value) and isinstance(value, str) and value
             else value for name, value in parameters.items()}  # fmt: skip
 
 
@@ -224,12 +230,12 @@ def input_fingerprint(path: Path, profile: str, parameters: dict, out_root: Path
     for source in notebook_sources(path):
         h.update(str(source.relative_to(PACKAGE)).encode() + source.read_bytes())
     for name, value in sorted(parameters.items()):
-        if not (is_path_parameter(name) and isinstance(value, str) and Path(value).exists()):
+        if not (is_path_parameter(name, value) and isinstance(value, str) and Path(value).exists()):
             continue
         if Path(value).is_file():  # a checkpoint or a localiser: by content, so a file replaced under its name counts
             h.update(hashlib.sha256(Path(value).read_bytes()).digest())
             continue
-        for f in sorted(Path(value).rglob("*")):  # a data folder: by each file's size and time, not gigabytes read
+        for f in sorted(Path(value).rglob("*")):  # a data or weights folder: by each file's size and time, not gigabytes read
             if f.is_file():
                 stat = f.stat()
                 h.update(f"{f}:{stat.st_size}:{stat.st_mtime_ns}".encode())

@@ -312,6 +312,7 @@ def test_a_decoded_film_is_kept_once_read_back_unchanged_and_decoded_again_when_
 
     from ralib.data.arrays import stretch, stretched_film
     from ralib.data.io import read_radiograph
+    from ralib.integrity import seal
 
     row = synthetic.radiographs.iloc[0]
     folder = isolated_paths / "data" / "films"
@@ -321,6 +322,7 @@ def test_a_decoded_film_is_kept_once_read_back_unchanged_and_decoded_again_when_
     np.testing.assert_array_equal(stretched_film(row), fresh)  # read back: the same values as decoded
     assert np.abs(fresh - stretch(read_radiograph(row))).max() <= 0.5 / 65535 + 1e-7  # the film, in steps of 1/65535
     np.save(kept[0], np.zeros_like(np.load(kept[0])))
+    seal(kept[0])  # (unsealed, it would be taken for damaged and decoded again)
     assert stretched_film(row).max() == 0  # later passes read the kept array, not the image file
     stat = os.stat(row.image_path)
     os.utime(row.image_path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1000))

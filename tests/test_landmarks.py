@@ -347,3 +347,37 @@ def test_a_folder_of_unlabelled_films_is_located_film_by_film(tmp_path, capsys):
     (tmp_path / "only_broken" / "x.png").write_bytes(b"nothing")
     with pytest.raises(ValueError, match="no film could be read"):
         locate_films(FixedLocaliser(), tmp_path / "only_broken")
+
+
+def test_true_hands_are_plausible_and_turned_upside_down_scrambled_or_collapsed_ones_are_not(synthetic):
+    from ralib.landmarks.plausibility import implausible
+
+    hands = film_landmarks(synthetic)[0].reshape(-1, K, 2)
+    hands = hands[np.isfinite(hands).all((1, 2))]
+    assert len(hands) >= 10 and not any(implausible(hand) for hand in hands)
+    hand, rng = hands[0], np.random.default_rng(0)
+    assert "degrees from the vertical" in implausible(hand @ np.array([[0.0, -1.0], [1.0, 0.0]]))[0]  # turned sideways
+    assert "degrees from the vertical" in implausible(hand * [1, -1])[0]  # upside down
+    assert implausible(hand[rng.permutation(K)])  # the right points in the wrong places
+    assert implausible(hand.mean(0) + rng.normal(0, 3, (K, 2)))  # a blob, as on an image without a hand
+    assert implausible(np.full((K, 2), np.nan)) == []  # no hand found: nothing to flag
+
+
+class TurnedLocaliser(FixedLocaliser):
+    """A localiser that confidently finds a hand lying on its side."""
+
+    def locate(self, film):
+        xy, presence = super().locate(film)
+        xy[:K] = (xy[:K] - 300) @ np.array([[0.0, -1.0], [1.0, 0.0]]) + 300
+        return xy, presence
+
+
+def test_a_hand_found_lying_on_its_side_is_flagged_and_cut_into_no_patches(tmp_path, capsys):
+    from ralib.landmarks.films import locate_films
+
+    cv2.imwrite(str(tmp_path / "turned.png"), np.add.outer(np.arange(700), np.arange(600)).astype(np.uint8))
+    (film,) = locate_films(TurnedLocaliser(), tmp_path)
+    assert list(film.flags) == ["left-hand pose"] and film.frames == [] and film.hands_found == ("left-hand pose",)
+    assert "flagged, not a hand's geometry: turned.png, left-hand pose: the hand lies" in capsys.readouterr().out
+    (upright,) = locate_films(FixedLocaliser(), tmp_path)
+    assert upright.flags == {} and len(upright.frames) == 25

@@ -54,7 +54,7 @@ def test_the_registry_lists_the_papers_backbones_and_refuses_a_name_twice():
 def test_a_registered_builder_is_what_create_model_builds(monkeypatch):
     from ralib.models import registry
 
-    monkeypatch.setitem(registry._CARDS, "tiny", registry.ModelCard(lambda num_outputs, weights=None, width=3: torch.nn.Linear(width, num_outputs)))
+    monkeypatch.setitem(registry._CARDS, "tiny", registry.ModelCard(lambda num_outputs, weights=None, pretrained="random", width=3: torch.nn.Linear(width, num_outputs)))
     model = create_model("tiny", 5, width=4)
     assert (model.in_features, model.out_features) == (4, 5)
     assert "tiny" in list_models()

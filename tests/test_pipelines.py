@@ -46,7 +46,7 @@ def test_crop_examples_take_one_test_films_left_hand_in_every_variant():
 
 
 def test_scheme2_pairs_add_scheme1_only_where_its_row_is_there():
-    scheme2 = Scheme2(None, SimpleNamespace(mil=SimpleNamespace(patch_models=["resnet18"])), Path("."), films=pd.DataFrame())
+    scheme2 = Scheme2(None, SimpleNamespace(mil=SimpleNamespace(patch_models=["resnet18"])), Path("."), films=pd.DataFrame(), weights="random")
     table2 = Table2(pd.DataFrame(), {"resnet18, true landmarks": 0}, pd.DataFrame(), {}, "resnet34", {})
     pairs = scheme2.pairs(table2, "best")
     assert pairs["best Scheme 2 - whole image"] == ("best", "whole image: resnet34")
@@ -84,4 +84,4 @@ def test_an_artefact_given_but_missing_is_an_error_that_names_it(tmp_path):
 
 def test_scheme2_without_a_localiser_says_which_notebook_makes_it():
     with pytest.raises(ValueError, match="05_joint_localisation"):
-        Scheme2(None, None, Path("."), films=pd.DataFrame()).crops()
+        Scheme2(None, None, Path("."), films=pd.DataFrame(), weights="random").crops()

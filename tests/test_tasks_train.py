@@ -140,6 +140,30 @@ def test_a_run_already_trained_on_the_same_data_is_reused_and_only_then(small, f
     assert reuse_or_fit(config, other_films, tmp_path / "04", look_in=[tmp_path / "03"], progress=False).reused_from is None
 
 
+def test_a_damaged_checkpoint_is_named_moved_aside_and_its_run_trained_again(small, films, tmp_path, capsys):
+    from pathlib import Path
+
+    from ralib.models.weight_files import DamagedWeights, read_weights
+    from ralib.train.fit import checkpoint_path
+
+    task, config = tasks.svdh_regression(small, films), recipes.fast("mobilenetv2_100", 1, 4)
+    first = reuse_or_fit(config, task, tmp_path, progress=False)
+    path = checkpoint_path(tmp_path, config, task)
+    with open(path, "r+b") as f:  # zeros inside the weights, which torch itself would read without a word
+        f.seek(path.stat().st_size // 2)
+        f.write(bytes(4096))
+    with pytest.raises(DamagedWeights, match=f"{path.name}: not a readable weights file \\(its checksum differs"):
+        read_weights(path)
+    again = reuse_or_fit(config, task, tmp_path, progress=False)
+    assert again.reused_from is None and Path(f"{path}.damaged").exists()
+    assert f"{path.name}: not a readable weights file (its checksum differs" in capsys.readouterr().out
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()))
+    path.with_name(path.name + ".sealed").unlink()
+    path.write_bytes(path.read_bytes()[:100])  # truncated, without its record
+    assert reuse_or_fit(config, task, tmp_path, progress=False).reused_from is None
+    assert "not a readable weights file (RuntimeError: PytorchStreamReader" in capsys.readouterr().out
+
+
 def test_a_stale_checkpoint_of_another_architecture_is_retrained_not_loaded(small, films, tmp_path):
     from ralib.train.fit import checkpoint_path, save_checkpoint
 
@@ -223,9 +247,10 @@ def test_transfer_grid_and_recipes_follow_the_profile():
     from ralib.train import hand_config, transfer_grid
 
     grid = transfer_grid([("mobilenetv2_100", "none"), ("mobilenetv2_100", "IRBs-3")], 2, 4, "mse",
-                         {"mobilenetv2_100": "m.pt"}, paper_recipe=True, imagenet_dir="/w")  # fmt: skip
-    assert [(c.weights, c.freeze, c.tag) for c in grid] == [
-        (None, None, ""), ("m.pt", None, "bone age"), ("m.pt", "IRBs-3", "bone age"), ("/w/mobilenetv2_100.pth", None, "ImageNet")]
+                         {"mobilenetv2_100": "m.pt"}, paper_recipe=True, start="imagenet")  # fmt: skip
+    assert [(c.weights, c.freeze, c.tag, c.pretrained) for c in grid] == [
+        (None, None, "", "random"), ("m.pt", None, "bone age", "random"), ("m.pt", "IRBs-3", "bone age", "random"), (None, None, "", "imagenet")]
+    assert grid[-1].label == "mobilenetv2_100 mse b4 imagenet"
     assert all(c.optimizer == "sgd" for c in grid)
     assert transfer_grid([("resnet34", "none")], 1, 4, "mse", {"resnet34": "r.pt"}, paper_recipe=False)[0].schedule == "one_cycle"
     assert hand_config("alexnet", 1, 8, True).lr == 1e-5 and hand_config("alexnet", 1, 8, False).augment == "diagnosis2024"

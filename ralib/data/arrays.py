@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from ralib.config import data_dir
 from ralib.data.io import read_radiograph
 from ralib.data.model import RADataset
+from ralib.integrity import intact, load_intact, seal
 from ralib.preprocess import hand_images, split_hands
 
 ARRAY_VERSION = 2  # bump when the preprocessing below changes (2: films stretched in steps of 1/65535, stretched_film)
@@ -67,16 +68,11 @@ def stretched_film(row) -> np.ndarray:
         >>> film = stretched_film({"image_path": str(folder / "film.png")})
         >>> film.dtype, film.shape, float(film.min()), float(film.max())
         (dtype('float32'), (64, 48), 0.0, 1.0)
-        >>> [kept.name[:5] for kept in (folder / "data" / "films").iterdir()]  # read from here next time
-        ['film-']
+        >>> sorted(kept.suffix for kept in (folder / "data" / "films").iterdir())  # read from here next time, if intact
+        ['.npy', '.sealed']
     """
     path = _film_cache_path(row)
-    steps = None
-    if path is not None and path.exists():
-        try:
-            steps = np.load(path)
-        except (OSError, ValueError):  # a damaged file: decoded again below
-            steps = None
+    steps = load_intact(path) if path is not None else None  # a damaged file is moved aside and decoded again
     if steps is None:
         steps = np.round(stretch(read_radiograph(row)) * _FILM_STEPS).astype(np.uint16)
         if path is not None:
@@ -107,6 +103,7 @@ def _keep_film(path: Path, steps: np.ndarray) -> None:
     partial = path.with_suffix(f".tmp{os.getpid()}.npy")
     np.save(partial, steps)
     os.replace(partial, path)
+    seal(path)
     _film_cache_bytes[folder] += steps.nbytes
 
 
@@ -242,8 +239,10 @@ def _cached(kind: str, rows: pd.DataFrame, size: int, build, cache: bool, inputs
     folder = data_dir() / "arrays"
     folder.mkdir(parents=True, exist_ok=True)
     npy, csv = folder / f"{kind}-{size}px-{key}.npy", folder / f"{kind}-{size}px-{key}.csv"
-    if npy.exists() and (kind == "films" or csv.exists()):
-        return (np.load(npy),) if kind == "films" else (np.load(npy), pd.read_csv(csv, dtype={"radiograph_id": str}))
+    if kind == "films" or csv.exists():
+        images = load_intact(npy)
+        if images is not None:
+            return (images,) if kind == "films" else (images, pd.read_csv(csv, dtype={"radiograph_id": str}))
     out = build()
     images, table = (out, None) if kind == "films" else out
     tmp = npy.with_suffix(f".tmp{os.getpid()}.npy")
@@ -251,6 +250,7 @@ def _cached(kind: str, rows: pd.DataFrame, size: int, build, cache: bool, inputs
     if table is not None:
         table.to_csv(csv, index=False)
     os.replace(tmp, npy)
+    seal(npy)
     return (images,) if table is None else (images, table)
 
 
@@ -323,7 +323,7 @@ def letterboxed_films_at(ds: RADataset, sizes: tuple[int, ...], progress: bool =
     for size in sizes:
         name = f"letterboxed-{size}px-{source_key('letterboxed', rows, size)}"
         paths[size] = (folder / f"{name}.npy", folder / f"{name}.csv")
-    missing = [size for size, (npy, csv) in paths.items() if not (npy.exists() and csv.exists())]
+    missing = [size for size, (npy, csv) in paths.items() if not (csv.exists() and intact(npy))]
     if missing:
         tmps = {size: paths[size][0].with_suffix(f".tmp{os.getpid()}.npy") for size in missing}
         outs = {size: np.lib.format.open_memmap(tmps[size], mode="w+", dtype=np.uint8, shape=(len(rows), size, size))
@@ -341,6 +341,7 @@ def letterboxed_films_at(ds: RADataset, sizes: tuple[int, ...], progress: bool =
             del outs[size]
             pd.DataFrame(placement[size]).to_csv(paths[size][1], index=False)
             os.replace(tmps[size], paths[size][0])
+            seal(paths[size][0])
     return [Letterboxed(np.load(npy, mmap_mode="r"), pd.read_csv(csv, dtype={"radiograph_id": str}))
             for npy, csv in (paths[size] for size in sizes)]  # fmt: skip
 

@@ -3,7 +3,9 @@ give, for films that come without any labels (e.g. real films to judge by eye).
 
 A film's spacing is unknown, so the patches are sized by the MIL paper's 50 mm wrist-width rule
 (:func:`ralib.geometry.wrist_width_spacing`); a hand whose presence is below ``threshold`` gets no
-landmarks (NaN) and no patches.
+landmarks (NaN) and no patches. A hand found whose landmarks are not a hand's geometry (a film turned sideways,
+an image of something else: :mod:`ralib.landmarks.plausibility`) keeps its landmarks but is flagged, with the
+reasons, and gets no patches.
 
 Example:
     >>> located = locate_films(Localiser.load("runs/cpu/05_joint_localisation/localiser.pt"), "my_films/")  # doctest: +SKIP
@@ -20,6 +22,7 @@ import numpy as np
 
 from ralib import geometry
 from ralib.data.io import ImageReadError, read_film
+from ralib.landmarks.plausibility import implausible
 from ralib.landmarks.points import K
 
 #: what :func:`film_paths` takes for a film, besides files without a suffix (DICOM is often stored so)
@@ -29,14 +32,15 @@ POSES = ("left-hand pose", "right-hand pose")
 
 @dataclass
 class LocatedFilm:
-    """One film with its 74 landmarks (film pixels; NaN for a hand not found), the two hands' presence
-    and the patch squares of the hands found."""
+    """One film with its 74 landmarks (film pixels; NaN for a hand not found), the two hands' presence, the
+    patch squares of the plausible hands found and why each implausible one is flagged (``flags``, by pose)."""
 
     name: str
     image: np.ndarray = field(repr=False)
     xy: np.ndarray = field(repr=False)
     presence: np.ndarray
     frames: list = field(default_factory=list, repr=False)
+    flags: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def hands_found(self) -> tuple[str, ...]:
@@ -60,12 +64,14 @@ def locate_film(localiser, image: np.ndarray, name: str = "film", threshold: flo
     """One film (bone bright, 0-1) located by ``localiser`` (:meth:`~ralib.landmarks.localiser.Localiser.locate`)."""
     xy, presence = localiser.locate(image)
     xy = np.where(np.repeat(presence >= threshold, K)[:, None], xy, np.nan)
-    frames = []
+    frames, flags = [], {}
     for b in (0, 1):
         hand = xy[b * K : (b + 1) * K]
-        if np.isfinite(hand).all():
+        if reasons := implausible(hand):
+            flags[POSES[b]] = reasons
+        elif np.isfinite(hand).all():
             frames += list(geometry.patch_frames(hand, geometry.wrist_width_spacing(hand)).values())
-    return LocatedFilm(name, image, xy, np.asarray(presence, float), frames)
+    return LocatedFilm(name, image, xy, np.asarray(presence, float), frames, flags)
 
 
 def locate_films(localiser, folder: str | Path, threshold: float = 0.5) -> list[LocatedFilm]:
@@ -81,6 +87,9 @@ def locate_films(localiser, folder: str | Path, threshold: float = 0.5) -> list[
         located.append(locate_film(localiser, image, path.name, threshold))
     for line in unread:
         print(f"left out, not readable as a film: {line}")
+    for film in located:
+        for pose, reasons in film.flags.items():
+            print(f"flagged, not a hand's geometry: {film.name}, {pose}: {'; '.join(reasons)}")
     if not located:
         raise ValueError(f"{folder}: no film could be read ({'; '.join(unread)})")
     return located

@@ -27,9 +27,11 @@ from torch import nn
 
 from ralib.data.arrays import Letterboxed, letterbox
 from ralib.geometry import cut, from_crop
+from ralib.integrity import seal
 from ralib.landmarks.heatmaps import decode_logits
 from ralib.landmarks.points import K, LandmarkPredictions, fine_frame
 from ralib.models import create_model
+from ralib.models.weight_files import read_weights
 
 
 @dataclass
@@ -124,17 +126,22 @@ class Localiser:
         return h.hexdigest()[:16]
 
     def save(self, path: str | Path) -> Path:
+        """Both networks and the settings in one file, written whole or not at all and sealed with its checksum
+        (:func:`ralib.integrity.seal`), so that a file damaged later is named when loaded."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
         torch.save({"coarse": self.coarse.state_dict(), "fine": None if self.fine is None else self.fine.state_dict(),
                     "settings": {"coarse_size": self.coarse_size, "fine_size": self.fine_size, "crop": self.crop,
                                  "coarse_norm": list(self.coarse_norm), "fine_norm": list(self.fine_norm),
-                                 "coarse_options": _plain(self.coarse_options), "fine_options": _plain(self.fine_options)}}, path)  # fmt: skip
+                                 "coarse_options": _plain(self.coarse_options), "fine_options": _plain(self.fine_options)}}, partial)  # fmt: skip
+        partial.replace(path)
+        seal(path)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Localiser":
-        saved = torch.load(path, map_location="cpu", weights_only=True)
+        saved = read_weights(path)
         s = saved["settings"]
         coarse = create_model("landmark_unet", 2 * K, **s["coarse_options"])
         coarse.load_state_dict(saved["coarse"])

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ralib.models.backbones import ExplainerTarget
+from ralib.models.pretrained import timm_files, timm_options
 from ralib.models.registry import register_model
 
 
@@ -30,9 +31,10 @@ class AttentionGatedRegressor(nn.Module):
     ``num_outputs`` scores."""
 
     def __init__(self, backbone: str = "efficientnet_b0", num_outputs: int = 2, gate: bool = True,
-                 gate_widths: tuple[int, ...] = (64, 16, 8), dense: int = 128, dropout: float = 0.25, in_chans: int = 1):  # fmt: skip
+                 gate_widths: tuple[int, ...] = (64, 16, 8), dense: int = 128, dropout: float = 0.25, in_chans: int = 1,
+                 pretrained: str = "random"):  # fmt: skip
         super().__init__()
-        self.backbone = timm.create_model(backbone, pretrained=False, in_chans=in_chans, num_classes=0, global_pool="")
+        self.backbone = timm.create_model(backbone, in_chans=in_chans, num_classes=0, global_pool="", **timm_options(backbone, pretrained))
         width = self.backbone.num_features
         self.norm = nn.BatchNorm2d(width)
         self.gate = None
@@ -69,8 +71,10 @@ class AttentionGatedRegressor(nn.Module):
         return self.head(pooled)
 
 
-@register_model("attention_gated", freezing={"backbone": ("backbone",)}, sample_build={"num_outputs": 2})
-def _attention_gated(num_outputs: int, weights=None, backbone: str = "efficientnet_b0", **kwargs) -> AttentionGatedRegressor:
+@register_model("attention_gated", freezing={"backbone": ("backbone",)}, sample_build={"num_outputs": 2},
+                pretrained_files=timm_files("backbone", "efficientnet_b0"))  # fmt: skip
+def _attention_gated(num_outputs: int, weights=None, pretrained: str = "random", backbone: str = "efficientnet_b0",
+                     **kwargs) -> AttentionGatedRegressor:  # fmt: skip
     if weights is not None:
-        raise ValueError("DeepRA's joint models start from random weights here (no ImageNet weights on this machine)")
-    return AttentionGatedRegressor(backbone, num_outputs, **kwargs)
+        raise ValueError("DeepRA's joint models start from their backbone's pretrained weights (pretrained=...), not from a file")
+    return AttentionGatedRegressor(backbone, num_outputs, pretrained=pretrained, **kwargs)

@@ -6,9 +6,10 @@ plus ``alexnet`` and ``googlenet``, which timm lacks and torchvision provides (r
 ``forward_features``, ``forward_head(x, pre_logits=True)`` for the penultimate features a t-SNE plot
 needs, and ``get_classifier()`` for the last layer.
 
-Weights are random unless ``weights`` names a local file: an ImageNet checkpoint a user downloaded
-elsewhere, or a checkpoint of this repository (e.g. the bone-age pretraining of notebook 04). timm
-adapts the first convolution to one channel and drops a classifier whose size differs.
+Weights start as ``pretrained`` says (random, the published ImageNet weights or a folder of them:
+:mod:`ralib.models.pretrained`), or from ``weights``, a local file: a checkpoint of this repository (e.g. the
+bone-age pretraining of notebook 04) or a state dict. timm adapts the first convolution to one channel and
+drops a classifier whose size differs.
 
 Example:
     >>> import torch
@@ -29,6 +30,9 @@ import timm
 import torch
 import torchvision
 from torch import nn
+
+from ralib.models.pretrained import timm_options, torchvision_file, torchvision_state
+from ralib.models.weight_files import read_weights
 
 #: The backbones the papers use, by their papers' names.
 MODEL_NAMES = {
@@ -89,25 +93,29 @@ class TorchvisionClassifier(nn.Module):
         return ExplainerTarget(self.net.features[-1] if self.name == "alexnet" else self.net.inception5b)
 
 
-def torchvision_backbone(name: str, num_outputs: int, weights: str | Path | None = None) -> TorchvisionClassifier:
-    """AlexNet or GoogLeNet (torchvision) with ``num_outputs`` outputs, random or from a local state dict."""
+def torchvision_backbone(name: str, num_outputs: int, weights: str | Path | None = None,
+                         pretrained: str = "random") -> TorchvisionClassifier:  # fmt: skip
+    """AlexNet or GoogLeNet (torchvision) with ``num_outputs`` outputs, from the start ``pretrained`` (its ImageNet
+    classifier left out) or a local state dict ``weights``."""
     model = TorchvisionClassifier(name, num_outputs)
     _reset_head(model.head)
+    if pretrained != "random":
+        load_matching(model.net, torchvision_state(torchvision_file(name), pretrained))
     if weights is not None:
         load_matching(model.net, weights, prefixes=("net.",))
     return model
 
 
-def timm_backbone(name: str, num_outputs: int, weights: str | Path | None = None, **kwargs) -> nn.Module:
-    """A timm model on grey images with ``num_outputs`` outputs, random or from a local ``weights`` file.
-
-    ``weights`` may be a plain state dict or a checkpoint of :func:`ralib.train.save_checkpoint`.
-    Extra ``kwargs`` go to ``timm.create_model`` (e.g. ``drop_rate``).
+def timm_backbone(name: str, num_outputs: int, weights: str | Path | None = None, pretrained: str = "random",
+                  **kwargs) -> nn.Module:  # fmt: skip
+    """A timm model on grey images with ``num_outputs`` outputs, from the start ``pretrained`` or a local
+    ``weights`` file (a plain state dict or a checkpoint of :func:`ralib.train.save_checkpoint`, which then
+    holds every layer). Extra ``kwargs`` go to ``timm.create_model`` (e.g. ``drop_rate``).
     """
     if name not in timm.list_models():
         raise ValueError(f"unknown model {name!r}; the papers use {', '.join(MODEL_NAMES)}")
     if weights is None:
-        model = timm.create_model(name, pretrained=False, num_classes=num_outputs, in_chans=1, **kwargs)
+        model = timm.create_model(name, num_classes=num_outputs, in_chans=1, **timm_options(name, pretrained), **kwargs)
         _reset_head(model.get_classifier())
         return model
     source = _source_shape(weights)
@@ -130,18 +138,19 @@ def _reset_head(head: nn.Module) -> None:
 def _source_shape(weights: str | Path) -> dict:
     """What timm must know about a checkpoint to adapt it: its channels and outputs (ours record them;
     anything else is taken for an ImageNet checkpoint: 3 channels, 1000 classes)."""
-    checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
+    checkpoint = read_weights(weights)
     config = checkpoint.get("config", {}) if isinstance(checkpoint, dict) else {}
     if "num_outputs" in config:
         return {"num_classes": config["num_outputs"], "input_size": (1, 224, 224)}
     return {}
 
 
-def load_matching(module: nn.Module, weights: str | Path, prefixes: tuple[str, ...] = (),
+def load_matching(module: nn.Module, weights: str | Path | dict[str, torch.Tensor], prefixes: tuple[str, ...] = (),
                   renames: dict[str, str] | None = None) -> list[str]:  # fmt: skip
     """Load the tensors of a weights file whose names and shapes match ``module``; returns their names.
 
-    ``weights`` is a plain state dict or a checkpoint of :func:`ralib.train.save_checkpoint`. A stored
+    ``weights`` is a file of a plain state dict or a checkpoint of :func:`ralib.train.save_checkpoint`, or a
+    state dict in memory. A stored
     name matches as it is, with one of ``prefixes`` put in front, or with one taken off (e.g. ``net.`` of
     our torchvision wrapper, ``backbone.`` of a scorer loading an encoder pretrained alone), or with a stored
     prefix replaced as ``renames`` says (e.g. ``{"encoder.model.": "backbone."}``: a U-Net's encoder into a
@@ -151,7 +160,7 @@ def load_matching(module: nn.Module, weights: str | Path, prefixes: tuple[str, .
         >>> load_matching(scorer, "encoder.pt", prefixes=("backbone.",))[:1]          # doctest: +SKIP
         ['backbone.conv1.weight']
     """
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = weights if isinstance(weights, dict) else read_weights(weights)
     state = state.get("state_dict", state)
     own = module.state_dict()
     usable = {}
@@ -162,7 +171,7 @@ def load_matching(module: nn.Module, weights: str | Path, prefixes: tuple[str, .
         if match is not None:
             usable[match] = value
     if not usable:
-        raise ValueError(f"{weights}: no tensor matches the model's names and shapes")
+        raise ValueError(f"{'the state dict' if isinstance(weights, dict) else weights}: no tensor matches the model's names and shapes")
     module.load_state_dict(usable, strict=False)
     return sorted(usable)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import segmentation_models_pytorch as smp
 from torch import nn
 
+from ralib.models.pretrained import smp_encoder_options, timm_files
 from ralib.models.registry import register_model
 
 #: where smp keeps a ``tu-`` encoder's timm model: its weights' names start with this
@@ -28,10 +29,11 @@ ENCODER_PREFIX = "encoder.model."
 DECODER_CHANNELS = (128, 64, 32, 16, 16)
 
 
-@register_model("denoising_unet", explained=False, sample_build={"num_outputs": 1})
-def denoising_unet(num_outputs: int = 1, weights=None, backbone: str = "tiny_vit_5m_224", **kwargs) -> nn.Module:
-    """A U-Net (smp) around the timm ``backbone``, restoring ``num_outputs`` channels from as many."""
+@register_model("denoising_unet", explained=False, sample_build={"num_outputs": 1}, pretrained_files=timm_files("backbone", "tiny_vit_5m_224"))
+def denoising_unet(num_outputs: int = 1, weights=None, pretrained: str = "random", backbone: str = "tiny_vit_5m_224", **kwargs) -> nn.Module:
+    """A U-Net (smp) around the timm ``backbone`` (from the start ``pretrained``), restoring ``num_outputs``
+    channels from as many."""
     if weights is not None:
-        raise ValueError("the denoising U-Net is the pretraining: it starts from random weights")
-    return smp.Unet(f"tu-{backbone}", encoder_weights=None, in_channels=num_outputs, classes=num_outputs,
-                    decoder_channels=DECODER_CHANNELS, **kwargs)  # fmt: skip
+        raise ValueError("the denoising U-Net is the pretraining: its encoder starts from pretrained=..., not from a file")
+    return smp.Unet(f"tu-{backbone}", in_channels=num_outputs, classes=num_outputs, decoder_channels=DECODER_CHANNELS,
+                    **smp_encoder_options(backbone, pretrained), **kwargs)  # fmt: skip

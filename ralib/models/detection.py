@@ -1,5 +1,6 @@
 """DeepRA's detector (Chaturvedi 2021): a torchvision RetinaNet finding a hand's thumb, four fingers and
-wrist, on grey images, without downloaded weights (the paper starts a ResNet-50 from COCO).
+wrist, on grey images, from random weights or, as the paper, pretrained ones (``pretrained``: torchvision's
+COCO RetinaNet for a ResNet-50, its ImageNet ResNet for another; :mod:`ralib.models.pretrained`).
 
 :class:`RegionDetector` wraps ``torchvision.models.detection.RetinaNet`` with a ResNet feature pyramid
 (``resnet18`` on a CPU, ``resnet50`` as the paper) so that it trains in the house's loop: called with images
@@ -18,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-
 from functools import partial
 
 import torch
@@ -30,6 +30,8 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
+from ralib.models.backbones import load_matching
+from ralib.models.pretrained import PretrainedFile, grey_state, torchvision_file, torchvision_state
 from ralib.models.registry import register_model
 
 
@@ -42,7 +44,8 @@ class RegionDetector(nn.Module):
     low-scoring ones too)."""
 
     def __init__(self, n_classes: int = 6, image_size: int = 256, backbone: str = "resnet18", pixel_mean: float = 0.5,
-                 pixel_sd: float = 0.25, detections_per_img: int = 60, score_thresh: float = 0.001, fpn_channels: int = 256):  # fmt: skip
+                 pixel_sd: float = 0.25, detections_per_img: int = 60, score_thresh: float = 0.001, fpn_channels: int = 256,
+                 pretrained: str = "random"):  # fmt: skip
         super().__init__()
         self.n_classes = n_classes
         resnet = getattr(torchvision.models, backbone)(weights=None)
@@ -58,6 +61,10 @@ class RegionDetector(nn.Module):
         self.net = RetinaNet(fpn, n_classes + 1, min_size=image_size, max_size=image_size, image_mean=[pixel_mean],
                              image_std=[pixel_sd], anchor_generator=anchors, head=head, detections_per_img=detections_per_img,
                              score_thresh=score_thresh)  # fmt: skip
+        if pretrained != "random":  # the layers whose names and shapes match: the classes and anchors differ
+            file = detector_file(backbone)
+            first = "backbone.body.conv1.weight" if file.dataset == "COCO" else "conv1.weight"
+            load_matching(self.net, grey_state(torchvision_state(file, pretrained), first), prefixes=("backbone.body.",))
 
     @staticmethod
     def targets(boxes: torch.Tensor) -> list[dict[str, torch.Tensor]]:
@@ -90,6 +97,17 @@ class RegionDetector(nn.Module):
             self.net.train(was_training)
 
 
+def detector_file(backbone: str = "resnet18") -> PretrainedFile:
+    """The pretrained start of a detector on ``backbone``: torchvision's COCO RetinaNet (v2, whose head has group
+    norm as ours) for ``resnet50``, the paper's; the ImageNet ResNet otherwise.
+
+    Example:
+        >>> detector_file("resnet50").dataset, detector_file("resnet18").dataset
+        ('COCO', 'ImageNet')
+    """
+    return torchvision_file("retinanet_resnet50_fpn_v2") if backbone == "resnet50" else torchvision_file(backbone)
+
+
 def _hands_with_regions(batch: int = 2, size: int = 64, regions: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
     """Random grey hands and one pixel box per region class, the last image's last region not annotated."""
     corner = torch.rand(batch, regions, 2) * size / 2
@@ -99,8 +117,8 @@ def _hands_with_regions(batch: int = 2, size: int = 64, regions: int = 6) -> tup
 
 
 @register_model("region_detector", explained=False, sample_build={"num_outputs": 6, "image_size": 64, "fpn_channels": 32},
-                sample_inputs=_hands_with_regions)  # fmt: skip
-def _region_detector(num_outputs: int, weights=None, **kwargs) -> RegionDetector:
+                sample_inputs=_hands_with_regions, pretrained_files=lambda backbone="resnet18", **options: (detector_file(backbone),))  # fmt: skip
+def _region_detector(num_outputs: int, weights=None, pretrained: str = "random", **kwargs) -> RegionDetector:
     if weights is not None:
-        raise ValueError("the region detector starts from random weights (no COCO weights on this machine)")
-    return RegionDetector(n_classes=num_outputs, **kwargs)
+        raise ValueError("the region detector starts from pretrained=... (COCO or ImageNet), not from a file")
+    return RegionDetector(n_classes=num_outputs, pretrained=pretrained, **kwargs)

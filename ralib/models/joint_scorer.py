@@ -26,6 +26,7 @@ from torch import nn
 
 from ralib.models.backbones import ExplainerTarget, load_matching, nhwc_to_nchw
 from ralib.models.denoising import ENCODER_PREFIX
+from ralib.models.pretrained import timm_files, timm_options
 from ralib.models.registry import register_model
 
 
@@ -48,11 +49,11 @@ class BoxRegressor(nn.Module):
     the head: two linear layers (``hidden`` wide, ReLU)."""
 
     def __init__(self, backbone: str = "tf_efficientnetv2_b0", n_boxes: int = 21, in_chans: int = 1,
-                 pool: tuple[int, int] = (2, 2), hidden: int = 512, **kwargs):  # fmt: skip
+                 pool: tuple[int, int] = (2, 2), hidden: int = 512, pretrained: str = "random", **kwargs):  # fmt: skip
         super().__init__()
         self.n_boxes = n_boxes
         self.coords = CoordChannels()
-        self.backbone = timm.create_model(backbone, pretrained=False, in_chans=in_chans + 2, num_classes=0, global_pool="", **kwargs)
+        self.backbone = timm.create_model(backbone, in_chans=in_chans + 2, num_classes=0, global_pool="", **timm_options(backbone, pretrained), **kwargs)
         self.pool = nn.AdaptiveAvgPool2d(pool)
         width = self.backbone.num_features * pool[0] * pool[1]
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, 4 * n_boxes))
@@ -95,11 +96,11 @@ class IdxPoolScorer(nn.Module):
     the ``input_size`` it will see, a TinyViT gets windows that tile its feature maps (:func:`tinyvit_windows`)."""
 
     def __init__(self, backbone: str = "tiny_vit_5m_224", num_outputs: int = 11, hidden: int = 512, in_chans: int = 1,
-                 input_size: int | None = None, **kwargs):  # fmt: skip
+                 input_size: int | None = None, pretrained: str = "random", **kwargs):  # fmt: skip
         super().__init__()
         if input_size and backbone.startswith("tiny_vit"):
             kwargs = {"window_sizes": tinyvit_windows(input_size), **kwargs}
-        self.backbone = timm.create_model(backbone, pretrained=False, in_chans=in_chans, num_classes=0, **kwargs)
+        self.backbone = timm.create_model(backbone, in_chans=in_chans, num_classes=0, **timm_options(backbone, pretrained), **kwargs)
         if hasattr(self.backbone, "head"):  # never run (the scorer reads forward_features), yet TinyViT's holds a norm
             self.backbone.head = nn.Identity()
         self.channels_last = getattr(self.backbone, "output_fmt", "NCHW") == "NHWC"  # e.g. Swin
@@ -118,18 +119,20 @@ class IdxPoolScorer(nn.Module):
         return ExplainerTarget(layer, nhwc_to_nchw if self.channels_last else None)
 
 
-@register_model("idx_pool_scorer", freezing={"backbone": ("backbone",)}, sample_build={"num_outputs": 11, "input_size": 64})
-def _idx_pool_scorer(num_outputs: int, weights=None, backbone: str = "tiny_vit_5m_224", **kwargs) -> IdxPoolScorer:
-    model = IdxPoolScorer(backbone, num_outputs, **kwargs)
+@register_model("idx_pool_scorer", freezing={"backbone": ("backbone",)}, sample_build={"num_outputs": 11, "input_size": 64},
+                pretrained_files=timm_files("backbone", "tiny_vit_5m_224"))  # fmt: skip
+def _idx_pool_scorer(num_outputs: int, weights=None, pretrained: str = "random", backbone: str = "tiny_vit_5m_224", **kwargs) -> IdxPoolScorer:
+    model = IdxPoolScorer(backbone, num_outputs, pretrained=pretrained, **kwargs)
     if weights is not None:
         load_matching(model, weights, prefixes=("backbone.",), renames={ENCODER_PREFIX: "backbone."})
     return model
 
 
-@register_model("box_regressor", freezing={"backbone": ("backbone",)}, explained=False, sample_build={"num_outputs": 8})
-def _box_regressor(num_outputs: int, weights=None, backbone: str = "tf_efficientnetv2_b0", **kwargs) -> BoxRegressor:
+@register_model("box_regressor", freezing={"backbone": ("backbone",)}, explained=False, sample_build={"num_outputs": 8},
+                pretrained_files=timm_files("backbone", "tf_efficientnetv2_b0"))  # fmt: skip
+def _box_regressor(num_outputs: int, weights=None, pretrained: str = "random", backbone: str = "tf_efficientnetv2_b0", **kwargs) -> BoxRegressor:
     if num_outputs % 4:
         raise ValueError(f"a box regressor predicts 4 numbers per box, not {num_outputs} in all")
     if weights is not None:
-        raise ValueError("the box regressor starts from random weights (no pretrained ones on this machine)")
-    return BoxRegressor(backbone, num_outputs // 4, **kwargs)
+        raise ValueError("the box regressor starts from its backbone's pretrained weights (pretrained=...), not from a file")
+    return BoxRegressor(backbone, num_outputs // 4, pretrained=pretrained, **kwargs)

@@ -29,6 +29,7 @@ from torchmil.nn import AttentionPool, masked_softmax
 
 from ralib.models.backbones import ExplainerTarget, explainer_target
 from ralib.models.registry import register_model
+from ralib.models.weight_files import read_weights
 
 
 class AttentionMIL(nn.Module):
@@ -97,11 +98,12 @@ def _bags(batch: int = 2, instances: int = 5, in_dim: int = 8) -> tuple[torch.Te
 
 
 @register_model("attention_mil", explained=False, sample_build={"num_outputs": 1, "in_dim": 8}, sample_inputs=_bags)
-def attention_mil(num_outputs: int, weights: str | Path | None = None, in_dim: int = 512, att_dim: int = 128,
-                  dropout: float = 0.1) -> AttentionMIL:  # fmt: skip
-    """:class:`AttentionMIL` over ``in_dim`` features, random or from a local state dict / checkpoint."""
+def attention_mil(num_outputs: int, weights: str | Path | None = None, pretrained: str = "random", in_dim: int = 512,
+                  att_dim: int = 128, dropout: float = 0.1) -> AttentionMIL:  # fmt: skip
+    """:class:`AttentionMIL` over ``in_dim`` features, random or from a local state dict / checkpoint (it has no
+    pretrained start: ``pretrained`` is always random)."""
     model = AttentionMIL(in_dim, num_outputs, att_dim, dropout)
     if weights is not None:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = read_weights(weights)
         model.load_state_dict(state.get("state_dict", state))
     return model

@@ -28,7 +28,7 @@ from ralib import anatomy, geometry
 from ralib.config import data_dir
 from ralib.data.arrays import source_key, stretched_film
 from ralib.data.model import RADataset
-from ralib.patches.cache import CropCache, _box_grades, building, finish
+from ralib.patches.cache import CropCache, _box_grades, building, finish, ready
 
 BOX_CROP_VERSION = 2  # bump when the cutting below or the table changes (2: placements)
 CORNERS = ["x0", "y0", "x1", "y1"]
@@ -54,7 +54,7 @@ def box_crop_cache(ds: RADataset, boxes: pd.DataFrame, size: int, grow: float = 
         **{c: boxes[c].round(1) for c in CORNERS}), index=False).to_numpy().tobytes()).hexdigest()  # fmt: skip
     key = hashlib.sha1(json.dumps([BOX_CROP_VERSION, size, grow, digest, source_key("crops", ds.radiographs, size)]).encode()).hexdigest()[:16]
     folder = data_dir() / "crops" / f"{ds.name}-jointboxes-{size}px-{variant}-{key}"
-    if not (folder / "COMPLETE").exists():
+    if not ready(folder):
         _build(ds, boxes, size, grow, folder, {"key": key, "recipe": "joint boxes", "size": size, "grow": grow,
                                                "variant": variant}, progress)  # fmt: skip
     return CropCache.open(folder)

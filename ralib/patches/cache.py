@@ -43,6 +43,7 @@ from ralib import anatomy, geometry
 from ralib.config import data_dir
 from ralib.data.arrays import letterboxed_films, source_key, stretched_film
 from ralib.data.model import RADataset
+from ralib.integrity import intact, load_intact, seal
 from ralib.landmarks.points import film_landmarks
 
 CACHE_VERSION = 2  # bump when the cutting below or the table changes (2: placements)
@@ -97,9 +98,19 @@ def building(folders: list[Path]) -> Iterator[list[Path]]:
 
 
 def finish(tmp: Path, table: pd.DataFrame, meta: dict) -> None:
-    """Write a cache's table and its COMPLETE record (``meta`` and the number of crops) into ``tmp``."""
+    """Write a cache's table and its COMPLETE record (``meta``, the number of crops and the checksum of
+    ``crops.npy``, :func:`ralib.integrity.seal`) into ``tmp``."""
     table.to_csv(tmp / "crops.csv", index=False)
-    (tmp / "COMPLETE").write_text(json.dumps(meta | {"n": len(table)}))
+    (tmp / "COMPLETE").write_text(json.dumps(meta | {"n": len(table), "crops": seal(tmp / "crops.npy", keep_beside=False)}))
+
+
+def ready(folder: Path) -> bool:
+    """Whether the cache ``folder`` is finished and intact: its COMPLETE record is there and ``crops.npy`` has the
+    length and checksum it records. A damaged cache is moved aside (``<folder>.damaged``), named, and to be built
+    again."""
+    if not (folder / "COMPLETE").exists():
+        return False
+    return intact(folder / "crops.npy", json.loads((folder / "COMPLETE").read_text()).get("crops"), aside=folder)
 
 
 def block_hands(ds: RADataset) -> np.ndarray:
@@ -136,7 +147,7 @@ def crop_caches(ds: RADataset, requests: list[tuple[str, object]], size: int, pr
         key = hashlib.sha1(json.dumps([CACHE_VERSION, recipe, size, sizes, source, source_key("crops", ds.radiographs, size)]).encode()).hexdigest()[:16]
         folder = data_dir() / "crops" / f"{ds.name}-{recipe}-{size}px-{variant}-{key}"
         out.append(folder)
-        if not (folder / "COMPLETE").exists():
+        if not ready(folder):
             todo.append((recipe, localiser, folder, {"key": key, "recipe": recipe, "size": size, "variant": variant, "source": source}))
     if todo:
         landmarks: dict[str, np.ndarray] = {}
@@ -159,8 +170,9 @@ def predicted_landmarks(ds: RADataset, localiser, progress: bool = True) -> np.n
     notebook that crops with one localiser locates the films once."""
     key = hashlib.sha1(json.dumps([localiser.fingerprint(), source_key("landmarks", ds.radiographs, 0)]).encode()).hexdigest()[:16]
     path = data_dir() / "crops" / f"{ds.name}-landmarks-{key}.npy"
-    if path.exists():
-        return np.load(path)
+    located = load_intact(path)
+    if located is not None:
+        return located
     coarse = letterboxed_films(ds, localiser.coarse_size, progress)
     fine = letterboxed_films(ds, localiser.fine_size, progress) if localiser.fine is not None else None
     first, second = localiser.locate_boxed(coarse, fine, np.arange(len(ds.radiographs)), progress)
@@ -172,6 +184,7 @@ def predicted_landmarks(ds: RADataset, localiser, progress: bool = True) -> np.n
     partial = path.with_suffix(f".tmp{os.getpid()}.npy")
     np.save(partial, xy)
     os.replace(partial, path)
+    seal(path)
     return xy
 
 

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from ralib import anatomy
 from ralib.config import data_dir
-from ralib.patches.cache import KINDS, CropCache, building, finish
+from ralib.patches.cache import KINDS, CropCache, building, finish, ready
 
 PREFIX = {"erosion": "BE", "jsn": "JSN"}
 FILES = {"erosion": "_annotation_be_scores.json", "jsn": "_annotation_jsn_scores.json"}
@@ -81,7 +81,7 @@ def read_ramh1200(folder: str | Path, size: int, progress: bool = True) -> CropC
     stamp = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     key = hashlib.sha1(json.dumps([VERSION, size, stamp]).encode()).hexdigest()[:16]
     out = data_dir() / "crops" / f"ramh1200-{size}px-{key}"
-    if (out / "COMPLETE").exists():
+    if ready(out):
         return CropCache.open(out)
     annotations = {(s, kind): _by_case(folder / s / FILES[kind]) for s in splits for kind in PREFIX}
     unknown = sorted({p.stem for p in files} - set(anatomy.RAMH1200_JOINTS))

@@ -30,7 +30,7 @@ from ralib.config import data_dir
 from ralib.data.arrays import source_key, stretched_film
 from ralib.data.model import RADataset
 from ralib.geometry import Placement
-from ralib.patches.cache import CropCache, building, finish
+from ralib.patches.cache import CropCache, building, finish, ready
 
 #: the tile classifier's classes, in its output order
 TILE_CLASSES = ("normal", "abnormal", "background")
@@ -105,7 +105,7 @@ def tile_cache(ds: RADataset, size: int, fraction: float = 0.1, progress: bool =
     rows = ds.radiographs
     key = hashlib.sha1(json.dumps([TILE_VERSION, size, fraction, source_key("tiles", rows, size)]).encode()).hexdigest()[:16]
     folder = data_dir() / "crops" / f"{ds.name}-tiles-{size}px-{key}"
-    if (folder / "COMPLETE").exists():
+    if ready(folder):
         return CropCache.open(folder)
     most = len(rows) * math.ceil(1 / fraction) ** 2  # films have at most this many tiles
     with building([folder]) as (tmp,):

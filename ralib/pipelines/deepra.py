@@ -4,7 +4,7 @@ trip. Each step is one call; the tables it returns go to ``run.log`` as they are
 
 Example:
     >>> films = pd.DataFrame({"radiograph_id": [1, 2], "split": ["train", "test"]})
-    >>> deepra = DeepRA(None, None, Path("runs/cpu/09_joint_scorer_deepra"), films=films)
+    >>> deepra = DeepRA(None, None, Path("runs/cpu/09_joint_scorer_deepra"), films=films, weights="random")
     >>> deepra.split_of(pd.Series(["2", "9"])).tolist()  # a film outside the split is unused
     ['test', 'unused']
 """
@@ -80,6 +80,11 @@ class DeepRA(FilmSetting):
         hands = hands.drop(columns="split").assign(split=self.split_of(hands.radiograph_id))
         return images.astype(np.float32), hands, region_boxes(hand_joint_boxes(self.ds, hands))
 
+    def networks(self) -> list[tuple[str, dict]]:
+        sizes = self.sizes
+        return [("region_detector", {"backbone": sizes.detector_backbone})] + [("attention_gated", {"backbone": b}) for b in
+                                                                               (sizes.finger_backbone, sizes.wrist_backbone)]  # fmt: skip
+
     def train_detector(self, images: np.ndarray, hands: pd.DataFrame, regions: np.ndarray):
         """RetinaNet on the first ``detector_hands`` training and validation hands (the others unused), fp32
         (in bf16 its training diverged). Returns the task and the fitted detector."""
@@ -89,7 +94,7 @@ class DeepRA(FilmSetting):
                 table.loc[np.flatnonzero(table.split == split)[n:], "split"] = "unused"
         task = RegionTask(images, regions, table)
         config = recipes.deepra_detector(sizes.detector_backbone, sizes.detector_size, sizes.detector_epochs, sizes.detector_batch_size,
-                                         self.profile.train.paper_recipe, sizes.detector_fpn, seed=self.seed)  # fmt: skip
+                                         self.profile.train.paper_recipe, sizes.detector_fpn, seed=self.seed, pretrained=self.weights)  # fmt: skip
         fitted = reuse_or_fit(config, task, self.run_dir)
         print(f"detector: {fitted.seconds:.0f} s, best epoch {fitted.best_epoch + 1} of {sizes.detector_epochs}; hands "
               f"{table.split.value_counts().to_dict()}")  # fmt: skip
@@ -211,7 +216,7 @@ class DeepRA(FilmSetting):
         backbone = self.sizes.wrist_backbone if model == "wrist" else self.sizes.finger_backbone
         task = RegionScoreTask(images, table, self.ds.scores, model, self.label)
         config = recipes.deepra_joints(backbone, self.sizes.epochs, self.sizes.batch_size, gate, self.profile.train.paper_recipe,
-                                       seed=self.seed, **self.profile.speed(backbone))  # fmt: skip
+                                       seed=self.seed, pretrained=self.weights, **self.profile.speed(backbone))  # fmt: skip
         fitted = reuse_or_fit(config, task, self.run_dir)
         print(f"{model} {backbone}{'' if gate else ' no gate'}: {fitted.seconds:.0f} s, best epoch {fitted.best_epoch + 1}")
         return task, fitted

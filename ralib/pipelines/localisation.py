@@ -76,12 +76,15 @@ class Localisation(Setting):
                  f"{table.radiograph_id[i]}: {'flipped' if flipped[i] else 'unflipped'}; orange = left-hand pose "
                  f"({films.block_hands[i, 0]}), cyan = right-hand pose ({films.block_hands[i, 1]})") for i in examples]  # fmt: skip
 
+    def networks(self) -> list[tuple[str, dict]]:
+        return [("landmark_unet", {"encoder": self.sizes.encoder})]
+
     def train_coarse(self, films: Films) -> tuple:
         """The coarse U-Net on the whole letterboxed film (both hands' landmarks as heatmaps): its task, its
         configuration, the fitted model and its validation MRE in mm."""
         sizes = self.sizes
         task = LandmarkTask(films.coarse, films.points, films.table, sigma=1.5)
-        config = recipes.landmarks("landmark_unet", sizes.coarse_epochs, sizes.batch_size, seed=self.seed,
+        config = recipes.landmarks("landmark_unet", sizes.coarse_epochs, sizes.batch_size, seed=self.seed, pretrained=self.weights,
                                    model_options=(("encoder", sizes.encoder), ("depth", 5)), **self.profile.speed(sizes.encoder))  # fmt: skip
         fitted = fit(build_model(config, task.num_outputs), task, config, self.run_dir)
         val = task.rows("val")
@@ -97,7 +100,7 @@ class Localisation(Setting):
         jitter_mm = float(np.clip(1.5 * coarse_val_mre, 2.0, 0.3 * sizes.fine_crop * films.fine_mm))
         task = FineLandmarkTask(films.fine, films.points, films.table, crop=sizes.fine_crop, jitter_mm=jitter_mm,
                                 per_film=sizes.fine_crops_per_film, sigma=1.5)  # fmt: skip
-        config = recipes.landmarks("landmark_unet", sizes.fine_epochs, sizes.fine_batch_size, seed=self.seed,
+        config = recipes.landmarks("landmark_unet", sizes.fine_epochs, sizes.fine_batch_size, seed=self.seed, pretrained=self.weights,
                                    model_options=(("encoder", sizes.encoder), ("depth", 4)),  # windows: 16-px multiples
                                    **self.profile.speed(sizes.encoder))  # fmt: skip
         fitted = fit(build_model(config, task.num_outputs), task, config, self.run_dir)

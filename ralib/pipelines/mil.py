@@ -79,11 +79,15 @@ class MIL(FilmSetting):
 
     SIZES = "mil"
 
+    def networks(self) -> list[tuple[str, dict]]:
+        return [(m, {}) for m in self.sizes.patch_models]
+
     def train_classifiers(self, task) -> dict:
         """The instance classifier of every ``patch_models`` network on ``task`` (tiles or joint patches)."""
         recipe = whole_image_recipe(self.profile.train.paper_recipe, self.profile.speed)
         sizes = self.sizes
-        return {model: reuse_or_fit(recipe(model, sizes.patch_epochs, sizes.patch_batch_size, loss="cross_entropy", seed=self.seed), task, self.run_dir)
+        return {model: reuse_or_fit(recipe(model, sizes.patch_epochs, sizes.patch_batch_size, loss="cross_entropy", seed=self.seed,
+                                           pretrained=self.weights), task, self.run_dir)
                 for model in sizes.patch_models}  # fmt: skip
 
     def train_mils(self, bag_tasks: dict, tag_of) -> dict:
@@ -126,7 +130,7 @@ class MIL(FilmSetting):
         """The paper's Table 2: ``predictions``, notebook 03's best whole-image regressor on the same films
         (reused from the run folders ``look_in`` where trained alike, else trained here) and ``beside`` (other
         rows, e.g. Scheme 1 in 07), against each target, with the readers on the same films."""
-        best, whole_test, svdh, whole = whole_image_reference(self.ds, self.profile, self.run_dir, look_in, self.seed)
+        best, whole_test, svdh, whole = whole_image_reference(self.ds, self.profile, self.run_dir, look_in, self.seed, self.weights)
         predictions = predictions | {f"whole image: {best}": whole_test.reindex(test_table.radiograph_id.astype(str)).to_numpy()}
         predictions |= beside or {}
         print("reused:", {k: str(f.reused_from) if f.reused_from else "trained here" for k, f in whole.items()})
@@ -366,7 +370,7 @@ class Scheme1(MIL):
         used = np.flatnonzero(pd.notna(split))
         task = ForegroundTask(boxed.images[used], morphology[used], pd.DataFrame({"split": split[used]}))
         config = recipes.fast("landmark_unet", sizes.segmentation_epochs, 8, loss="dice_bce", augment="flips", seed=self.seed,
-                              tag="foreground", model_options=(("encoder", self.profile.landmarks.encoder), ("depth", 5)))  # fmt: skip
+                              pretrained=self.weights, tag="foreground", model_options=(("encoder", self.profile.landmarks.encoder), ("depth", 5)))  # fmt: skip
         segmenter = reuse_or_fit(config, task, self.run_dir)
         masks = segment(segmenter.model, task, boxed.images)  # every film: the tiles' foreground
         test = np.flatnonzero(split == "test")

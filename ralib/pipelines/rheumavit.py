@@ -5,7 +5,7 @@ and each film's total assembled from the joint grades. Each step is one call.
 
 Example:
     >>> films = pd.DataFrame({"radiograph_id": ["a"], "split": ["test"]})
-    >>> scorer = RheumaVIT(None, None, Path("runs/cpu/08_joint_scorer_tinyvit"), films=films)
+    >>> scorer = RheumaVIT(None, None, Path("runs/cpu/08_joint_scorer_tinyvit"), films=films, weights="random")
     >>> scorer.label, scorer.seed
     ('dawid_skene', 0)
 """
@@ -81,6 +81,11 @@ class RheumaVIT(FilmSetting):
     SIZES = "scorer"
     label: str = field(default="dawid_skene", kw_only=True)
 
+    def networks(self) -> list[tuple[str, dict]]:
+        sizes = self.sizes
+        return ([("box_regressor", {"backbone": sizes.box_backbone})] + [("idx_pool_scorer", {"backbone": b}) for b in sizes.backbones + sizes.separate]
+                + [("denoising_unet", {"backbone": b}) for b in sizes.pretrained])  # fmt: skip
+
     @property
     def main(self) -> str:
         """The scorer every later step reads: the first backbone, shared heads."""
@@ -102,7 +107,7 @@ class RheumaVIT(FilmSetting):
         before cutting), and the fitted regressor."""
         sizes, known = self.sizes, boxes.known
         task = BoxTask(boxes.images[known], boxes.annotated[known], boxes.hands[known], mse_epochs=sizes.box_mse_epochs)
-        config = recipes.rheumavit_boxes(sizes.box_backbone, sizes.box_epochs, sizes.box_batch_size, seed=self.seed,
+        config = recipes.rheumavit_boxes(sizes.box_backbone, sizes.box_epochs, sizes.box_batch_size, seed=self.seed, pretrained=self.weights,
                                          **self.profile.speed(sizes.box_backbone))  # fmt: skip
         fitted = reuse_or_fit(config, task, self.run_dir)
         print(f"box regressor: {fitted.seconds:.0f} s, best epoch {fitted.best_epoch + 1} of {sizes.box_epochs}; {int(known.sum())} hands")
@@ -176,7 +181,7 @@ class RheumaVIT(FilmSetting):
         encoder when given: the task and the fitted second stage."""
         sizes, recipe, speed = self.sizes, self.profile.train.paper_recipe, self.profile.speed(backbone)
         task = self.grade_task(crops.true, crops.true_table, heads)
-        start = {"weights": str(pretrained.checkpoint), "tag": f"{backbone} pretrained stage 1"} if pretrained else {}
+        start = {"weights": str(pretrained.checkpoint), "tag": f"{backbone} pretrained stage 1"} if pretrained else {"pretrained": self.weights}
         first = recipes.rheumavit(backbone, sizes.frozen_epochs, sizes.batch_size, 1, recipe, sizes.input_size, seed=self.seed, **start, **speed)
         frozen = reuse_or_fit(first, task, self.run_dir, progress=False)
         second = recipes.rheumavit(backbone, sizes.epochs, sizes.batch_size, 2, recipe, sizes.input_size, seed=self.seed,
@@ -200,7 +205,7 @@ class RheumaVIT(FilmSetting):
         denoising = DenoisingTask(crops.true.images, crops.true_table, self.sizes.input_size, epoch_size=self.sizes.epoch_size)
         measures, examples = {}, {}
         for b in self.sizes.pretrained:
-            config = recipes.rheumavit_denoising(b, self.sizes.pretrain_epochs, self.sizes.batch_size, seed=self.seed)
+            config = recipes.rheumavit_denoising(b, self.sizes.pretrain_epochs, self.sizes.batch_size, seed=self.seed, pretrained=self.weights)
             denoiser = reuse_or_fit(config, denoising, self.run_dir, progress=False)
             restored = denoiser.predict(denoising, "val")
             measures[b] = {"seconds": denoiser.seconds, **denoising.evaluate(restored, "val")}

@@ -1,11 +1,11 @@
-"""What every notebook's steps share: the data set, the profile, the run folder and the seed
-(:class:`Setting`), and for the notebooks that compare models on the same test films, those films
+"""What every notebook's steps share: the data set, the profile, the run folder, the seed and the start of
+the networks it trains (:class:`Setting`), and for the notebooks that compare models on the same test films, those films
 (:class:`FilmSetting`, notebook 03's split unless given).
 
 Example:
     >>> import pandas as pd
     >>> films = pd.DataFrame({"radiograph_id": ["a"], "split": ["test"]})
-    >>> FilmSetting(None, None, Path("runs/cpu/08_x"), films=films).films.split.tolist()
+    >>> FilmSetting(None, None, Path("runs/cpu/08_x"), films=films, weights="random").films.split.tolist()
     ['test']
 """
 
@@ -16,13 +16,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from ralib.models.pretrained import start_spec
+from ralib.models.registry import check_pretrained
 from ralib.tasks.bags import film_table
 
 
 @dataclass
 class Setting:
     """The data set, the profile, the run folder and the seed; ``sizes`` is the profile's part named by
-    the class's :attr:`SIZES` (e.g. ``"mil"``: ``profile.mil``)."""
+    the class's :attr:`SIZES` (e.g. ``"mil"``: ``profile.mil``).
+
+    ``weights`` (a notebook's ``WEIGHTS``; None: the profile's) is where the networks it trains start: random,
+    imagenet or a folder (:mod:`ralib.models.pretrained`); every published file the :meth:`networks` start from
+    is located when the setting is made, so that a missing one stops the notebook before anything trains."""
 
     SIZES = "train"
 
@@ -30,6 +36,16 @@ class Setting:
     profile: object
     run_dir: Path
     seed: int = 0
+    weights: str | None = field(default=None, kw_only=True)
+
+    def __post_init__(self):
+        self.weights = start_spec(self.weights or self.profile.weights)
+        if self.weights != "random":
+            check_pretrained(self.networks(), self.weights)
+
+    def networks(self) -> list[tuple[str, dict]]:
+        """The models this setting trains from a pretrained start: (registered or timm name, builder options)."""
+        return []
 
     @property
     def sizes(self):
@@ -45,5 +61,6 @@ class FilmSetting(Setting):
     films: pd.DataFrame | None = field(default=None, kw_only=True)
 
     def __post_init__(self):
+        super().__post_init__()
         if self.films is None:
             self.films = film_table(self.ds, self.seed)

@@ -42,9 +42,13 @@ class WholeImage(Setting):
         """The profile's recipe, with its arithmetic (bf16 / channels-last where faster)."""
         return whole_image_recipe(self.sizes.paper_recipe, self.profile.speed)
 
+    def networks(self) -> list[tuple[str, dict]]:
+        sizes = self.sizes
+        return [(m, {}) for m, *_ in sizes.regression + sizes.classification] + [(m, {}) for m in sizes.hand_models]
+
     def describe(self) -> str:
         sizes = self.sizes
-        return (f"whole images at {sizes.image_size} px for {sizes.epochs} epochs, hands at {sizes.hand_size} px for "
+        return (f"networks from {self.weights} weights; whole images at {sizes.image_size} px for {sizes.epochs} epochs, hands at {sizes.hand_size} px for "
                 f"{sizes.hand_epochs} epochs, recipe: {self.recipe.__doc__.splitlines()[0]}")  # fmt: skip
 
     # --- whole films ---------------------------------------------------------------------------------------
@@ -72,7 +76,7 @@ class WholeImage(Setting):
         """Every ``(model, loss, batch)`` (regression) or ``(model, batch)`` (classification) of the profile on ``task``."""
         fits = {}
         for model, *loss, batch in models:
-            config = self.recipe(model, self.sizes.epochs, batch, loss=loss[0] if loss else "cross_entropy", seed=self.seed)
+            config = self.recipe(model, self.sizes.epochs, batch, loss=loss[0] if loss else "cross_entropy", seed=self.seed, pretrained=self.weights)
             fits[config.label] = reuse_or_fit(config, task, self.run_dir)
         return fits
 
@@ -140,7 +144,8 @@ class WholeImage(Setting):
         fits = {task.name: {} for task in hand_tasks}
         for task in hand_tasks:
             for model in self.sizes.hand_models:
-                config = hand_config(model, self.sizes.hand_epochs, self.sizes.hand_batch_size, self.sizes.paper_recipe, self.seed, self.profile.speed)
+                config = hand_config(model, self.sizes.hand_epochs, self.sizes.hand_batch_size, self.sizes.paper_recipe, self.seed,
+                                     self.profile.speed, pretrained=self.weights)  # fmt: skip
                 fits[task.name][config.model] = reuse_or_fit(config, task, self.run_dir)
         return fits
 
@@ -182,12 +187,16 @@ class WholeImage(Setting):
 @dataclass
 class Transfer(WholeImage):
     """Notebook 04 (the MIUA 2024 paper's transfer learning and stacking): each architecture pretrained on bone
-    age, then tuned on the SvdH tasks from scratch, from bone age under each freezing scheme, and from ImageNet
-    where its weights are given; stacking ensembles of the best members; Grad-CAM of the papers' cases."""
+    age (from the start ``weights``), then tuned on the SvdH tasks from scratch, from bone age under each freezing
+    scheme, and from ImageNet unless ``weights`` is random; stacking ensembles of the best members; Grad-CAM of the
+    papers' cases."""
+
+    def networks(self) -> list[tuple[str, dict]]:
+        return [(m, {}) for m in dict.fromkeys(m for m, _ in self.sizes.transfer)]
 
     def describe(self) -> str:
         sizes = self.sizes
-        return (f"images at {sizes.image_size} px, {sizes.pretrain_epochs} pretraining and {sizes.epochs} tuning epochs, batch "
+        return (f"networks from {self.weights} weights; images at {sizes.image_size} px, {sizes.pretrain_epochs} pretraining and {sizes.epochs} tuning epochs, batch "
                 f"{sizes.batch_size}; recipe: {self.recipe.__doc__.splitlines()[0]}; runs: " + ", ".join(f"{m} ({s})" for m, s in sizes.transfer))  # fmt: skip
 
     def pretrain(self, children) -> tuple[dict[str, str], pd.DataFrame]:
@@ -197,17 +206,18 @@ class Transfer(WholeImage):
         bone_age = tasks.bone_age(children, film_array(children, sizes.image_size), seed=self.seed)
         checkpoints, measures = {}, {}
         for model in dict.fromkeys(m for m, _ in sizes.transfer):
-            fitted = reuse_or_fit(self.recipe(model, sizes.pretrain_epochs, sizes.batch_size, seed=self.seed), bone_age, self.run_dir)
+            config = self.recipe(model, sizes.pretrain_epochs, sizes.batch_size, seed=self.seed, pretrained=self.weights)
+            fitted = reuse_or_fit(config, bone_age, self.run_dir)
             checkpoints[model] = str(fitted.checkpoint)
             measures[model] = {**fitted.evaluate(bone_age, "val"), "best_epoch": fitted.best_epoch + 1}
         return checkpoints, pd.DataFrame(measures).T.assign(baseline_mae=mean_baseline(bone_age, "val")["mae"])
 
-    def transfer(self, svdh, severity, pretrained: dict[str, str], imagenet_dir=None, look_in=()) -> tuple[dict, dict]:
+    def transfer(self, svdh, severity, pretrained: dict[str, str], look_in=()) -> tuple[dict, dict]:
         """The transfer grid on both tasks (runs from scratch reused from ``look_in``, notebook 03's folder, when
         trained there on the same data by the same code): ``(regressors, classifiers)``."""
         sizes = self.sizes
         grid = {loss: transfer_grid(sizes.transfer, sizes.epochs, sizes.batch_size, loss, pretrained, sizes.paper_recipe, self.seed,
-                                    imagenet_dir, self.profile.speed) for loss in ("mse", "cross_entropy")}  # fmt: skip
+                                    self.weights, self.profile.speed) for loss in ("mse", "cross_entropy")}  # fmt: skip
         regressors = {c.label: reuse_or_fit(c, svdh, self.run_dir, look_in=look_in) for c in grid["mse"]}
         classifiers = {c.label: reuse_or_fit(c, severity, self.run_dir, look_in=look_in) for c in grid["cross_entropy"]}
         return regressors, classifiers

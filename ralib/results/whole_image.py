@@ -108,8 +108,8 @@ def verdict(table: pd.DataFrame, baseline: dict, measure: str = "rmse") -> str:
     return f"{len(better)} of {len(table)} runs beat the baseline's test {measure.upper()} of {baseline[measure]:.2f}: " + ", ".join(better.run)
 
 
-def whole_image_reference(ds, profile, run_dir, look_in=(), seed: int = 0) -> tuple[str, pd.Series, ImageTask, dict]:
-    """Notebook 03's whole-image regressors of ``profile`` for a comparison on the same films: each loaded
+def whole_image_reference(ds, profile, run_dir, look_in=(), seed: int = 0, weights: str = "random") -> tuple[str, pd.Series, ImageTask, dict]:
+    """Notebook 03's whole-image regressors of ``profile`` (from the start ``weights``) for a comparison on the same films: each loaded
     from a checkpoint in ``run_dir`` or ``look_in`` (e.g. 03's run folder) when trained with the same
     configuration, data and code, else trained again (:func:`ralib.train.reuse_or_fit`). Returns the best
     by validation RMSE (the losses differ in scale), its test predictions by ``radiograph_id``, the task
@@ -122,7 +122,7 @@ def whole_image_reference(ds, profile, run_dir, look_in=(), seed: int = 0) -> tu
     recipe = whole_image_recipe(profile.train.paper_recipe, profile.speed)  # as notebook 03 builds them
     fits = {}
     for model, loss, batch in profile.train.regression:
-        config = recipe(model, profile.train.epochs, batch, loss=loss, seed=seed)
+        config = recipe(model, profile.train.epochs, batch, loss=loss, seed=seed, pretrained=weights)
         fits[config.label] = reuse_or_fit(config, svdh, run_dir, look_in=look_in, progress=False)
     best = min(fits, key=lambda k: fits[k].evaluate(svdh, "val")["rmse"])
     test = pd.Series(fits[best].predict(svdh), index=svdh.table.radiograph_id.iloc[svdh.rows("test")].astype(str).to_numpy())

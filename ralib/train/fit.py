@@ -38,8 +38,11 @@ from fastai.optimizer import OptimWrapper
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ralib.integrity import record_path, seal
 from ralib.models import create_model, freeze
-from ralib.models.registry import builder_module
+from ralib.models.pretrained import start_record
+from ralib.models.registry import builder_module, pretrained_files
+from ralib.models.weight_files import DamagedWeights, read_weights
 from ralib.sources import module_sources
 from ralib.tasks import Task
 
@@ -62,6 +65,7 @@ class TrainConfig:
     augment: str = "none"  # one of the task's augmentations (Task.augmentations), applied to its training split
     freeze: str | None = None  # a scheme of ralib.models.FREEZE_SCHEMES
     weights: str | None = None  # a local file to start from
+    pretrained: str = "random"  # where its networks start first: random | imagenet | a folder (ralib.models.pretrained)
     schedule: str = "constant"  # constant (the papers) | one_cycle (fastai's fit_one_cycle)
     seed: int = 0
     tag: str = ""  # shown in the label, e.g. "bone age"
@@ -76,6 +80,7 @@ class TrainConfig:
     def label(self) -> str:
         parts = [self.model, self.loss if self.loss != "cross_entropy" else "ce", f"b{self.batch_size}"]
         parts += [f"freeze {self.freeze}"] if self.freeze else []
+        parts += [] if self.pretrained == "random" else [self.pretrained if self.pretrained == "imagenet" else f"from {Path(self.pretrained).name}"]
         parts += [self.tag] if self.tag else []
         parts += [f"select {self.select}"] if self.select != "loss" else []
         return " ".join(parts)
@@ -287,7 +292,7 @@ def build_model(config: TrainConfig, num_outputs: int) -> nn.Module:
         False
     """
     torch.manual_seed(config.seed)
-    model = create_model(config.model, num_outputs, weights=config.weights, **dict(config.model_options))
+    model = create_model(config.model, num_outputs, weights=config.weights, pretrained=config.pretrained, **dict(config.model_options))
     freeze(model, config.freeze)
     return model
 
@@ -374,7 +379,8 @@ def training_sources(task: Task, model: str | None = None) -> list[Path]:
 
 
 def run_fingerprint(config: TrainConfig, task: Task) -> str | None:
-    """What decides a trained model: the configuration (its starting weights by content, not path), the
+    """What decides a trained model: the configuration (its starting weights by content, not path: the
+    ``weights`` file and a folder's pretrained files), the
     task's data (:meth:`~ralib.tasks.Task.fingerprint`) and the code that runs while it trains
     (:func:`training_sources`); None for a task that does not fingerprint its data."""
     data = task.fingerprint()
@@ -384,6 +390,8 @@ def run_fingerprint(config: TrainConfig, task: Task) -> str | None:
     record = asdict(config)
     if config.weights:
         record["weights"] = hashlib.sha256(Path(config.weights).read_bytes()).hexdigest()
+    if config.pretrained != "random":
+        record["pretrained"] = start_record(pretrained_files(config.model, **dict(config.model_options)), config.pretrained)
     h.update(repr(sorted(record.items())).encode() + data.encode())
     for path in training_sources(task, config.model):
         h.update(path.read_bytes())
@@ -406,12 +414,25 @@ def reuse_or_fit(config: TrainConfig, task: Task, out_dir: str | Path | None = N
     for folder in folders:
         path = checkpoint_path(folder, config, task)
         # the record first: a stale checkpoint under the same name may be of a model that no longer builds so
-        if path.is_file() and checkpoint_record(path).get("fingerprint") == fingerprint:
+        if path.is_file() and _readable_record(path).get("fingerprint") == fingerprint:
             model, record = load_checkpoint(path)
             history = pd.DataFrame(record["history"], columns=record.get("history_columns", HISTORY_COLUMNS))
             return Fitted(config, task.name, model, history, record["best_epoch"], record["seconds"], path,
                           reused_from=path, throughput=record.get("throughput", {}))  # fmt: skip
     return fit(build_model(config, task.num_outputs), task, config, out_dir, progress)
+
+
+def _readable_record(path: Path) -> dict:
+    """A checkpoint's record, or none for a damaged checkpoint, which is moved aside (``<name>.damaged``) with a
+    message so that its run is trained again."""
+    try:
+        return checkpoint_record(path)
+    except DamagedWeights as error:
+        aside = path.with_name(path.name + ".damaged")
+        path.replace(aside)
+        record_path(path).unlink(missing_ok=True)
+        print(f"{error.args[0].split('; it is')[0]}; moved aside as {aside.name}, trained again")
+        return {}
 
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss"]
@@ -457,18 +478,19 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: TrainConfig, tas
     partial_path = path.with_suffix(".partial")
     torch.save({"state_dict": model.state_dict(), "config": record}, partial_path)
     partial_path.replace(path)
+    seal(path)  # its checksum beside it: a file damaged later is found (torch would read zeroed tensors silently)
     return path
 
 
 def checkpoint_record(path: str | Path) -> dict:
     """The plain values :func:`save_checkpoint` stored beside the weights (configuration, task and run
     records, the run's fingerprint), read without building the model (the weights are memory-mapped)."""
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)["config"]
+    return read_weights(path, mmap=True)["config"]
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild a model from :func:`save_checkpoint` (loaded with ``weights_only=True``)."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = read_weights(path)
     config = checkpoint["config"]
     options = dict(tuple(pair) for pair in config.get("model_options", ()))
     model = create_model(config["model"], config["num_outputs"], **options)

@@ -159,21 +159,21 @@ def whole_image_recipe(paper_recipe: bool, speed: Callable[[str], dict] | None =
 
 
 def hand_config(model: str, epochs: int, batch_size: int, paper_recipe: bool, seed: int = 0,
-                speed: Callable[[str], dict] | None = None) -> TrainConfig:  # fmt: skip
+                speed: Callable[[str], dict] | None = None, **changes) -> TrainConfig:  # fmt: skip
     """A per-hand classifier's configuration: the 2024 diagnosis paper's recipe, or the fast one with its
-    augmentation and cross-entropy; ``speed`` as in :func:`whole_image_recipe`."""
-    arithmetic = speed(model) if speed else {}
+    augmentation and cross-entropy; ``speed`` as in :func:`whole_image_recipe`; other fields as ``changes``."""
+    changes = {**(speed(model) if speed else {}), **changes}
     if paper_recipe:
-        return diagnosis2024(model, epochs, batch_size, seed=seed, **arithmetic)
-    return fast(model, epochs, batch_size, loss="cross_entropy", augment="diagnosis2024", seed=seed, **arithmetic)
+        return diagnosis2024(model, epochs, batch_size, seed=seed, **changes)
+    return fast(model, epochs, batch_size, loss="cross_entropy", augment="diagnosis2024", seed=seed, **changes)
 
 
 def transfer_grid(runs, epochs: int, batch_size: int, loss: str, pretrained: dict[str, str], paper_recipe: bool,
-                  seed: int = 0, imagenet_dir: str | None = None, speed: Callable[[str], dict] | None = None) -> list[TrainConfig]:  # fmt: skip
+                  seed: int = 0, start: str = "random", speed: Callable[[str], dict] | None = None) -> list[TrainConfig]:  # fmt: skip
     """MIUA 2024's transfer-learning grid: each architecture from scratch, then from its bone-age
     checkpoint (``pretrained``) once per freezing scheme of ``runs`` (``(model, scheme or "none")``),
-    and, given ``imagenet_dir`` holding ``<model>.pth``, from ImageNet weights; ``speed`` as in
-    :func:`whole_image_recipe`.
+    and, unless ``start`` is random, from the published weights (``"imagenet"`` or a folder of them,
+    :mod:`ralib.models.pretrained`); ``speed`` as in :func:`whole_image_recipe`.
 
     Example:
         >>> grid = transfer_grid([("resnet34", "none"), ("resnet34", "RBs-2")], 1, 4, "mse", {"resnet34": "r.pt"}, True)
@@ -185,7 +185,6 @@ def transfer_grid(runs, epochs: int, batch_size: int, loss: str, pretrained: dic
     grid = [recipe(m, epochs, batch_size, loss=loss, seed=seed) for m in models]
     grid += [recipe(m, epochs, batch_size, loss=loss, seed=seed, weights=pretrained[m],
                     freeze=None if scheme == "none" else scheme, tag="bone age") for m, scheme in runs]  # fmt: skip
-    if imagenet_dir:
-        grid += [recipe(m, epochs, batch_size, loss=loss, seed=seed, weights=f"{imagenet_dir}/{m}.pth", tag="ImageNet")
-                 for m in models]  # fmt: skip
+    if start != "random":
+        grid += [recipe(m, epochs, batch_size, loss=loss, seed=seed, pretrained=start) for m in models]
     return grid
