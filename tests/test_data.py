@@ -279,6 +279,11 @@ def test_ra2dream_predictions_are_written_in_the_challenge_order_and_load_back_u
         ra2dream.load(tmp_path / "export", csv="predictions.csv")
     with pytest.raises(ValueError, match="every hand site"):
         ra2dream.write_predictions(hands[hands.site != "mcp_E__2"], tmp_path / "incomplete.csv")
+    some = hands[hands.patient_id == hands.patient_id.iloc[0]]  # one patient's films scored, beside all the others
+    ra2dream.write_predictions(some, tmp_path / "export" / "one.csv")
+    assert len(ra2dream.load(tmp_path / "export", csv="one.csv", predictions=True).radiographs) == 2
+    with pytest.raises(DataValidationError, match="image without labels"):  # a label table still names them
+        ra2dream.load(tmp_path / "export", csv="one.csv")
 
 
 def test_ra2dream_predictions_never_replace_a_label_table_and_refuse_what_the_reader_would(synthetic, tmp_path):

@@ -45,7 +45,7 @@ def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: boo
 
     ``predictions=True`` reads a table of predictions in the same layout (:func:`write_predictions`, as
     the challenge took submissions): scores may be fractional, foot columns may be empty, and images are
-    not needed (``check_images`` is then ``none``).
+    not needed (``check_images`` is then ``none``); images of patients it does not score are no problem.
 
     The challenge's labels carry no split: patients are split by :func:`~ralib.splits.patient_split`
     with ``seed`` (both hands of a patient on one side). Two files for one image (``UAB001-LH.jpg`` in
@@ -99,7 +99,7 @@ def load(root: str | Path, csv: str = "training.csv", seed: int = 0, strict: boo
                          "score": grades.loc[i, [c for c in HAND_E + HAND_J if c.startswith(hand)]].sum()})  # fmt: skip
         feet.append({"patient_id": pid, **{f: images.pop((pid, f), "") for f in ("LF", "RF")}})
     for (pid, part), path in images.items():
-        if part in anatomy.HANDS:
+        if part in anatomy.HANDS and not predictions:  # predictions may score some of the films beside them
             problems.append(Problem("images", f"{pid}-{part}", f"image without labels: {path}"))
     bad_ids = {p.row for p in problems if p.table == csv}
     if problems and strict:
