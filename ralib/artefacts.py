@@ -3,7 +3,7 @@
 A path the user gave wins; otherwise the file is looked for in the other notebook's folder beside the running
 one (``runs/<profile>/<notebook>/<name>`` when the run is ``runs/<profile>/<this notebook>``). A missing file is
 an error that says which notebook to run first, unless the caller can do without it (``required=False``): then
-it is ``None`` and a printed line says what is left out.
+it is ``None`` and a printed line says what is left out. A path the user gave that is no file is always an error.
 
 Example:
     >>> import tempfile
@@ -26,7 +26,9 @@ def find(run_dir: str | Path, notebook: str, name: str, given: str | Path | None
     path = Path(given) if given else Path(run_dir).parent / notebook / name
     if path.is_file():
         return path
-    where = f"{path}" if given else f"{path.parent}"
+    if given:  # a path the user typed is never left out quietly
+        raise FileNotFoundError(f"no file {path} (given for the {name} of {notebook})")
+    where = f"{path.parent}"
     if required:
         raise FileNotFoundError(f"no {name} of {notebook} in {where}: run {notebook} first "
                                 f"(python -m ralib.run --only {notebook[:2]}) or give its path")  # fmt: skip

@@ -1,10 +1,12 @@
 """Profiles and paths: the only home of sizes in the repository.
 
-Three named profiles size every notebook:
+Three named profiles size every notebook, and a fourth checks the third:
 
 - ``smoke``: seconds per notebook, for the test suite;
 - ``cpu``: a laptop, minutes per notebook, results worth reading;
-- ``paper``: the papers' sizes, for a GPU.
+- ``paper``: the papers' sizes, for a GPU;
+- ``paper-check``: the paper profile's image sizes, models and batch sizes on a handful of films for one epoch,
+  from random weights (:func:`dry_run`): what shows on a CPU that ``paper`` starts and runs through.
 
 Image sizes, data-set sizes, epochs, batch sizes and model lists live here and nowhere else;
 notebooks read them through :func:`get_profile`.
@@ -18,10 +20,10 @@ Example:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-PROFILE_NAMES = ("smoke", "cpu", "paper")
+PROFILE_NAMES = ("smoke", "cpu", "paper", "paper-check")
 
 #: The real image-level data set's patient-level split (train / validation / test images).
 REAL_SPLIT = (2700, 760, 358)
@@ -305,8 +307,36 @@ _PROFILES = {
 }
 
 
+def dry_run(profile: Profile, films: int = 40) -> Profile:
+    """``profile``'s image sizes, models and batch sizes on ``films`` films (and few children and simulated
+    patients), every training one epoch (``*epochs`` fields 1; crops drawn per epoch: two batches), a few films
+    through the explanations, from random weights: the ``paper-check`` dry run of the ``paper`` profile.
+
+    Example:
+        >>> check = dry_run(_PROFILES["paper"])
+        >>> check.train.image_size, check.train.epochs, check.scorer.backbones[0], check.data.image_size
+        (1024, 1, 'tiny_vit_21m_224', 2800)
+    """
+
+    def one_epoch(sizes):
+        return replace(sizes, **{f.name: min(getattr(sizes, f.name), 1) for f in fields(sizes) if f.name.endswith("epochs")})
+
+    scorer = one_epoch(profile.scorer)
+    return replace(profile, name=f"{profile.name}-check", description=f"the {profile.name} profile's sizes on {films} films, one epoch",
+                   data=replace(profile.data, n_images=films, n_children=24, n_reader_patients=300),
+                   train=one_epoch(profile.train), landmarks=one_epoch(profile.landmarks),
+                   mil=replace(one_epoch(profile.mil), segmentation_films=(8, 4), landmark_draws=1),
+                   scorer=replace(scorer, epoch_size=2 * scorer.batch_size, val_films=4),
+                   deepra=replace(one_epoch(profile.deepra), detector_hands=(0, 0)),
+                   explain=replace(one_epoch(profile.explain), films=4, slow_films=2, sanity_films=2, sanity_steps=2),
+                   weights="random")  # fmt: skip
+
+
+_PROFILES["paper-check"] = dry_run(_PROFILES["paper"])
+
+
 def get_profile(name: str) -> Profile:
-    """Return the profile called ``name`` (``smoke``, ``cpu`` or ``paper``).
+    """Return the profile called ``name`` (``smoke``, ``cpu``, ``paper`` or ``paper-check``).
 
     Example:
         >>> get_profile("cpu").data.image_size

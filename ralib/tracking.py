@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import resource
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -83,6 +84,7 @@ class Run:
             "seed": self.seed,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(time.time() - self._started, 1),
+            "peak_memory_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),  # the kernel's largest RSS
             "figures": self.figures,
             "metrics": self.metrics,
         }

@@ -60,3 +60,18 @@ def test_deepra_ablations_name_only_rows_the_notebook_knows():
     assert set(deepra.ablations) == {"whole hand", "no gate"} and config.get_profile("cpu").deepra.ablations == ()
     with pytest.raises(ValueError, match="whole hand"):
         replace(deepra, ablations=("no attention",))
+
+
+def test_the_paper_check_keeps_the_papers_sizes_models_and_batches_on_a_few_films_for_one_epoch():
+    from dataclasses import fields
+
+    paper, check = config.get_profile("paper"), config.get_profile("paper-check")
+    for part in ("train", "landmarks", "mil", "scorer", "deepra"):
+        a, b = getattr(paper, part), getattr(check, part)
+        for f in fields(a):
+            if f.name.endswith("epochs"):
+                assert getattr(b, f.name) == 1, (part, f.name)
+            elif f.name.endswith(("size", "backbone", "backbones", "models", "encoder")) and f.name != "epoch_size":
+                assert getattr(b, f.name) == getattr(a, f.name), (part, f.name)
+    assert check.data.image_size == paper.data.image_size and check.data.n_images == 40 and check.weights == "random"
+    assert check.scorer.epoch_size == 2 * paper.scorer.batch_size and check.precision == paper.precision

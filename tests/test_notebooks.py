@@ -281,27 +281,56 @@ def test_hygiene_catches_long_cells_on_average(clean_copy):
     assert any("on average" in p for p in notebook_problems(clean_copy, README))
 
 
-@pytest.fixture(scope="module")
-def real_format_fixtures(tmp_path_factory):
-    """A small synthetic set exported into the RA2-DREAM and ARISE layouts."""
-    from ralib.data import load_dataset
-    from ralib.data.formats import arise, ra2dream
-    from ralib.synth import SynthConfig, make_dataset
+#: every notebook that takes ``DATASET`` on every public layout it claims, at the smoke profile: "runs", or the words
+#: of its refusal at its first cell (the table in the README; 10 reads SynthRA's truth and takes no real layout)
+ON_LAYOUTS = {
+    "02_data_analysis": {"ra2dream": "runs", "arise": "runs", "image_table": "runs"},
+    "03_whole_image_cnn": {"ra2dream": "runs", "arise": "runs", "image_table": "runs"},
+    "04_transfer_learning_ensembles": {"ra2dream": "runs", "arise": "runs", "image_table": "runs"},
+    "05_joint_localisation": {layout: "has no landmarks, which notebook 05" for layout in ("ra2dream", "arise", "image_table")},
+    "06_mil_scheme1_tiles": {"ra2dream": "runs", "arise": "runs", "image_table": "runs"},
+    "07_mil_scheme2_joints": {"ra2dream": "runs", "arise": "has no SvdH site grades", "image_table": "has no SvdH site grades"},
+    "08_joint_scorer_tinyvit": {"ra2dream": "runs", "arise": "runs", "image_table": "has no joint grades"},
+    "09_joint_scorer_deepra": {"ra2dream": "runs", "arise": "has no SvdH site grades", "image_table": "has no SvdH site grades"},
+}
+#: what a user gives a notebook on a layout besides DATASET and DATA_DIR (``{localiser}``: 05's, trained on SynthRA)
+LAYOUT_PARAMETERS = {("07_mil_scheme2_joints", "ra2dream"): {"LOCALISER": "{localiser}"},
+                     ("08_joint_scorer_tinyvit", "ra2dream"): {"LOCALISER": "{localiser}", "LABEL": "grade"},
+                     ("09_joint_scorer_deepra", "ra2dream"): {"LOCALISER": "{localiser}"}}
 
-    root = tmp_path_factory.mktemp("formats")
-    ds = load_dataset("synthra", make_dataset(SynthConfig(n_images=8, image_size=256), root / "data", progress=False))
-    return {"ra2dream": ra2dream.export(ds, root / "ra2dream"), "arise": arise.export(ds, root / "arise")}
+
+@pytest.fixture(scope="session")
+def exported_layouts(tmp_path_factory, smoke_runs):
+    """The smoke SynthRA set exported with ralib's exporters into each public layout, once for all the runs on it,
+    and 05's localiser trained on SynthRA (from the session's smoke run folder)."""
+    from ralib.data import load_dataset
+    from ralib.data.formats import arise, image_table, ra2dream
+
+    root = tmp_path_factory.mktemp("layouts")
+    ds = load_dataset("synthra", None, profile="smoke")
+    folders = {"ra2dream": ra2dream.export(ds, root / "ra2dream"), "arise": arise.export(ds, root / "arise"),
+               "image_table": image_table.export(ds, root / "image_table") / "scores.csv"}
+    if "05_joint_localisation" not in smoke_runs["done"]:
+        assert run_notebook(notebooks_dir() / "05_joint_localisation.ipynb", "smoke", out_root=smoke_runs["root"], cell_timeout=600).ok
+        smoke_runs["done"].add("05_joint_localisation")
+    return {"folders": folders, "runs": root / "runs", "localiser": smoke_runs["root"] / "05_joint_localisation" / "localiser.pt"}
 
 
 @pytest.mark.notebooks
-@pytest.mark.parametrize("dataset", ["ra2dream", "arise"])
-def test_data_analysis_runs_on_real_formats(dataset, real_format_fixtures, tmp_path):
-    path = notebooks_dir() / "02_data_analysis.ipynb"
-    params = {"DATASET": dataset, "DATA_DIR": str(real_format_fixtures[dataset])}
-    result = run_notebook(path, "smoke", params, out_root=tmp_path, cell_timeout=600)
-    assert result.ok, result.error
-    metrics = json.loads(result.metrics_path.read_text())["metrics"]
-    assert metrics["dataset"] == dataset
-    assert metrics["radiographs"] == (16 if dataset == "ra2dream" else 8)
-    if dataset == "arise":  # three experts: their agreement is measured
-        assert 0 < metrics["agreement"]["erosion_experts"]["accuracy"] <= 1
+@pytest.mark.parametrize("notebook, layout", [(n, layout) for n, layouts in ON_LAYOUTS.items() for layout in layouts])
+def test_every_notebook_runs_or_refuses_at_its_first_cell_on_every_layout(notebook, layout, exported_layouts):
+    extra = {k: v.format(localiser=exported_layouts["localiser"]) for k, v in LAYOUT_PARAMETERS.get((notebook, layout), {}).items()}
+    params = {"DATASET": layout, "DATA_DIR": str(exported_layouts["folders"][layout]), **extra}
+    result = run_notebook(notebooks_dir() / f"{notebook}.ipynb", "smoke", params, out_root=exported_layouts["runs"] / layout,
+                          cell_timeout=600)  # fmt: skip
+    expected = ON_LAYOUTS[notebook][layout]
+    if expected == "runs":
+        assert result.ok, result.error
+        metrics = json.loads(result.metrics_path.read_text())["metrics"]
+        assert metrics["dataset"] == layout
+        if notebook == "02_data_analysis":
+            assert metrics["radiographs"] == (80 if layout == "ra2dream" else 40)  # RA2-DREAM: one image per hand
+        if notebook == "02_data_analysis" and layout == "arise":  # three experts: their agreement is measured
+            assert 0 < metrics["agreement"]["erosion_experts"]["accuracy"] <= 1
+    else:  # refused by the notebook's setting, made in its first cells, before anything trains
+        assert not result.ok and "raised MissingAnnotations" in result.error and expected in result.error, result.error

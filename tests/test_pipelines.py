@@ -10,7 +10,8 @@ import pytest
 
 from ralib import artefacts
 from ralib.pipelines.deepra import DeepRA, RoundTrip
-from ralib.pipelines.mil import MIL, Scheme2, Table2, targets_of
+from ralib.pipelines.mil import MIL, Scheme2, Table2
+from ralib.tasks.bags import targets_of
 from ralib.tracking import start_run
 
 
@@ -47,7 +48,7 @@ def test_crop_examples_take_one_test_films_left_hand_in_every_variant():
 
 def test_scheme2_pairs_add_scheme1_only_where_its_row_is_there():
     scheme2 = Scheme2(None, SimpleNamespace(mil=SimpleNamespace(patch_models=["resnet18"])), Path("."), films=pd.DataFrame(), weights="random")
-    table2 = Table2(pd.DataFrame(), {"resnet18, true landmarks": 0}, pd.DataFrame(), {}, "resnet34", {})
+    table2 = Table2(pd.DataFrame(), {"best": 0, "whole image: resnet34": 0, "resnet18, true landmarks": 0}, pd.DataFrame(), {}, "resnet34", {})
     pairs = scheme2.pairs(table2, "best")
     assert pairs["best Scheme 2 - whole image"] == ("best", "whole image: resnet34")
     assert not any("Scheme 1" in p for p in pairs)
@@ -78,8 +79,11 @@ def test_targets_leave_out_a_truth_some_films_lack():
 
 
 def test_an_artefact_given_but_missing_is_an_error_that_names_it(tmp_path):
+    for required in (True, False):  # a path the user typed is never left out quietly
+        with pytest.raises(FileNotFoundError, match="nowhere.pt \\(given for the localiser.pt of 05_joint_localisation\\)"):
+            artefacts.find(tmp_path / "08_x", "05_joint_localisation", "localiser.pt", given=tmp_path / "nowhere.pt", required=required)
     with pytest.raises(FileNotFoundError, match="run 05_joint_localisation first"):
-        artefacts.find(tmp_path / "08_x", "05_joint_localisation", "localiser.pt", given=tmp_path / "nowhere.pt")
+        artefacts.find(tmp_path / "08_x", "05_joint_localisation", "localiser.pt")
 
 
 def test_scheme2_without_a_localiser_says_which_notebook_makes_it():

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from ralib.data import load_dataset
+from ralib.data.annotations import MissingAnnotations, annotations, missing_note
 from ralib.data.arrays import hand_array
 from ralib.data.formats import ra2dream
 from ralib.landmarks.localiser import Localiser
@@ -60,10 +61,21 @@ class RoundTrip:
 @dataclass
 class DeepRA(FilmSetting):
     """DeepRA's steps on a data set and its films (:class:`~ralib.pipelines.setting.FilmSetting`); ``label``:
-    what the joint models learn."""
+    what the joint models learn; ``localiser``: 05's localiser, whose landmarks give a second route to the
+    regions and, on a data set without joint boxes (RA2-DREAM), the regions themselves."""
 
     SIZES = "deepra"
+    NEEDS = ("image scores", "SvdH site grades")
+    WHO = "DeepRA (notebook 09 scores the SvdH sites of each region)"
     label: str = field(default="grade", kw_only=True)
+    localiser: Path | None = field(default=None, kw_only=True)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.ds is not None and not annotations(self.ds)["joint boxes"] and self.localiser is None:
+            raise MissingAnnotations(f"{self.ds.name} has no joint boxes to draw DeepRA's regions around: give LOCALISER, a "
+                                     "localiser.pt of notebook 05 (trained on SynthRA), and the regions are drawn around the "
+                                     "joints it finds")  # fmt: skip
 
     def split_of(self, ids: pd.Series) -> np.ndarray:
         """Each radiograph's split of :attr:`films` (``unused`` for a film outside them)."""
@@ -75,10 +87,17 @@ class DeepRA(FilmSetting):
     def hands(self) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
         """Every hand stretched to ``detector_size``: the images, one row per hand with its film's split, and
         its six annotated regions ((hands, 6, 4) in [0, 1] of its image; each the union of its joints' boxes
-        grown by 15 %)."""
+        grown by 15 %). On a data set without joint boxes the joints are those the :attr:`localiser`'s landmarks
+        imply, and a note says so."""
         images, hands = hand_array(self.ds, self.sizes.detector_size)
         hands = hands.drop(columns="split").assign(split=self.split_of(hands.radiograph_id))
-        return images.astype(np.float32), hands, region_boxes(hand_joint_boxes(self.ds, hands))
+        if note := missing_note(self.ds, "joint boxes", "annotated regions"):
+            print(f"{note}: the regions the detector learns and is measured against are drawn around the joint boxes the "
+                  f"landmarks of 05's localiser ({self.localiser}, trained on SynthRA) imply")  # fmt: skip
+            boxes = image_boxes(landmark_boxes(self.ds, predicted_landmarks(self.ds, Localiser.load(self.localiser)), hands), hands)
+        else:
+            boxes = hand_joint_boxes(self.ds, hands)
+        return images.astype(np.float32), hands, region_boxes(boxes)
 
     def networks(self) -> list[tuple[str, dict]]:
         sizes = self.sizes
@@ -261,7 +280,7 @@ class DeepRA(FilmSetting):
             if (variant, "fingers") in crops:
                 other = {m: crops[(variant, m)] for m in ("fingers", "wrist")}
                 predictions[f"{MAIN}, {regions_from}"] = self.site_predictions(variants[MAIN], reference, fill, other)
-        targets = [self.label] + (["truth"] if reference["truth"].notna().all() else [])
+        targets = [self.label] + (["truth"] if "truth" in reference and reference["truth"].notna().all() else [])
         table = pd.DataFrame({(target, name): {**challenge_measures(pred, reference, target), "filled sites": missing}
                               for target in targets for name, (pred, missing) in predictions.items()}).T  # fmt: skip
         return table, predictions
@@ -287,12 +306,16 @@ class DeepRA(FilmSetting):
     # --- 5. RA2-DREAM end to end ---------------------------------------------------------------------------
 
     def ra2dream_round_trip(self, detection: RegionTask, detector, models: dict[str, tuple], regions: np.ndarray,
-                            hands: pd.DataFrame, native: pd.DataFrame, fill: pd.Series, film_overlap: dict) -> RoundTrip:  # fmt: skip
+                            hands: pd.DataFrame, native: pd.DataFrame, fill: pd.Series, film_overlap: dict) -> RoundTrip | None:  # fmt: skip
         """The test films exported in RA2-DREAM's layout, read back by its loader, scored by the same
         ``detector`` and joint ``models``, the predictions written in ``training.csv``'s column order and read
         back: the checks of the written file, the detector's regions on the exported JPEGs beside
         ``film_overlap`` (on the films), and the challenge's measures of ``native`` (the predictions on the films
-        as SynthRA stores them) and of the predictions read back."""
+        as SynthRA stores them) and of the predictions read back. None, with a note, for a data set without the
+        landmarks the export cuts the hands apart with (a real one, already in its own layout)."""
+        if note := missing_note(self.ds, "landmarks", "the RA2-DREAM round trip (SynthRA's test films exported, read back, scored again)"):
+            print(note)
+            return None
         test_ds = self.ds.split("test")
         exported = load_dataset("ra2dream", ra2dream.export(test_ds, self.run_dir / "ra2dream_export", overwrite=True), seed=self.seed)
         images, export_hands = hand_array(exported, self.sizes.detector_size, progress=False)

@@ -51,6 +51,8 @@ class Localisation(Setting):
     """The localiser's steps on a data set (:class:`~ralib.pipelines.setting.Setting`)."""
 
     SIZES = "landmarks"
+    NEEDS = ("landmarks",)
+    WHO = "notebook 05 (it trains and measures the localiser on them)"
 
     def films(self) -> Films:
         """Every film letterboxed at the coarse and the fine size, with its true landmarks."""

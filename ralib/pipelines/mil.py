@@ -5,8 +5,8 @@ extractor; :class:`Scheme2` the joint patches at the landmarks of 05's localiser
 joints' damage, and the per-hand MIL with its RA stages.
 
 Example:
-    >>> targets_of(pd.DataFrame({"score": [1.0], "truth_total": [2.0]}))
-    {'label': 'score', 'truth': 'truth_total'}
+    >>> Scheme2.checkpoint_tag("resnet18, predicted landmarks, jittered")
+    'predicted_landmarks_jittered'
 """
 
 from __future__ import annotations
@@ -19,23 +19,24 @@ import numpy as np
 import pandas as pd
 
 from ralib import anatomy, artefacts
+from ralib.data.annotations import missing_note
 from ralib.data.arrays import letterboxed_films
 from ralib.data.io import read_radiograph
 from ralib.explain import regression_cases
 from ralib.explain.attention import attention_vs_damage, instance_squares, patch_damage
 from ralib.landmarks.localiser import Localiser
-from ralib.landmarks.points import film_landmarks
 from ralib.landmarks.noise import JitteredLandmarks, landmark_mre_mm
+from ralib.landmarks.points import K, film_landmarks
 from ralib.metrics import binary_metrics, class_metrics, regression_metrics
 from ralib.models.mil import BagScorer
 from ralib.ordinal import classes_from_scores, fit_thresholds
 from ralib.patches import crop_caches, joint_bags, predicted_landmarks
-from ralib.pipelines.setting import FilmSetting
 from ralib.patches.tiles import TILE_CLASSES, foreground_shares, tile_bags, tile_cache
+from ralib.pipelines.setting import FilmSetting
 from ralib.results.comparisons import paired_comparisons, scoring_table
 from ralib.results.whole_image import reader_reference, whole_image_reference
 from ralib.tasks import STAGE_CLASSES
-from ralib.tasks.bags import joint_bag_task, tile_bag_task
+from ralib.tasks.bags import joint_bag_task, targets_of, tile_bag_task
 from ralib.tasks.crops import patch_abnormality, tile_classes
 from ralib.tasks.hand_bags import hand_bag_task, hand_targets
 from ralib.tasks.segmentation import ForegroundTask, dice, morphology_masks, segmentation_films, true_masks
@@ -44,11 +45,6 @@ from ralib.train.extract import image_features, image_outputs_of, segment
 
 #: the per-hand staging measures, in the order the notebook shows them
 STAGING_COLUMNS = ["accuracy", "balanced_accuracy", "mae", "ra_auc", "ra_accuracy", "ra_sensitivity", "ra_specificity"]
-
-
-def targets_of(table: pd.DataFrame) -> dict[str, str]:
-    """The columns a film total is scored against: the label, and the truth where every film has it."""
-    return {"label": "score"} | ({"truth": "truth_total"} if table.truth_total.notna().all() else {})
 
 
 @dataclass
@@ -78,6 +74,7 @@ class MIL(FilmSetting):
     """What both schemes share, on a data set and its films (:class:`~ralib.pipelines.setting.FilmSetting`)."""
 
     SIZES = "mil"
+    WHO = "the attention MIL (notebooks 06 and 07)"
 
     def networks(self) -> list[tuple[str, dict]]:
         return [(m, {}) for m in self.sizes.patch_models]
@@ -159,19 +156,28 @@ class MIL(FilmSetting):
 @dataclass
 class LandmarkCrops:
     """Scheme 2's joint patches: at the true landmarks, at those of 05's localiser, and at the localiser's
-    landmarks moved by its own error (``jittered``, one cache per draw, for training only)."""
+    landmarks moved by its own error (``jittered``, one cache per draw, for training only). On a data set without
+    landmarks (RA2-DREAM, ARISE, an image table) only the localiser's: ``true`` is None and ``jittered`` empty."""
 
-    true: object
+    true: object | None
     predicted: object
     jittered: list
     noise_sd_mm: np.ndarray
     size: int
+
+    def noise_summary(self) -> dict[str, float] | None:
+        """The localiser's error on the validation films (mm): the median and largest over the landmarks."""
+        if not np.isfinite(self.noise_sd_mm).any():
+            return None
+        return {"median": float(np.nanmedian(self.noise_sd_mm)), "max": float(np.nanmax(self.noise_sd_mm))}
 
 
 @dataclass
 class Scheme2(MIL):
     """Scheme 2: joint patches at the landmarks of notebook 05's ``localiser``."""
 
+    NEEDS = ("image scores", "SvdH site grades")
+    WHO = "Scheme 2 (notebook 07: its patches are labelled normal or damaged by the SvdH grades of their sites)"
     localiser: Path | None = field(default=None, kw_only=True)
 
     def crops(self) -> LandmarkCrops:
@@ -181,14 +187,20 @@ class Scheme2(MIL):
             raise ValueError("Scheme 2 cuts its patches at the landmarks of notebook 05's localiser: give its localiser.pt "
                              "(ralib.artefacts.find(run.dir, '05_joint_localisation', 'localiser.pt'))")  # fmt: skip
         localiser = Localiser.load(self.localiser)
-        truth_xy, _ = film_landmarks(self.ds)
         predicted_xy = predicted_landmarks(self.ds, localiser)
+        size = self.profile.landmarks.crop_size
+        if note := missing_note(self.ds, "landmarks", "the patches at the true landmarks and the jittered training draws "
+                                "(the localiser's error on these films cannot be measured)"):  # fmt: skip
+            print(note)
+            (predicted,) = crop_caches(self.ds, [("patches", localiser)], size)
+            print(f"predicted   {predicted.images.shape}  {predicted.folder.name}")
+            return LandmarkCrops(None, predicted, [], np.full(K, np.nan), size)
+        truth_xy, _ = film_landmarks(self.ds)
         spacing = self.ds.radiographs.spacing_mm.to_numpy(float)
         val_rows = np.flatnonzero(self.ds.radiographs.split.to_numpy() == "val")
         noise_sd_mm = landmark_mre_mm(predicted_xy, truth_xy, spacing, val_rows)
         print(f"landmark MRE on the validation films: median {np.nanmedian(noise_sd_mm):.2f} mm, largest {np.nanmax(noise_sd_mm):.2f} mm")
         jittered = [JitteredLandmarks(predicted_xy, noise_sd_mm, spacing, seed=self.seed * 100 + j) for j in range(self.sizes.landmark_draws)]
-        size = self.profile.landmarks.crop_size
         true, predicted, *moved = crop_caches(self.ds, [("patches", None), ("patches", localiser), *[("patches", j) for j in jittered]], size)
         for name, c in [("true", true), ("predicted", predicted)] + [(f"jittered {j}", c) for j, c in enumerate(moved)]:
             print(f"{name:11s} {c.images.shape}  {c.folder.name}")
@@ -201,16 +213,21 @@ class Scheme2(MIL):
         return task
 
     def patch_results(self, crops: LandmarkCrops, task, classifiers: dict) -> pd.DataFrame:
-        """Each patch classifier on the test patches, against the label and (AUC) against the truth."""
-        truth = patch_abnormality(crops.predicted, self.films, grade="truth")
+        """Each patch classifier on the test patches, against the label and (AUC) against the truth where known."""
+        truth = patch_abnormality(crops.predicted, self.films, grade="truth") if "erosion_truth" in crops.predicted.table else None
         keep = ("auc", "accuracy", "sensitivity", "specificity")
-        return pd.DataFrame({model: {**{k: v for k, v in fitted.evaluate(task).items() if k in keep},
-                                     "auc against the truth": truth.evaluate(fitted.predict(task))["auc"], "minutes": round(fitted.seconds / 60, 1)}
-                             for model, fitted in classifiers.items()}).T  # fmt: skip
+        rows = {}
+        for model, fitted in classifiers.items():
+            rows[model] = {k: v for k, v in fitted.evaluate(task).items() if k in keep}
+            if truth is not None:
+                rows[model]["auc against the truth"] = truth.evaluate(fitted.predict(task))["auc"]
+            rows[model]["minutes"] = round(fitted.seconds / 60, 1)
+        return pd.DataFrame(rows).T
 
     def bag_tasks(self, crops: LandmarkCrops, classifiers: dict, task) -> dict:
         """Per classifier three bag tasks of its truncated features: predicted landmarks with the jittered
-        draws in training, predicted landmarks alone, and true landmarks."""
+        draws in training, predicted landmarks alone, and true landmarks (the first and last where the data set
+        has landmarks)."""
         train_ids = set(self.films.radiograph_id[self.films.split == "train"].astype(str))
 
         def features(cache, model, training_films_only=False):
@@ -220,10 +237,12 @@ class Scheme2(MIL):
         tasks = {}
         for model in self.sizes.patch_models:
             predicted = features(crops.predicted, model)
-            draws = [(c.table, features(c, model, training_films_only=True)) for c in crops.jittered]  # used in training only
-            tasks[f"{model}, predicted landmarks, jittered"] = joint_bag_task(self.films, crops.predicted.table, predicted, draws)
+            if crops.jittered:
+                draws = [(c.table, features(c, model, training_films_only=True)) for c in crops.jittered]  # used in training only
+                tasks[f"{model}, predicted landmarks, jittered"] = joint_bag_task(self.films, crops.predicted.table, predicted, draws)
             tasks[f"{model}, predicted landmarks"] = joint_bag_task(self.films, crops.predicted.table, predicted)
-            tasks[f"{model}, true landmarks"] = joint_bag_task(self.films, crops.true.table, features(crops.true, model))
+            if crops.true is not None:
+                tasks[f"{model}, true landmarks"] = joint_bag_task(self.films, crops.true.table, features(crops.true, model))
         return tasks
 
     @staticmethod
@@ -252,7 +271,8 @@ class Scheme2(MIL):
                  "jittered - plain training crops": (f"{model}, predicted landmarks, jittered", f"{model}, predicted landmarks")}
         scheme1 = [name for name in table2.predictions if name.startswith("Scheme 1")]
         pairs |= {"best Scheme 2 - Scheme 1": (best, name) for name in scheme1}
-        return pairs | {"Scheme 1 - whole image": (name, whole) for name in scheme1}
+        pairs |= {"Scheme 1 - whole image": (name, whole) for name in scheme1}
+        return {k: (a, b) for k, (a, b) in pairs.items() if a in table2.predictions and b in table2.predictions}
 
     def attention_table(self, mils: dict, bag_tasks: dict, crops: LandmarkCrops, test_table: pd.DataFrame) -> pd.DataFrame:
         """How each MIL's attention on the test films relates to the joints' true damage (:func:`attention_vs_damage`)."""

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from ralib import anatomy
+from ralib.data.annotations import MissingAnnotations, annotations
 from ralib.data.arrays import hand_array
 from ralib.explain.rollout import tinyvit_rollout
 from ralib.landmarks.localiser import Localiser
@@ -30,8 +31,19 @@ from ralib.patches.box_crops import box_crop_cache, true_boxes
 from ralib.pipelines.setting import FilmSetting
 from ralib.results.comparisons import elsewhere_rows, scoring_table
 from ralib.results.rheumavit import assembled_total_predictions, average_expert, grade_rows, joined_models
+from ralib.tasks.bags import targets_of
 from ralib.tasks.denoising import DenoisingTask
-from ralib.tasks.joint_boxes import BoxDataset, BoxTask, box_metrics, boxes_table, film_boxes, hand_joint_boxes, landmark_boxes, limit_box_size
+from ralib.tasks.joint_boxes import (
+    BoxDataset,
+    BoxTask,
+    box_metrics,
+    boxes_table,
+    film_boxes,
+    hand_joint_boxes,
+    landmark_boxes,
+    limit_box_size,
+    with_landmark_boxes,
+)
 from ralib.tasks.joint_grades import HEADS, JOINT_GROUPS, JointGradeTask, split_grade_table
 from ralib.train import predict, recipes, reuse_or_fit
 
@@ -79,7 +91,29 @@ class RheumaVIT(FilmSetting):
     ``label``: the experts' aggregate the scorer learns."""
 
     SIZES = "scorer"
+    NEEDS = ("image scores", "joint grades")
+    WHO = "RheumaVIT (notebook 08 scores joints)"
     label: str = field(default="dawid_skene", kw_only=True)
+    localiser: Path | None = field(default=None, kw_only=True)
+
+    def __post_init__(self):
+        """Besides the setting's checks: the label must be one the data set has, and a data set without joint boxes
+        (RA2-DREAM) gets those 05's :attr:`localiser` implies, graded by its SvdH sites, with a note."""
+        super().__post_init__()
+        if self.ds is None:
+            return
+        scores = self.ds.scores
+        experts = [c for c in self.ds.reader_columns if scores[c].notna().any()]
+        if (self.label in AGGREGATES[:3] and len(experts) < 2) or (self.label not in AGGREGATES[:3] and self.label not in scores):
+            held = [a for a in AGGREGATES if (a in AGGREGATES[:3] and len(experts) >= 2) or a in scores] + experts
+            raise MissingAnnotations(f"{self.ds.name} has no grades for LABEL={self.label!r}: its grades are {', '.join(held)}")
+        if not annotations(self.ds)["joint boxes"]:
+            if self.localiser is None or not annotations(self.ds)["SvdH site grades"]:
+                raise MissingAnnotations(f"{self.ds.name} has no joint boxes: give LOCALISER, a localiser.pt of notebook 05 "
+                                         "(trained on SynthRA), and SvdH site grades to grade the boxes its landmarks imply")  # fmt: skip
+            print(f"{self.ds.name} has no joint boxes: the boxes the regressor learns and the scorer's crops are those the landmarks "
+                  f"of 05's localiser ({self.localiser}, trained on SynthRA) imply, graded by pooling their SvdH sites by maximum")  # fmt: skip
+            self.ds = with_landmark_boxes(self.ds, predicted_landmarks(self.ds, Localiser.load(self.localiser)))
 
     def networks(self) -> list[tuple[str, dict]]:
         sizes = self.sizes
@@ -121,9 +155,11 @@ class RheumaVIT(FilmSetting):
 
     def box_candidates(self, boxes: Boxes, localiser: Path) -> dict[str, np.ndarray]:
         """The joint boxes of every hand on the film three ways: regressed, and the squares of each joint's
-        breadth that the landmarks of 05's ``localiser`` and (where known) the true landmarks imply."""
-        located = predicted_landmarks(self.ds, Localiser.load(localiser))
-        candidates = {"box regressor": boxes.regressed, "landmarks of 05's localiser": landmark_boxes(self.ds, located, boxes.hands)}
+        breadth that the landmarks of 05's ``localiser`` (when given) and (where known) the true landmarks imply."""
+        candidates = {"box regressor": boxes.regressed}
+        if localiser is not None:
+            located = predicted_landmarks(self.ds, Localiser.load(localiser))
+            candidates["landmarks of 05's localiser"] = landmark_boxes(self.ds, located, boxes.hands)
         if self.ds.landmarks is not None and len(self.ds.landmarks):
             candidates["true landmarks (no localisation error)"] = landmark_boxes(self.ds, film_landmarks(self.ds)[0], boxes.hands)
         return candidates
@@ -252,7 +288,7 @@ class RheumaVIT(FilmSetting):
         """The main scorer against each aggregate of the experts and the truth the data has."""
         out = {}
         for label in AGGREGATES:
-            if all(f"{kind}_{label}" in crops.true_table for kind in HEADS):
+            if all(f"{kind}_{label}" in crops.true_table and crops.true_table[f"{kind}_{label}"].notna().any() for kind in HEADS):
                 row = self.model_rows(crops, scorers, label)[self.main]
                 out[label] = {k: row[k] for k in ("erosion accuracy", "erosion mae", "jsn accuracy", "jsn mae")}
         return pd.DataFrame(out).T
@@ -312,7 +348,7 @@ class RheumaVIT(FilmSetting):
         full = JointGradeTask(crops.true.images, split_grade_table(crops.true.table, self.films), tuple(HEADS), self.label, self.sizes.input_size)
         assembled, line = assembled_total_predictions(full, {s: fitted.predict(full, s) for s in ("val", "test")}, self.films)
         labels = self.films.set_index(self.films.radiograph_id.astype(str)).loc[assembled.index]
-        targets = {"label": "score"} | ({"truth": "truth_total"} if labels.truth_total.notna().all() else {})
+        targets = targets_of(labels)
         predictions = {k: v.to_numpy() for k, v in assembled.items()}
         table = pd.concat({t: scoring_table(labels[c], predictions, seed=self.seed) for t, c in targets.items()}, names=["against"])
         severity = class_metrics(anatomy.severity_class(labels.score.clip(0, 280).to_numpy()),

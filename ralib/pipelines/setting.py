@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ralib.data.annotations import require
 from ralib.models.pretrained import start_spec
 from ralib.models.registry import check_pretrained
 from ralib.tasks.bags import film_table
@@ -28,9 +29,13 @@ class Setting:
 
     ``weights`` (a notebook's ``WEIGHTS``; None: the profile's) is where the networks it trains start: random,
     imagenet or a folder (:mod:`ralib.models.pretrained`); every published file the :meth:`networks` start from
-    is located when the setting is made, so that a missing one stops the notebook before anything trains."""
+    is located when the setting is made, so that a missing one stops the notebook before anything trains. So is
+    what the class's :attr:`NEEDS` says its data set must hold (:mod:`ralib.data.annotations`): a data set that
+    lacks it is refused with what is missing and what to do."""
 
     SIZES = "train"
+    NEEDS = ("image scores",)
+    WHO = "this notebook"
 
     ds: object
     profile: object
@@ -39,6 +44,8 @@ class Setting:
     weights: str | None = field(default=None, kw_only=True)
 
     def __post_init__(self):
+        if self.ds is not None:
+            require(self.ds, self.NEEDS, self.WHO)
         self.weights = start_spec(self.weights or self.profile.weights)
         if self.weights != "random":
             check_pretrained(self.networks(), self.weights)

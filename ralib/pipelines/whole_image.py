@@ -17,11 +17,19 @@ import numpy as np
 import pandas as pd
 
 from ralib import anatomy, explain, tasks
+from ralib.data.annotations import missing_note
 from ralib.data.arrays import film_array, hand_array, input_pixel_mm
 from ralib.metrics import class_metrics, regression_metrics
 from ralib.pipelines.setting import Setting
-from ralib.results.whole_image import (against_truth, mean_baseline, reader_reference, regression_as_classes, results_table,
-                                       thumbnail_ridge, verdict)
+from ralib.results.whole_image import (
+    against_truth,
+    mean_baseline,
+    reader_reference,
+    regression_as_classes,
+    results_table,
+    thumbnail_ridge,
+    verdict,
+)
 from ralib.stacking import StackedClassifier, StackedRegressor, member_outputs, pick_members
 from ralib.train import hand_config, reuse_or_fit, transfer_grid, whole_image_recipe
 
@@ -36,6 +44,8 @@ HAND_COLUMNS = ["auc", "accuracy", "sensitivity", "specificity", "f1"]
 class WholeImage(Setting):
     """The whole-image steps on a data set (:class:`~ralib.pipelines.setting.Setting`: ``sizes`` is the
     profile's ``train``)."""
+
+    WHO = "the whole-image CNNs (notebooks 03 and 04)"
 
     @property
     def recipe(self):
@@ -127,9 +137,13 @@ class WholeImage(Setting):
 
     # --- per hand ------------------------------------------------------------------------------------------
 
-    def hand_tasks(self) -> tuple[object, object, float | None]:
+    def hand_tasks(self) -> tuple[tuple, float | None]:
         """Every hand at ``hand_size`` (the films split at the minimum-energy seam), the recognition (RA or not)
-        and staging tasks on them, and the share of hands cut with every joint on their side."""
+        and staging tasks on them, and the share of hands cut with every joint on their side; no tasks (with a
+        note) where the data set has no SvdH site grades to stage a hand from (ARISE, an image table)."""
+        if note := missing_note(self.ds, "SvdH site grades", "the per-hand recognition and staging (a hand's stage is read off them)"):
+            print(note)
+            return (), None
         hands, table = hand_array(self.ds, self.sizes.hand_size)
         seam_ok = table.seam_correct.dropna()
         if len(seam_ok):
@@ -137,7 +151,7 @@ class WholeImage(Setting):
         recognition = tasks.recognition(self.ds, hands, table, seed=self.seed)
         staging = tasks.staging(self.ds, hands, table, seed=self.seed)
         print(pd.crosstab(staging.table.stage.map(dict(enumerate(tasks.STAGE_CLASSES))), staging.table.split))
-        return recognition, staging, float(seam_ok.mean()) if len(seam_ok) else None
+        return (recognition, staging), float(seam_ok.mean()) if len(seam_ok) else None
 
     def train_hands(self, *hand_tasks) -> dict[str, dict]:
         """Every ``hand_models`` network on each task: ``{task: {model: fitted}}`` (none in the cpu profile)."""

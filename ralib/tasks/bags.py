@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import torch
@@ -150,6 +149,18 @@ def film_table(ds: RADataset, seed: int = 0) -> pd.DataFrame:
     table = film_split(table, seed, "score")
     keep = ["radiograph_id", "patient_id", "split", "score", "truth_total"] + [c for c in table if c.startswith("score_reader_")]
     return table[[c for c in keep if c in table]]
+
+
+def targets_of(table: pd.DataFrame) -> dict[str, str]:
+    """The columns of a :func:`film_table` a film total is scored against: the label, and the truth where the data
+    set has it for every film (SynthRA).
+
+    Example:
+        >>> targets_of(pd.DataFrame({"score": [1.0], "truth_total": [2.0]})), targets_of(pd.DataFrame({"score": [1.0]}))
+        ({'label': 'score', 'truth': 'truth_total'}, {'label': 'score'})
+    """
+    known = "truth_total" in table and table.truth_total.notna().all()
+    return {"label": "score"} | ({"truth": "truth_total"} if known else {})
 
 
 def joint_bag_task(films: pd.DataFrame, crops: pd.DataFrame, features: np.ndarray,

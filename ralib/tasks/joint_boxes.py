@@ -100,6 +100,38 @@ def landmark_boxes(ds: RADataset, landmarks: np.ndarray, hands: pd.DataFrame) ->
     return out
 
 
+def with_landmark_boxes(ds: RADataset, landmarks: np.ndarray) -> RADataset:
+    """``ds`` with joint boxes where it has none (RA2-DREAM): each hand's 21 boxes from ``landmarks`` ``(n_films, 74,
+    2)`` (a SynthRA-trained localiser's: :func:`landmark_boxes`), graded by pooling the hand's SvdH site grades into
+    them by maximum (:func:`ralib.anatomy.pool_to_joints`), for every grade column the sites have (the readers, the
+    label, the truth); NaN where SvdH grades no site of the joint (the DIPs). A hand without its landmarks or without
+    every site grade gets no boxes.
+
+    Example:
+        >>> with_landmark_boxes(ds, predicted_landmarks(ds, localiser)).scores.scheme.unique()  # doctest: +SKIP
+        array(['svdh', 'box'], dtype=object)
+    """
+    svdh = ds.scores[ds.scores.scheme == "svdh"]
+    columns = [c for c in ("grade", *ds.reader_columns, "truth") if c in svdh and svdh[c].notna().any()]
+    hands = pd.DataFrame([(str(r), h) for r, both in zip(ds.radiographs.radiograph_id, ds.radiographs.hands)
+                          for h in (anatomy.HANDS if both == "both" else (both,))], columns=["radiograph_id", "hand"])  # fmt: skip
+    boxes = landmark_boxes(ds, landmarks, hands)
+    grades = {key: g.set_index("site") for key, g in svdh.astype({"radiograph_id": str}).groupby(["radiograph_id", "hand"])}
+    rows = []
+    for n, (rid, hand) in enumerate(hands.itertuples(index=False)):
+        sites = grades.get((rid, hand))
+        if sites is None or not np.isfinite(boxes[n]).all() or sites[columns].isna().any().any():
+            continue
+        pooled = {c: anatomy.pool_to_joints(sites[c].to_dict()) for c in columns}
+        for j, joint in enumerate(anatomy.JOINT_NAMES):
+            for kind in ("erosion", "jsn"):
+                graded = {c: np.nan if pooled[c][joint][kind] is None else float(pooled[c][joint][kind]) for c in columns}
+                rows.append({"radiograph_id": rid, "hand": hand, "scheme": "box", "site": joint, "kind": kind, **graded,
+                             **dict(zip(CORNERS, boxes[n, j]))})  # fmt: skip
+    scores = pd.concat([ds.scores, pd.DataFrame(rows)], ignore_index=True)
+    return RADataset(ds.name, ds.radiographs, scores, ds.landmarks, ds.skipped, ds.extras)
+
+
 def box_iou_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of each box of ``a`` with the box at the same place in ``b`` (``(..., 4)`` corners)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
