@@ -25,6 +25,9 @@ from pathlib import Path
 
 PROFILE_NAMES = ("smoke", "cpu", "paper", "paper-check")
 
+#: the starts a notebook's ``WEIGHTS`` names by a word (anything else is a folder): ralib.models.pretrained
+WEIGHT_STARTS = ("random", "imagenet")
+
 #: The real image-level data set's patient-level split (train / validation / test images).
 REAL_SPLIT = (2700, 760, 358)
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ralib.config import PROFILE_NAMES, get_profile, notebooks_dir, project_root, runs_dir
+from ralib.config import PROFILE_NAMES, WEIGHT_STARTS, get_profile, notebooks_dir, project_root, runs_dir
 from ralib.sources import PACKAGE, notebook_sources
 
 #: parameters the runner sets itself, and the option that sets each
@@ -47,8 +47,8 @@ RUNNER_PARAMETERS = {"PROFILE": "--profile", "OUT_DIR": "--out"}
 #: parameters that name a file or a folder besides every ``*_DIR`` but ``OUT_DIR``: read where the user typed them
 #: (:func:`resolve_paths`) and tracked by what they hold (:func:`input_fingerprint`)
 PATH_PARAMETERS = ("LOCALISER", "REAL_CHECKPOINT", "REAL_EVIDENCE", "WEIGHTS")
-#: path parameters that may hold a word instead (ralib.models.pretrained.STARTS for WEIGHTS)
-WORDS = {"WEIGHTS": ("random", "imagenet")}
+#: path parameters that may hold a word instead
+WORDS = {"WEIGHTS": WEIGHT_STARTS}
 
 
 def is_path_parameter(name: str, value: object = None) -> bool:

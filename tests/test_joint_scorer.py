@@ -433,3 +433,30 @@ def test_denoising_pretraining_restores_better_than_nothing_and_its_encoder_star
     encoder = fitted.model.encoder.model.state_dict()
     assert encoder and all(torch.equal(scorer.backbone.state_dict()[name], value) for name, value in encoder.items())
     assert scorer.head[0].weight.shape == (512, 512)  # the head starts fresh
+
+
+def test_a_data_set_without_joint_boxes_gets_those_its_landmarks_imply_graded_by_their_sites(synthetic):
+    from ralib import anatomy
+    from ralib.data.annotations import MissingAnnotations
+    from ralib.data.model import RADataset
+    from ralib.landmarks.points import film_landmarks
+    from ralib.tasks.joint_boxes import landmark_boxes, with_landmark_boxes, with_localiser_boxes
+
+    s = synthetic.scores
+    bare = RADataset("bare", synthetic.radiographs, s[s.scheme == "svdh"].drop(columns=["x0", "y0", "x1", "y1"]), None)
+    with pytest.raises(MissingAnnotations, match="bare has no joint boxes, which notebook 09 needs: give LOCALISER"):
+        with_localiser_boxes(bare, None, "notebook 09")
+    landmarks = film_landmarks(synthetic)[0]
+    boxed = with_landmark_boxes(bare, landmarks)
+    rid = str(synthetic.radiographs.radiograph_id.iloc[0])
+    rows = boxed.scores[(boxed.scores.scheme == "box") & (boxed.scores.radiograph_id == rid) & (boxed.scores.hand == "LH")]
+    assert set(rows.site) == set(anatomy.JOINT_NAMES) and len(rows) == 2 * len(anatomy.JOINT_NAMES)
+    sites = bare.scores[(bare.scores.radiograph_id == rid) & (bare.scores.hand == "LH")].set_index("site")
+    pooled = anatomy.pool_to_joints(sites.grade.to_dict())
+    for row in rows.itertuples():
+        expected = pooled[row.site][row.kind]
+        assert (pd.isna(row.grade) if expected is None else row.grade == expected), (row.site, row.kind)
+    hands = pd.DataFrame({"radiograph_id": [rid], "hand": ["LH"]})
+    box = landmark_boxes(bare, landmarks, hands)[0, anatomy.JOINT_NAMES.index("mcp2")]
+    assert np.allclose(rows[rows.site == "mcp2"][["x0", "y0", "x1", "y1"]].to_numpy()[0], box)
+    assert with_localiser_boxes(synthetic, None, "notebook 09") is synthetic  # boxes of its own: kept as they are

@@ -38,10 +38,11 @@ from safetensors.torch import load_file
 from timm.models import adapt_input_conv
 from torchvision.models import get_model_weights
 
+from ralib.config import WEIGHT_STARTS
 from ralib.models.weight_files import read_weights
 
 #: the starts a notebook's ``WEIGHTS`` names besides a folder
-STARTS = ("random", "imagenet")
+STARTS = WEIGHT_STARTS
 
 #: a folder of weights holds ``<name><suffix>`` for one of these suffixes
 SUFFIXES = (".safetensors", ".pth", ".bin")

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from ralib.data import load_dataset
-from ralib.data.annotations import MissingAnnotations, annotations, missing_note
+from ralib.data.annotations import annotations, missing_note
 from ralib.data.arrays import hand_array
 from ralib.data.formats import ra2dream
 from ralib.landmarks.localiser import Localiser
@@ -29,7 +29,7 @@ from ralib.patches.box_crops import box_crop_cache
 from ralib.pipelines.setting import FilmSetting
 from ralib.results.deepra import challenge_measures, distribution_baseline, fill_missing_sites, reference_sites
 from ralib.tasks.detection import REGIONS, RegionDataset, RegionTask, image_boxes, region_boxes, region_overlap, region_table
-from ralib.tasks.joint_boxes import film_boxes, hand_joint_boxes, landmark_boxes
+from ralib.tasks.joint_boxes import film_boxes, hand_joint_boxes, landmark_boxes, with_localiser_boxes
 from ralib.tasks.region_scores import JOINT_MODELS, RegionScoreTask
 from ralib.train import predict, recipes, reuse_or_fit
 
@@ -72,10 +72,9 @@ class DeepRA(FilmSetting):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.ds is not None and not annotations(self.ds)["joint boxes"] and self.localiser is None:
-            raise MissingAnnotations(f"{self.ds.name} has no joint boxes to draw DeepRA's regions around: give LOCALISER, a "
-                                     "localiser.pt of notebook 05 (trained on SynthRA), and the regions are drawn around the "
-                                     "joints it finds")  # fmt: skip
+        if self.ds is not None:
+            localiser = Localiser.load(self.localiser) if self.localiser and not annotations(self.ds)["joint boxes"] else None
+            self.ds = with_localiser_boxes(self.ds, localiser, "DeepRA (the regions its detector learns)")
 
     def split_of(self, ids: pd.Series) -> np.ndarray:
         """Each radiograph's split of :attr:`films` (``unused`` for a film outside them)."""
@@ -87,17 +86,10 @@ class DeepRA(FilmSetting):
     def hands(self) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
         """Every hand stretched to ``detector_size``: the images, one row per hand with its film's split, and
         its six annotated regions ((hands, 6, 4) in [0, 1] of its image; each the union of its joints' boxes
-        grown by 15 %). On a data set without joint boxes the joints are those the :attr:`localiser`'s landmarks
-        imply, and a note says so."""
+        grown by 15 %; on a data set without joint boxes, those 05's localiser implies: :meth:`__post_init__`)."""
         images, hands = hand_array(self.ds, self.sizes.detector_size)
         hands = hands.drop(columns="split").assign(split=self.split_of(hands.radiograph_id))
-        if note := missing_note(self.ds, "joint boxes", "annotated regions"):
-            print(f"{note}: the regions the detector learns and is measured against are drawn around the joint boxes the "
-                  f"landmarks of 05's localiser ({self.localiser}, trained on SynthRA) imply")  # fmt: skip
-            boxes = image_boxes(landmark_boxes(self.ds, predicted_landmarks(self.ds, Localiser.load(self.localiser)), hands), hands)
-        else:
-            boxes = hand_joint_boxes(self.ds, hands)
-        return images.astype(np.float32), hands, region_boxes(boxes)
+        return images.astype(np.float32), hands, region_boxes(hand_joint_boxes(self.ds, hands))
 
     def networks(self) -> list[tuple[str, dict]]:
         sizes = self.sizes

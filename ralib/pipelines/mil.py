@@ -77,7 +77,9 @@ class MIL(FilmSetting):
     WHO = "the attention MIL (notebooks 06 and 07)"
 
     def networks(self) -> list[tuple[str, dict]]:
-        return [(m, {}) for m in self.sizes.patch_models]
+        """The patch or tile classifiers, and 03's whole-image regressors (Table 2's reference row, trained here
+        when 03's are not found)."""
+        return [(m, {}) for m in dict.fromkeys(self.sizes.patch_models + tuple(m for m, _, _ in self.profile.train.regression))]
 
     def train_classifiers(self, task) -> dict:
         """The instance classifier of every ``patch_models`` network on ``task`` (tiles or joint patches)."""
@@ -373,6 +375,9 @@ class Foreground:
 @dataclass
 class Scheme1(MIL):
     """Scheme 1: square tiles over each film's foreground, ranked by an instance classifier (top ``K``)."""
+
+    def networks(self) -> list[tuple[str, dict]]:
+        return super().networks() + [("landmark_unet", {"encoder": self.profile.landmarks.encoder})]  # the foreground U-Net
 
     @staticmethod
     def checkpoint_tag(name: str) -> str:

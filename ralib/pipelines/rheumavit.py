@@ -42,7 +42,7 @@ from ralib.tasks.joint_boxes import (
     hand_joint_boxes,
     landmark_boxes,
     limit_box_size,
-    with_landmark_boxes,
+    with_localiser_boxes,
 )
 from ralib.tasks.joint_grades import HEADS, JOINT_GROUPS, JointGradeTask, split_grade_table
 from ralib.train import predict, recipes, reuse_or_fit
@@ -107,13 +107,8 @@ class RheumaVIT(FilmSetting):
         if (self.label in AGGREGATES[:3] and len(experts) < 2) or (self.label not in AGGREGATES[:3] and self.label not in scores):
             held = [a for a in AGGREGATES if (a in AGGREGATES[:3] and len(experts) >= 2) or a in scores] + experts
             raise MissingAnnotations(f"{self.ds.name} has no grades for LABEL={self.label!r}: its grades are {', '.join(held)}")
-        if not annotations(self.ds)["joint boxes"]:
-            if self.localiser is None or not annotations(self.ds)["SvdH site grades"]:
-                raise MissingAnnotations(f"{self.ds.name} has no joint boxes: give LOCALISER, a localiser.pt of notebook 05 "
-                                         "(trained on SynthRA), and SvdH site grades to grade the boxes its landmarks imply")  # fmt: skip
-            print(f"{self.ds.name} has no joint boxes: the boxes the regressor learns and the scorer's crops are those the landmarks "
-                  f"of 05's localiser ({self.localiser}, trained on SynthRA) imply, graded by pooling their SvdH sites by maximum")  # fmt: skip
-            self.ds = with_landmark_boxes(self.ds, predicted_landmarks(self.ds, Localiser.load(self.localiser)))
+        localiser = Localiser.load(self.localiser) if self.localiser and not annotations(self.ds)["joint boxes"] else None
+        self.ds = with_localiser_boxes(self.ds, localiser, "RheumaVIT (its box regressor and its scorer's crops)")
 
     def networks(self) -> list[tuple[str, dict]]:
         sizes = self.sizes

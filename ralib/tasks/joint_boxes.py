@@ -24,8 +24,9 @@ from torch.utils.data import Dataset
 from torchvision.ops import distance_box_iou_loss
 
 from ralib import anatomy, geometry
+from ralib.data.annotations import MissingAnnotations, annotations
 from ralib.data.model import RADataset
-from ralib.patches.cache import block_hands
+from ralib.patches.cache import block_hands, predicted_landmarks
 from ralib.tasks.base import Task, hash_task_data
 
 CORNERS = ("x0", "y0", "x1", "y1")
@@ -130,6 +131,27 @@ def with_landmark_boxes(ds: RADataset, landmarks: np.ndarray) -> RADataset:
                              **dict(zip(CORNERS, boxes[n, j]))})  # fmt: skip
     scores = pd.concat([ds.scores, pd.DataFrame(rows)], ignore_index=True)
     return RADataset(ds.name, ds.radiographs, scores, ds.landmarks, ds.skipped, ds.extras)
+
+
+def with_localiser_boxes(ds: RADataset, localiser, who: str) -> RADataset:
+    """``ds`` itself when it has joint boxes; else, with a printed note, :func:`with_landmark_boxes` of the landmarks
+    ``localiser`` (a :class:`~ralib.landmarks.localiser.Localiser`, trained on SynthRA) finds on its films, for
+    ``who`` (a notebook's step). An error naming what to give when there is no localiser or no SvdH site grade to
+    grade the boxes with.
+
+    Example:
+        >>> ds = with_localiser_boxes(ra2dream_set, Localiser.load("localiser.pt"), "notebook 09")  # doctest: +SKIP
+        ra2dream has no joint boxes: ...
+    """
+    held = annotations(ds)
+    if held["joint boxes"]:
+        return ds
+    if localiser is None or not held["SvdH site grades"]:
+        raise MissingAnnotations(f"{ds.name} has no joint boxes, which {who} needs: give LOCALISER, a localiser.pt of "
+                                 "notebook 05 (trained on SynthRA), and SvdH site grades to grade the boxes its landmarks imply")  # fmt: skip
+    print(f"{ds.name} has no joint boxes: {who} uses those the landmarks of 05's localiser (trained on SynthRA) imply, "
+          "graded by pooling their SvdH sites by maximum")  # fmt: skip
+    return with_landmark_boxes(ds, predicted_landmarks(ds, localiser))
 
 
 def box_iou_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
