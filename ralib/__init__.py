@@ -38,23 +38,31 @@ def versions() -> dict[str, str]:
     return found
 
 
-def setup(seed: int = 0, threads: int | None = None, deterministic: bool = True, verbose: bool = True):
-    """Seed everything, fix determinism and threads, pick the device, set plotting defaults.
+def setup(seed: int = 0, profile: str | None = None, threads: int | None = None, deterministic: bool = True,
+          verbose: bool = True):  # fmt: skip
+    """Seed everything, fix determinism and threads, pick the device, set the profile's training limits and
+    plotting defaults.
 
     Args:
         seed: seeds Python's ``random``, NumPy's global generator and torch.
+        profile: a profile name: its limits hold for every training of the process (the ``paper-check`` dry
+            run's cut after two batches; a micro-batch, ``$RALIB_MICRO_BATCH`` overriding it; see
+            :class:`ralib.train.fit.Limits`); None: no limits.
         threads: torch intra-op threads; default ``$RALIB_THREADS`` or every core.
         deterministic: ask torch for deterministic kernels (warns, not fails, where none exists).
-        verbose: print versions, device and threads.
+        verbose: print versions, device, threads and limits.
 
     Returns:
-        ``torch.device("cuda")`` when a GPU is present (so the ``paper`` profile runs unchanged
-        there), else ``torch.device("cpu")``.
+        The device networks train on (:func:`ralib.models.device.accelerator`: CUDA, else Apple's MPS, else the
+        CPU; ``$RALIB_DEVICE`` overrides), so that the ``paper`` profile runs unchanged on a GPU.
 
     Example:
-        >>> device = setup(0, verbose=False)
+        >>> device = setup(0, "smoke", verbose=False)
     """
     import torch
+
+    from ralib.models.device import accelerator
+    from ralib.train.fit import limit_training
 
     random.seed(seed)
     np.random.seed(seed)
@@ -68,11 +76,17 @@ def setup(seed: int = 0, threads: int | None = None, deterministic: bool = True,
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = not deterministic
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = accelerator()
+    sizes = get_profile(profile) if profile else None
+    micro_batch = int(os.environ.get("RALIB_MICRO_BATCH") or (sizes.micro_batch if sizes else 0))
+    limit_training(sizes.dry_batches if sizes else 0, micro_batch)
     _plot_defaults()
     if verbose:
         print(" | ".join(f"{k} {v}" for k, v in versions().items()))
         print(f"device {device} | torch threads {threads} | seed {seed} | deterministic {deterministic}")
+        if sizes and (sizes.dry_batches or micro_batch):
+            print(f"every training: {f'{sizes.dry_batches} batches, then stop' if sizes.dry_batches else 'in full'}"
+                  f"{f'; at most {micro_batch} samples a pass, gradients accumulated' if micro_batch else ''}")
     return device
 
 

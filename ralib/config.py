@@ -5,8 +5,9 @@ Three named profiles size every notebook, and a fourth checks the third:
 - ``smoke``: seconds per notebook, for the test suite;
 - ``cpu``: a laptop, minutes per notebook, results worth reading;
 - ``paper``: the papers' sizes, for a GPU;
-- ``paper-check``: the paper profile's image sizes, models and batch sizes on a handful of films for one epoch,
-  from random weights (:func:`dry_run`): what shows on a CPU that ``paper`` starts and runs through.
+- ``paper-check``: the paper profile's image sizes, models and batch sizes on a handful of films, two batches
+  a training, from random weights (:func:`dry_run`): what shows on a CPU that ``paper`` starts and runs
+  through, and what it will cost on a GPU.
 
 Image sizes, data-set sizes, epochs, batch sizes and model lists live here and nowhere else;
 notebooks read them through :func:`get_profile`.
@@ -20,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 PROFILE_NAMES = ("smoke", "cpu", "paper", "paper-check")
@@ -182,6 +183,12 @@ class Profile:
     #: where trained networks start unless a notebook's WEIGHTS says otherwise: random | imagenet (the papers'
     #: starts; ralib.models.pretrained)
     weights: str = "random"
+    #: every training of a dry run stops after this many batches and one validation (0: trains in full); the
+    #: trainings keep the profile's epochs, so that their cost scales to the full run (ralib.train.cost)
+    dry_batches: int = 0
+    #: at most this many samples through a network at once, gradients accumulated over the batch (0: whole
+    #: batches); ``$RALIB_MICRO_BATCH`` overrides it for a machine with less memory (ralib.train.fit.Limits)
+    micro_batch: int = 0
 
     def speed(self, network: str = "") -> dict:
         """``TrainConfig`` fields for this profile's arithmetic when training ``network`` (a model or backbone
@@ -191,7 +198,7 @@ class Profile:
             >>> get_profile("cpu").speed("resnet34"), get_profile("cpu").speed("mobilenetv2_100")
             ({'precision': 'bf16', 'channels_last': True}, {'precision': 'fp32', 'channels_last': True})
         """
-        depthwise = network.startswith(DEPTHWISE)
+        depthwise = network.startswith(DEPTHWISE) and self.precision == "bf16"  # measured on the CPU; "amp" is for every network
         return {"precision": "fp32" if depthwise else self.precision, "channels_last": self.channels_last}
 
 
@@ -305,34 +312,40 @@ _PROFILES = {
         explain=ExplainSizes(films=358, cam_methods=("Grad-CAM", "Grad-CAM++", "Score-CAM", "Eigen-CAM"),
                              crop_cam_methods=("Grad-CAM", "Grad-CAM++", "Score-CAM", "Eigen-CAM"), slow_films=358, sanity_films=20,
                              sanity_steps=8, shuffled_epochs=30),
-        precision="fp32", channels_last=True, weights="imagenet",  # bf16 on a GPU is unmeasured here (issue 30: device handling)
+        # mixed precision: float16 with loss scaling on CUDA, bfloat16 elsewhere (ralib.train.fit.PRECISIONS)
+        precision="amp", channels_last=True, weights="imagenet",
     ),
 }
 
 
-def dry_run(profile: Profile, films: int = 40) -> Profile:
-    """``profile``'s image sizes, models and batch sizes on ``films`` films (and few children and simulated
-    patients), every training one epoch (``*epochs`` fields 1; crops drawn per epoch: two batches), a few films
-    through the explanations, from random weights: the ``paper-check`` dry run of the ``paper`` profile.
+def dry_run(profile: Profile, films: int = 40, batches: int = 2, micro_batch: int = 4) -> Profile:
+    """``profile``'s image sizes, models, batch sizes and epochs on ``films`` films, every training stopped after
+    ``batches`` batches and one validation (``dry_batches``), at most ``micro_batch`` samples through a network at
+    once (what 24 GB hold of a ResNet-50 at 1,024 px), a few films through the explanations, from random weights:
+    the ``paper-check`` dry run of the ``paper`` profile. The other counts of training items (children's hands,
+    crops drawn per epoch, detector hands, foreground films) shrink with the films, so that one ratio scales every
+    training's cost to the full run (:mod:`ralib.train.cost`); the landmark draws of the MIL bags are one.
 
     Example:
         >>> check = dry_run(_PROFILES["paper"])
         >>> check.train.image_size, check.train.epochs, check.scorer.backbones[0], check.data.image_size
-        (1024, 1, 'tiny_vit_21m_224', 2800)
+        (1024, 100, 'tiny_vit_21m_224', 2800)
+        >>> check.data.n_children, check.scorer.epoch_size, check.deepra.detector_hands, check.dry_batches
+        (147, 210, (4, 1), 2)
     """
+    share = films / profile.data.n_images
 
-    def one_epoch(sizes):
-        return replace(sizes, **{f.name: min(getattr(sizes, f.name), 1) for f in fields(sizes) if f.name.endswith("epochs")})
+    def part(n: int) -> int:
+        return max(1, round(n * share))
 
-    scorer = one_epoch(profile.scorer)
-    return replace(profile, name=f"{profile.name}-check", description=f"the {profile.name} profile's sizes on {films} films, one epoch",
-                   data=replace(profile.data, n_images=films, n_children=24, n_reader_patients=300),
-                   train=one_epoch(profile.train), landmarks=one_epoch(profile.landmarks),
-                   mil=replace(one_epoch(profile.mil), segmentation_films=(8, 4), landmark_draws=1),
-                   scorer=replace(scorer, epoch_size=2 * scorer.batch_size, val_films=4),
-                   deepra=replace(one_epoch(profile.deepra), detector_hands=(0, 0)),
-                   explain=replace(one_epoch(profile.explain), films=4, slow_films=2, sanity_films=2, sanity_steps=2),
-                   weights="random")  # fmt: skip
+    return replace(profile, name=f"{profile.name}-check", description=f"the {profile.name} profile's sizes on {films} films, "
+                   f"{batches} batches a training", dry_batches=batches, micro_batch=micro_batch, weights="random",
+                   data=replace(profile.data, n_images=films, n_children=part(profile.data.n_children), n_reader_patients=300),
+                   mil=replace(profile.mil, segmentation_films=tuple(map(part, profile.mil.segmentation_films)),
+                               landmark_draws=1),
+                   scorer=replace(profile.scorer, epoch_size=part(profile.scorer.epoch_size), val_films=4),
+                   deepra=replace(profile.deepra, detector_hands=tuple(map(part, profile.deepra.detector_hands))),
+                   explain=replace(profile.explain, films=4, slow_films=2, sanity_films=2, sanity_steps=2))  # fmt: skip
 
 
 _PROFILES["paper-check"] = dry_run(_PROFILES["paper"])

@@ -388,6 +388,9 @@ def gate_maps(shown: list[tuple[np.ndarray, np.ndarray, str, float]]):
     """Attention-gate maps over their crops, each stretched to its own range (the title gives the range and
     the crop's worst grade); ``shown`` as :meth:`ralib.pipelines.deepra.DeepRA.gate_maps` returns it."""
     fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(2.2 * max(1, len(shown)), 2.6), squeeze=False)
+    if not shown:
+        axes[0, 0].axis("off")
+        axes[0, 0].text(0.5, 0.5, "no test crop of a joint\ngraded 2 or more", ha="center", va="center")
     for ax, (image, heat, region, worst) in zip(axes[0], shown):
         heatmap_overlay(ax, (image - image.min()) / (np.ptp(image) or 1), (heat - heat.min()) / (np.ptp(heat) or 1),
                         f"{region}, worst {worst:g}\ngate {heat.min():.2f}-{heat.max():.2f}")  # fmt: skip

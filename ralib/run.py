@@ -346,6 +346,22 @@ def _local_kernel_manager():
     return LocalKernelManager
 
 
+def dry_run_report(folder: Path, profile: str) -> str:
+    """Add the full run's GPU estimate (:func:`ralib.train.cost.gpu_estimate`) to the ``metrics.json`` a dry run of
+    ``profile`` wrote in ``folder``, and say it in a line with the notebook's peak memory."""
+    from ralib.train.cost import gpu_estimate
+
+    dry = get_profile(profile)
+    full = get_profile(profile.removesuffix("-check"))
+    path = Path(folder) / "metrics.json"
+    record = json.loads(path.read_text())
+    record["gpu_estimate"] = estimate = gpu_estimate(folder, dry, full)
+    path.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
+    return (f"peak memory {record['peak_memory_gb']} GB (a worker: {record.get('peak_worker_memory_gb')} GB); "
+            f"{estimate['trainings']} trainings, {estimate['full_run_training_flops']:.3g} FLOPs at the {full.name} profile: "
+            f"about {estimate['full_run_gpu_hours']} GPU hours at {estimate['assumed_sustained_tflops']:g} TFLOP/s sustained")
+
+
 def write_summary(folder: Path, profile: str) -> Path:
     """Write ``<folder>/summary.md`` from every notebook run in ``folder`` (its ``run.json`` and
     ``metrics.json``), whether it ran this time or before: one row per notebook, the full text of
@@ -437,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{i}/{len(notebooks)}] {nb.stem}: unchanged since its last successful run, skipped (--force runs it)")
             continue
         print(f"[{i}/{len(notebooks)}] {nb.stem}: {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s")
+        if result.ok and get_profile(args.profile).dry_batches:
+            print(f"    {dry_run_report(result.output.parent, args.profile)}")
         if not result.ok:
             print(f"    {result.error}\n    executed notebook: {result.output}", file=sys.stderr)
             if args.fail_fast:

@@ -85,6 +85,8 @@ class Run:
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(time.time() - self._started, 1),
             "peak_memory_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),  # the kernel's largest RSS
+            # the largest RSS of one of its finished worker processes (film generation, data-loader workers)
+            "peak_worker_memory_gb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 2),
             "figures": self.figures,
             "metrics": self.metrics,
         }

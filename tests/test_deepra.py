@@ -271,3 +271,17 @@ def test_a_zoomed_hand_keeps_every_region_on_the_same_pixels():
     assert len(data[0]) == 3 and data[0][1].shape == (len(REGIONS), 4)
     with pytest.raises(ValueError, match="unknown augmentation"):
         RegionDataset(images, boxes, "rotate")
+
+
+def test_the_gate_maps_skip_a_model_whose_test_crops_show_no_damaged_joint():
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+
+    from ralib import plots
+    from ralib.pipelines.deepra import DeepRA
+
+    healthy = SimpleNamespace(rows=lambda split: np.arange(3), targets=np.zeros((3, 4)))
+    shown = DeepRA.gate_maps({"finger": (healthy, None)})  # the model is never asked: nothing to show
+    assert shown == []
+    plt.close(plots.gate_maps(shown))  # an empty figure saying why, not torch's error on an empty stack

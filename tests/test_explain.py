@@ -241,3 +241,15 @@ def test_a_model_reading_many_crops_a_film_keeps_only_the_crop_cam_methods():
     assert not reads_crops(whole) and reads_crops(joints)
     assert "Score-CAM" in with_methods(whole, sizes).methods and "Score-CAM" not in with_methods(joints, sizes).methods
     assert with_methods(joints, sizes).methods[-1] == "rollout" and whole.methods == every  # its own map kept; a copy
+
+
+def test_the_shuffled_labels_copy_trains_the_references_architecture_from_the_references_start(tmp_path):
+    from ralib.explain.sanity import shuffled_copy_config
+    from ralib.train import TrainConfig, recipes, save_checkpoint
+
+    configs = {}
+    for start in ("random", "imagenet"):
+        reference = TrainConfig("resnet34", 8, 16, pretrained=start, precision="bf16", channels_last=True)
+        configs[start] = shuffled_copy_config(save_checkpoint(tmp_path / f"{start}.pt", torch.nn.Linear(1, 1), reference), 4, seed=2)
+    assert configs["random"] == recipes.fast("resnet34", 4, 16, seed=2, tag="shuffled labels")  # what 10 trained before
+    assert configs["imagenet"].pretrained == "imagenet" and configs["imagenet"].label == "resnet34 mse b16 imagenet shuffled labels"

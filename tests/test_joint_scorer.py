@@ -343,13 +343,15 @@ def test_the_scorer_trains_in_two_stages_frozen_backbone_then_everything(tmp_pat
 
 def test_boxes_from_the_true_landmarks_find_the_annotated_joints(synthetic):
     from ralib.data.arrays import hand_array
-    from ralib.tasks.joint_boxes import boxes_table, landmark_boxes
+    from ralib.tasks.joint_boxes import boxes_table, implied_boxes, landmark_boxes
     from ralib.landmarks.points import film_landmarks
 
     _, hands = hand_array(synthetic, 32, progress=False, cache=False)
     true = film_boxes(hand_joint_boxes(synthetic, hands), hands)
     from_landmarks = landmark_boxes(synthetic, film_landmarks(synthetic)[0], hands)
     assert from_landmarks.shape == true.shape and np.isfinite(from_landmarks).all()
+    implied = implied_boxes(synthetic, hands)  # no localiser given: the true landmarks' boxes alone
+    assert list(implied) == ["true"] and np.array_equal(implied["true"], from_landmarks)
     assert box_metrics(from_landmarks, true)["localisation_accuracy"] > 0.95
     table = boxes_table(true, hands)
     assert len(table) == len(hands) * 21 and list(table.joint[:2]) == ["ip", "dip2"]

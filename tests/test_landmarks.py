@@ -381,3 +381,18 @@ def test_a_hand_found_lying_on_its_side_is_flagged_and_cut_into_no_patches(tmp_p
     assert "flagged, not a hand's geometry: turned.png, left-hand pose: the hand lies" in capsys.readouterr().out
     (upright,) = locate_films(FixedLocaliser(), tmp_path)
     assert upright.flags == {} and len(upright.frames) == 25
+
+
+def test_a_saved_localiser_finds_to_the_last_bit_what_it_found_before_it_was_saved(tmp_path):
+    """05's networks come out of training in channels-last order, 07-10 load them from the file: the same
+    landmarks either way, so that a notebook run alone gives what it gives after 05 in one run."""
+    from ralib.landmarks.localiser import Localiser
+    from ralib.models import create_model
+
+    torch.manual_seed(0)
+    coarse = create_model("landmark_unet", 74, encoder="resnet18").eval().to(memory_format=torch.channels_last)
+    trained = Localiser(coarse, None, 64, 64, 32, (0.5, 0.25), (0.5, 0.25), {"encoder": "resnet18"})
+    films = np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8)
+    before = trained.coarse_pass(films)
+    after = Localiser.load(trained.save(tmp_path / "localiser.pt")).coarse_pass(films)
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(before, after))

@@ -19,12 +19,16 @@ Example:
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy.stats import spearmanr
+
+from ralib.train import TrainConfig, recipes
+from ralib.train.fit import checkpoint_record
 
 
 def map_similarity(a, b, size: int = 64) -> float:
@@ -78,6 +82,20 @@ def passes(table: pd.DataFrame, threshold: float = 0.5) -> bool | None:
     None where there was nothing to compare (constant maps)."""
     last = table.spearman.iloc[-1]
     return None if np.isnan(last) else bool(last < threshold)
+
+
+def shuffled_copy_config(reference_checkpoint: str | Path, epochs: int, batch_size: int = 16, seed: int = 0) -> TrainConfig:
+    """How the data randomisation test's copy of a model trains: the reference checkpoint's architecture from
+    the reference's start (random, ImageNet or a folder of weights: the maps of two models are compared, not of
+    two starts), with the fast recipe for ``epochs``.
+
+    Example:
+        >>> shuffled_copy_config(checkpoint, 4).label                # doctest: +SKIP
+        'resnet34 mse b16 imagenet shuffled labels'
+    """
+    record = checkpoint_record(reference_checkpoint)
+    return recipes.fast(record["model"], epochs, batch_size, seed=seed, tag="shuffled labels", pretrained=record.get("pretrained", "random"),
+                        model_options=tuple(tuple(pair) for pair in record.get("model_options", ())))  # fmt: skip
 
 
 def with_shuffled_labels(task, seed: int = 0):

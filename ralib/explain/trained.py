@@ -38,7 +38,7 @@ from ralib.tasks.joint_boxes import boxes_table, film_boxes, hand_joint_boxes, l
 from ralib.tasks.joint_grades import HEADS, JointGradeTask, split_grade_table
 from ralib.tasks.region_scores import JOINT_MODELS, RegionScoreTask
 from ralib.train.extract import image_features, image_outputs_of
-from ralib.train.fit import load_checkpoint
+from ralib.train.fit import load_checkpoint, predict
 
 
 #: the split of films a model scores without having been trained or tested on them
@@ -89,13 +89,22 @@ def checkpoint(run_dir: Path, pattern: str) -> Path:
 
 def whole_image_cnn(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 0, model: str = "resnet34",
                     new_films: bool = False) -> Trained:  # fmt: skip
-    """``03``'s whole-film SvdH regressor ``model`` on the films it was tested on (``new_films``: on all)."""
-    path = checkpoint(run_dir, f"{model}_*_svdh_regression.pt")
-    network, record = load_checkpoint(path)
+    """``03``'s whole-film SvdH regressor ``model`` on the films it was tested on (``new_films``: on all); where 03
+    trained several runs of it (the paper's grid: losses, batch sizes), the one of lowest validation RMSE, as
+    06 and 07 choose their whole-image reference."""
     task = tasks.svdh_regression(ds, film_array(ds, profile.train.image_size, progress=False), seed)
+    found = sorted((Path(run_dir) / "checkpoints").glob(f"{model}_*_svdh_regression.pt"))
+    path = checkpoint(run_dir, f"{model}_*_svdh_regression.pt") if len(found) < 2 else min(found, key=lambda p: _val_rmse(p, task))
+    network, record = load_checkpoint(path)
     if new_films:
         task = tasks.ImageTask(task.name, task.kind, task.images, _scored(task.table, True), task.target, record=record)
     return Trained(network, task, methods_for(network), path, NEW if new_films else "test")
+
+
+def _val_rmse(path: Path, task) -> float:
+    """The validation RMSE of the whole-image checkpoint ``path``, trained on ``task``."""
+    network, _ = load_checkpoint(path)
+    return float(task.evaluate(task.decode(predict(network, task.dataset("val"), task.forward), "val"), "val")["rmse"])
 
 
 def _scoring(record: dict, table, target: str) -> CropTask:
@@ -108,15 +117,17 @@ def _scoring(record: dict, table, target: str) -> CropTask:
 
 def scheme2(ds: RADataset, run_dir: Path, localiser, profile: Profile, seed: int = 0, film_ids=None,
             new_films: bool = False) -> dict[str, Trained]:  # fmt: skip
-    """``07``'s attention MIL at the localiser's landmarks (trained with jittered crops): its ``attention``,
+    """``07``'s attention MIL at the localiser's landmarks (trained with jittered crops) over the features of the
+    first patch classifier of the profile: its ``attention``,
     and the same MIL behind its patch classifier (:meth:`~ralib.models.mil.BagScorer.from_trained`) for the
     CAM methods through that CNN. ``film_ids``: the films whose bags are computed (None: all)."""
     sizes = profile.mil
     films = _scored(film_table(ds, seed), new_films)
     (crops,) = crop_caches(ds, [("patches", localiser)], profile.landmarks.crop_size, progress=False)
-    classifier, record = load_checkpoint(checkpoint(run_dir, f"{sizes.patch_models[0]}_*_patch_abnormality.pt"))
+    model = sizes.patch_models[0]
+    classifier, record = load_checkpoint(checkpoint(run_dir, f"{model}_*_patch_abnormality.pt"))
     scoring = _scoring(record, crops.table, "abnormal")
-    mil_path = checkpoint(run_dir, "attention_mil_*_predicted_landmarks_jittered_svdh_mil.pt")
+    mil_path = checkpoint(run_dir, f"attention_mil_*_{model}_predicted_landmarks_jittered_svdh_mil.pt")
     mil, mil_record = load_checkpoint(mil_path)
     only = None if film_ids is None else np.flatnonzero(crops.table.radiograph_id.isin(set(map(str, film_ids))).to_numpy())
     features = image_features(classifier, crops.images, scoring, only=only)
@@ -203,14 +214,14 @@ def scheme1(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 0, film_
     found best (its ``metrics.json``), on the tiles of the films ``film_ids`` (None: all); the classifier
     scores them with the scaling its checkpoint carries."""
     sizes = profile.mil
-    best = json.loads((Path(run_dir) / "metrics.json").read_text())["metrics"]["best_scheme1"]
-    k = int(re.search(r"K=(\d+)", best).group(1))
+    best = json.loads((Path(run_dir) / "metrics.json").read_text())["metrics"]["best_scheme1"]  # e.g. "mobilenetv2_100, K=40"
+    model, k = best.split(",")[0], int(re.search(r"K=(\d+)", best).group(1))
     tiles = tile_cache(ds, sizes.patch_size, progress=False)
-    classifier, record = load_checkpoint(checkpoint(run_dir, f"{sizes.patch_models[0]}_*_tile_classes.pt"))
+    classifier, record = load_checkpoint(checkpoint(run_dir, f"{model}_*_tile_classes.pt"))
     scoring = _scoring(record, tiles.table, "tile_class")
     only = None if film_ids is None else np.flatnonzero(tiles.table.radiograph_id.isin(set(map(str, film_ids))).to_numpy())
     out = image_outputs_of(classifier, tiles.images, scoring, only=only)
-    path = checkpoint(run_dir, f"attention_mil_*_K={k}_svdh_mil.pt")
+    path = checkpoint(run_dir, f"attention_mil_*_{model}_K={k}_svdh_mil.pt")
     mil, mil_record = load_checkpoint(path)
     task = tile_bag_task(_scored(film_table(ds, seed), new_films), tiles.table, out["features"], out["predictions"], k,
                          record=mil_record if new_films else None)  # fmt: skip

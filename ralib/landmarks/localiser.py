@@ -31,6 +31,7 @@ from ralib.integrity import seal
 from ralib.landmarks.heatmaps import decode_logits
 from ralib.landmarks.points import K, LandmarkPredictions, fine_frame
 from ralib.models import create_model
+from ralib.models.device import running_on
 from ralib.models.weight_files import read_weights
 
 
@@ -48,6 +49,13 @@ class Localiser:
     coarse_options: dict = field(default_factory=dict)  # the landmark_unet builder's arguments, to rebuild
     fine_options: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        # one memory layout however the networks came (trained in channels-last, or loaded from a file): the
+        # convolutions' arithmetic, and so the landmarks to the last bit, would otherwise depend on it
+        for network in (self.coarse, self.fine):
+            if network is not None:
+                network.to(memory_format=torch.channels_last)
+
     @classmethod
     def from_tasks(cls, coarse: nn.Module, fine: nn.Module | None, coarse_task, fine_task, coarse_options: dict,
                    fine_options: dict) -> "Localiser":  # fmt: skip
@@ -63,11 +71,12 @@ class Localiser:
         self.coarse.eval()
         mean, sd = self.coarse_norm
         xy, peak = [], []
-        for start in range(0, len(images), batch_size):
-            x = (torch.from_numpy(np.asarray(images[start : start + batch_size], np.float32)) / 255 - mean) / sd
-            p, h = decode_logits(self.coarse(x[:, None]))
-            xy.append(p.numpy())
-            peak.append(h.numpy())
+        with running_on(self.coarse) as device:
+            for start in range(0, len(images), batch_size):
+                x = (torch.from_numpy(np.asarray(images[start : start + batch_size], np.float32)) / 255 - mean) / sd
+                p, h = decode_logits(self.coarse(x[:, None].to(device)).cpu())
+                xy.append(p.numpy())
+                peak.append(h.numpy())
         return np.concatenate(xy), np.concatenate(peak)
 
     @torch.no_grad()
@@ -80,15 +89,16 @@ class Localiser:
         channels = np.flatnonzero(np.isfinite(xy).all(-1))
         frames = [fine_frame(xy[c], c, self.crop) for c in channels]
         out, peaks = np.full_like(xy, np.nan, dtype=float), np.full(len(xy), np.nan)
-        for start in range(0, len(channels), batch_size):
-            chunk = channels[start : start + batch_size]
-            crops = np.stack([cut(film, frames[start + j], self.crop) for j in range(len(chunk))])
-            p, h = decode_logits(self.fine(torch.from_numpy((crops - mean) / sd)[:, None]))
-            k = torch.as_tensor(chunk % K)
-            p, h = p[torch.arange(len(chunk)), k].numpy(), h[torch.arange(len(chunk)), k].numpy()
-            for j, c in enumerate(chunk):
-                out[c] = from_crop(frames[start + j], self.crop, p[j])[0]
-                peaks[c] = h[j]
+        with running_on(self.fine) as device:
+            for start in range(0, len(channels), batch_size):
+                chunk = channels[start : start + batch_size]
+                crops = np.stack([cut(film, frames[start + j], self.crop) for j in range(len(chunk))])
+                p, h = decode_logits(self.fine(torch.from_numpy((crops - mean) / sd)[:, None].to(device)).cpu())
+                k = torch.as_tensor(chunk % K)
+                p, h = p[torch.arange(len(chunk)), k].numpy(), h[torch.arange(len(chunk)), k].numpy()
+                for j, c in enumerate(chunk):
+                    out[c] = from_crop(frames[start + j], self.crop, p[j])[0]
+                    peaks[c] = h[j]
         return out, peaks
 
     def locate_boxed(self, coarse: Letterboxed, fine: Letterboxed | None, rows: np.ndarray,

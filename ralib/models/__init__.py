@@ -2,7 +2,7 @@
 (:mod:`ralib.models.backbones`), the landmark U-Net (:mod:`ralib.models.landmark_net`), RheumaVIT's box regressor and joint
 scorer (:mod:`ralib.models.joint_scorer`) with its denoising pretraining (:mod:`ralib.models.denoising`), the gated
 attention MIL (:mod:`ralib.models.mil`), and DeepRA's region detector (:mod:`ralib.models.detection`) and attention-gated
-joint model (:mod:`ralib.models.attention_gate`)."""
+joint model (:mod:`ralib.models.attention_gate`); where they run: :mod:`ralib.models.device`."""
 
 from ralib.models.backbones import FREEZE_SCHEMES, MODEL_NAMES, ExplainerTarget, explainer_target, freeze, penultimate, unfreeze
 from ralib.models.registry import create_model, list_models, register_model

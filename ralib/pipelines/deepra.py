@@ -23,13 +23,11 @@ from ralib.data.annotations import annotations, missing_note
 from ralib.data.arrays import hand_array
 from ralib.data.formats import ra2dream
 from ralib.landmarks.localiser import Localiser
-from ralib.landmarks.points import film_landmarks
-from ralib.patches import predicted_landmarks
 from ralib.patches.box_crops import box_crop_cache
 from ralib.pipelines.setting import FilmSetting
 from ralib.results.deepra import challenge_measures, distribution_baseline, fill_missing_sites, reference_sites
 from ralib.tasks.detection import REGIONS, RegionDataset, RegionTask, image_boxes, region_boxes, region_overlap, region_table
-from ralib.tasks.joint_boxes import film_boxes, hand_joint_boxes, landmark_boxes, with_localiser_boxes
+from ralib.tasks.joint_boxes import film_boxes, hand_joint_boxes, implied_boxes, with_localiser_boxes
 from ralib.tasks.region_scores import JOINT_MODELS, RegionScoreTask
 from ralib.train import predict, recipes, reuse_or_fit
 
@@ -130,14 +128,9 @@ class DeepRA(FilmSetting):
         """The regions of every hand three ways: the detector's best box per region, and the squares around
         the joint boxes that landmarks imply, from 05's ``localiser`` (when given) and from the true landmarks
         (when the data set has them)."""
-        candidates = {"detector (best box per region)": detected}
-        if localiser is not None:
-            located = landmark_boxes(self.ds, predicted_landmarks(self.ds, Localiser.load(localiser)), hands)
-            candidates["landmarks of 05's localiser"] = region_boxes(image_boxes(located, hands))
-        if self.ds.landmarks is not None and len(self.ds.landmarks):
-            true = landmark_boxes(self.ds, film_landmarks(self.ds)[0], hands)
-            candidates["true landmarks"] = region_boxes(image_boxes(true, hands))
-        return candidates
+        implied = implied_boxes(self.ds, hands, None if localiser is None else Localiser.load(localiser))
+        names = {"localiser": "landmarks of 05's localiser", "true": "true landmarks"}
+        return {"detector (best box per region)": detected, **{names[k]: region_boxes(image_boxes(v, hands)) for k, v in implied.items()}}
 
     @staticmethod
     def region_examples(images: np.ndarray, regions: np.ndarray, candidates: dict[str, np.ndarray], hands: pd.DataFrame,
@@ -282,11 +275,14 @@ class DeepRA(FilmSetting):
     @staticmethod
     def gate_maps(models: dict[str, tuple], per_model: int = 4) -> list[tuple[np.ndarray, np.ndarray, str, float]]:
         """The attention gate's map over up to ``per_model`` test crops of damaged joints (a site graded 2 or
-        more) of each model, upsampled to the crop: (crop, map, region, worst grade) each."""
+        more) of each model, upsampled to the crop: (crop, map, region, worst grade) each; none for a model
+        whose test crops show no such joint."""
         shown = []
         for task, fitted in models.values():
             rows = task.rows("test")
             damaged = rows[np.nan_to_num(task.targets[rows], nan=0).max(1) >= 2][:per_model]
+            if not len(damaged):  # a small test split (a dry run, a small real set) may hold no damaged joint
+                continue
             data, position = task.dataset("test"), {r: k for k, r in enumerate(rows)}
             images = torch.stack([data[position[r]][0] for r in damaged])
             with torch.no_grad():

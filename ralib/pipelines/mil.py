@@ -5,8 +5,8 @@ extractor; :class:`Scheme2` the joint patches at the landmarks of 05's localiser
 joints' damage, and the per-hand MIL with its RA stages.
 
 Example:
-    >>> Scheme2.checkpoint_tag("resnet18, predicted landmarks, jittered")
-    'predicted_landmarks_jittered'
+    >>> Scheme2.checkpoint_tag("resnet18, predicted landmarks, jittered"), Scheme1.checkpoint_tag("resnet18, K=40")
+    ('resnet18_predicted_landmarks_jittered', 'resnet18_K=40')
 """
 
 from __future__ import annotations
@@ -249,8 +249,9 @@ class Scheme2(MIL):
 
     @staticmethod
     def checkpoint_tag(name: str) -> str:
-        """A bag task's checkpoint tag: its landmarks, e.g. ``predicted_landmarks_jittered``."""
-        return name.split(", ", 1)[1].replace(" ", "_").replace(",", "")
+        """A bag task's checkpoint tag: its patch classifier and landmarks, e.g. ``resnet18_predicted_landmarks_jittered``
+        (one checkpoint per classifier: the paper profile trains three)."""
+        return name.replace(", ", "_").replace(" ", "_")
 
     def scheme1_row(self, test_table: pd.DataFrame) -> dict[str, np.ndarray]:
         """Notebook 06's best Scheme 1 model on the same test films, from its ``test_predictions.csv`` (empty
@@ -381,8 +382,9 @@ class Scheme1(MIL):
 
     @staticmethod
     def checkpoint_tag(name: str) -> str:
-        """A bag task's checkpoint tag: its ``K``, e.g. ``K=50``."""
-        return name.split(", ")[1]
+        """A bag task's checkpoint tag: its tile classifier and ``K``, e.g. ``resnet18_K=50`` (one checkpoint per
+        classifier: the paper profile trains three)."""
+        return name.replace(", ", "_")
 
     def foreground(self) -> Foreground:
         """A U-Net trained on morphological foreground masks of a few films (``segmentation_films``), applied to

@@ -24,9 +24,7 @@ from ralib.data.annotations import MissingAnnotations, annotations
 from ralib.data.arrays import hand_array
 from ralib.explain.rollout import tinyvit_rollout
 from ralib.landmarks.localiser import Localiser
-from ralib.landmarks.points import film_landmarks
 from ralib.metrics import class_metrics
-from ralib.patches import predicted_landmarks
 from ralib.patches.box_crops import box_crop_cache, true_boxes
 from ralib.pipelines.setting import FilmSetting
 from ralib.results.comparisons import elsewhere_rows, scoring_table
@@ -40,7 +38,7 @@ from ralib.tasks.joint_boxes import (
     boxes_table,
     film_boxes,
     hand_joint_boxes,
-    landmark_boxes,
+    implied_boxes,
     limit_box_size,
     with_localiser_boxes,
 )
@@ -151,13 +149,9 @@ class RheumaVIT(FilmSetting):
     def box_candidates(self, boxes: Boxes, localiser: Path) -> dict[str, np.ndarray]:
         """The joint boxes of every hand on the film three ways: regressed, and the squares of each joint's
         breadth that the landmarks of 05's ``localiser`` (when given) and (where known) the true landmarks imply."""
-        candidates = {"box regressor": boxes.regressed}
-        if localiser is not None:
-            located = predicted_landmarks(self.ds, Localiser.load(localiser))
-            candidates["landmarks of 05's localiser"] = landmark_boxes(self.ds, located, boxes.hands)
-        if self.ds.landmarks is not None and len(self.ds.landmarks):
-            candidates["true landmarks (no localisation error)"] = landmark_boxes(self.ds, film_landmarks(self.ds)[0], boxes.hands)
-        return candidates
+        implied = implied_boxes(self.ds, boxes.hands, None if localiser is None else Localiser.load(localiser))
+        names = {"localiser": "landmarks of 05's localiser", "true": "true landmarks (no localisation error)"}
+        return {"box regressor": boxes.regressed, **{names[k]: v for k, v in implied.items()}}
 
     @staticmethod
     def box_results(boxes: Boxes, candidates: dict[str, np.ndarray]) -> dict[str, dict]:

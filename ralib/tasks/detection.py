@@ -96,6 +96,7 @@ def pack_detections(detections: list[dict[str, torch.Tensor]], n_classes: int, k
     score)``, best first, NaN where there are fewer."""
     out = torch.full((len(detections), n_classes, k, 5), float("nan"))
     for b, d in enumerate(detections):
+        d = {key: value.cpu() for key, value in d.items()}  # a detector run on the GPU
         for c in range(n_classes):
             mine = d["labels"] == c + 1
             scores, order = d["scores"][mine].sort(descending=True)

@@ -26,6 +26,7 @@ from torchvision.ops import distance_box_iou_loss
 from ralib import anatomy, geometry
 from ralib.data.annotations import MissingAnnotations, annotations
 from ralib.data.model import RADataset
+from ralib.landmarks.points import film_landmarks
 from ralib.patches.cache import block_hands, predicted_landmarks
 from ralib.tasks.base import Task, hash_task_data
 
@@ -152,6 +153,24 @@ def with_localiser_boxes(ds: RADataset, localiser, who: str) -> RADataset:
     print(f"{ds.name} has no joint boxes: {who} uses those the landmarks of 05's localiser (trained on SynthRA) imply, "
           "graded by pooling their SvdH sites by maximum")  # fmt: skip
     return with_landmark_boxes(ds, predicted_landmarks(ds, localiser))
+
+
+def implied_boxes(ds: RADataset, hands: pd.DataFrame, localiser=None) -> dict[str, np.ndarray]:
+    """The joint boxes ``(n_hands, 21, 4)`` of ``hands`` that landmarks imply (:func:`landmark_boxes`): ``localiser``,
+    those of the landmarks a :class:`~ralib.landmarks.localiser.Localiser` finds (when given); ``true``, those of
+    the data set's own landmarks (when it has them, e.g. SynthRA's): the landmark routes notebooks 08 and 09 set
+    beside their own box finders.
+
+    Example:
+        >>> sorted(implied_boxes(synthra_set, hands, Localiser.load("localiser.pt")))  # doctest: +SKIP
+        ['localiser', 'true']
+    """
+    out = {}
+    if localiser is not None:
+        out["localiser"] = landmark_boxes(ds, predicted_landmarks(ds, localiser), hands)
+    if ds.landmarks is not None and len(ds.landmarks):
+        out["true"] = landmark_boxes(ds, film_landmarks(ds)[0], hands)
+    return out
 
 
 def box_iou_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:

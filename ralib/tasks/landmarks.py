@@ -239,7 +239,7 @@ class ChannelHeatmapLoss(nn.Module):
 
     def forward(self, heatmaps: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         k = target[:, 2].long()
-        chosen = heatmaps[torch.arange(len(k)), k][:, None]
+        chosen = heatmaps[torch.arange(len(k), device=k.device), k][:, None]
         return self.inner(chosen, target[:, None, :2])
 
 

@@ -7,7 +7,9 @@ model already built on a task, as fastai's ``Learner`` does, and returns a :clas
 predictions are the task's named outputs, decoded. :func:`load_checkpoint` rebuilds the model with
 ``weights_only=True``. :func:`reuse_or_fit` loads a run from its checkpoint when the same configuration
 was already trained on the same data by the same code (in this notebook's folder or another's), so a
-notebook that builds on another's models does not train them again.
+notebook that builds on another's models does not train them again. Training runs on the accelerator
+(:mod:`ralib.models.device`) in the configured arithmetic (:data:`PRECISIONS`), within the process's
+:class:`Limits` (a dry run's few batches, micro-batches), and records what a sample costs (:class:`FlopCount`).
 
 Example:
     >>> cfg = TrainConfig("resnet34", epochs=1, batch_size=4)
@@ -24,22 +26,25 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
+import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
 import numpy as np
 import pandas as pd
 import torch
-import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.tracker import TrackerCallback
-from fastai.callback.training import GradientClip
-from fastai.torch_core import find_bs, to_float
+from fastai.callback.training import GradientAccumulation, GradientClip
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
+from fastai.torch_core import default_device, find_bs, to_device, to_float
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.flop_counter import FlopCounterMode
 
 from ralib.integrity import record_path, seal
 from ralib.models import create_model, freeze
+from ralib.models.device import accelerator, loader_options, running_on
 from ralib.models.pretrained import start_record
 from ralib.models.registry import builder_module, pretrained_files
 from ralib.models.weight_files import DamagedWeights, read_weights
@@ -72,7 +77,7 @@ class TrainConfig:
     model_options: tuple[tuple[str, object], ...] = ()  # keyword arguments of the model's builder, e.g. (("encoder", "resnet18"),)
     clip: float | None = None  # clip the gradients' norm to this (RheumaVIT); None: no clipping
     select: str = "loss"  # the weights kept: loss | metric | average (see SELECTIONS)
-    precision: str = "fp32"  # fp32 | bf16 (autocast of the forward pass and loss; weights and optimiser stay fp32)
+    precision: str = "fp32"  # fp32 | bf16 | amp (see PRECISIONS; weights and optimiser stay fp32)
     channels_last: bool = False  # convolution weights (and so activations) in NHWC, which oneDNN runs faster on many CPUs
     average_epochs: int = 3  # select="average": the last this many epochs' weights averaged
 
@@ -152,7 +157,7 @@ class KeepBest(Callback):
             self._outputs.append(self.learn.pred.detach().cpu())
 
     def _state(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.learn.model.state_dict().items()}  # not kept on the GPU
 
     def _validation_measure(self) -> float:
         if type(self.task).forward is Task.forward:  # the outputs fastai's validation pass just computed
@@ -207,6 +212,114 @@ class BFloat16(Callback):
 
     def after_loss(self):
         self._autocast.__exit__(None, None, None)
+
+
+#: ``TrainConfig.precision``: ``fp32``; ``bf16``, bfloat16 autocast on any device (:class:`BFloat16`); ``amp``, the
+#: device's mixed precision: float16 autocast with loss scaling on CUDA (fastai's ``MixedPrecision``), bfloat16
+#: autocast on MPS and the CPU
+PRECISIONS = ("fp32", "bf16", "amp")
+
+
+def precision_callbacks(precision: str, device: torch.device) -> list[Callback]:
+    """The callbacks of ``precision`` (:data:`PRECISIONS`) on ``device``.
+
+    Example:
+        >>> [type(c).__name__ for c in precision_callbacks("amp", torch.device("cuda"))]
+        ['MixedPrecision']
+        >>> [type(c).__name__ for c in precision_callbacks("amp", torch.device("cpu"))]
+        ['BFloat16']
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "fp32":
+        return []
+    return [MixedPrecision()] if precision == "amp" and device.type == "cuda" else [BFloat16()]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How far every training of this process goes (:func:`limit_training`): ``batches`` batches of the first
+    epoch, one validation, then stop (0: the configured epochs in full; the ``paper-check`` dry run uses 2), and
+    at most ``micro_batch`` samples through the network at once, their gradients accumulated over the configured
+    batch before each step (0: the whole batch at once). Batch norm then sees micro-batches: a small deviation,
+    in the run's fingerprint, so that such a run is never reused for a whole-batch one."""
+
+    batches: int = 0
+    micro_batch: int = 0
+
+    def step(self, batch_size: int) -> int:
+        """Samples per forward pass for ``batch_size``.
+
+        Example:
+            >>> Limits(micro_batch=4).step(16), Limits(micro_batch=4).step(2), Limits().step(16)
+            (4, 2, 16)
+        """
+        return min(batch_size, self.micro_batch) if self.micro_batch else batch_size
+
+    def record(self, batch_size: int) -> dict:
+        """What of these limits changes a run of ``batch_size`` (for its fingerprint): nothing without limits."""
+        return ({"batches": self.batches} if self.batches else {}) | (
+            {"micro_batch": self.step(batch_size)} if self.step(batch_size) < batch_size else {})
+
+
+_limits = Limits()
+
+
+def limit_training(batches: int = 0, micro_batch: int = 0) -> Limits:
+    """Set the :class:`Limits` of every later training in this process (``ralib.setup`` sets a profile's) and
+    return the previous ones.
+
+    Example:
+        >>> previous = limit_training(micro_batch=4)
+        >>> training_limits().step(16)
+        4
+        >>> _ = limit_training(previous.batches, previous.micro_batch)
+    """
+    global _limits
+    previous, _limits = _limits, Limits(int(batches), int(micro_batch))
+    return previous
+
+
+def training_limits() -> Limits:
+    """The :class:`Limits` trainings run under now."""
+    return _limits
+
+
+class StopAfterOneEpoch(Callback):
+    """The dry run (:class:`Limits`): the fit stops after its first epoch (of a few batches, which the training
+    loader draws), recorded and its weights kept as after any epoch."""
+
+    order = 100  # after the recorder and KeepBest have the epoch
+
+    def after_epoch(self):
+        raise CancelFitException
+
+
+class FlopCount(Callback):
+    """Floating-point operations of one training sample, forward and backward, counted by torch's
+    ``FlopCounterMode`` over the first training batch (matrix products, convolutions and attention; the
+    element-wise rest is left out, as FLOP counts usually do)."""
+
+    order = -9  # just after StepTimer: the batch's forward and backward inside the count
+
+    def before_fit(self):
+        self.per_sample, self._mode = None, None
+
+    def before_batch(self):
+        if self.training and self.per_sample is None:
+            self._mode = FlopCounterMode(display=False)
+            self._mode.__enter__()
+
+    def after_backward(self):
+        if self._mode is not None:
+            self._mode.__exit__(None, None, None)
+            self.per_sample = self._mode.get_total_flops() / max(1, int(find_bs(self.learn.yb)))
+            self._mode = None
+
+    def after_batch(self):  # a batch cancelled before its backward: no count from it
+        if self._mode is not None:
+            self._mode.__exit__(None, None, None)
+            self._mode = None
 
 
 class StepTimer(Callback):
@@ -310,40 +423,66 @@ def fit(model: nn.Module, task: Task, config: TrainConfig, out_dir: str | Path |
     loss = task.loss(config.loss)
     train, valid = task.dataset("train", config.augment), task.dataset("val")
     generator = torch.Generator().manual_seed(config.seed)
+    device, limits = accelerator(), training_limits()
+    default_device(device.type != "cpu")  # fastai takes the model, and each batch, to the accelerator (CUDA, else MPS)
+    step, drawn = limits.step(config.batch_size), min(len(train), limits.batches * config.batch_size) or len(train)
+    sampler = RandomSampler(train, num_samples=drawn, generator=generator)  # a dry run's few batches, else every item
     dls = DataLoaders(
-        DataLoader(train, config.batch_size, shuffle=True, drop_last=len(train) > config.batch_size, generator=generator,
-                   collate_fn=task.collate),  # fmt: skip
-        DataLoader(valid, max(config.batch_size, 32), collate_fn=task.collate),
+        DataLoader(train, step, sampler=sampler, drop_last=drawn > step, generator=generator, collate_fn=task.collate,
+                   **loader_options(device)),  # fmt: skip
+        DataLoader(valid, max(config.batch_size, 32) if step == config.batch_size else step, collate_fn=task.collate),
     )
     opt = OPTIMISERS[config.optimizer]
     options = {"weight_decay": config.weight_decay, **({"momentum": config.momentum} if config.optimizer == "sgd" else {})}
-    keep_best, timer = KeepBest(task, config.select, config.average_epochs), StepTimer()
-    callbacks = [keep_best, timer] + ([EpochToLoss()] if hasattr(loss, "set_epoch") else [])
+    keep_best, timer, flops = KeepBest(task, config.select, config.average_epochs), StepTimer(), FlopCount()
+    callbacks = [keep_best, timer, flops] + ([EpochToLoss()] if hasattr(loss, "set_epoch") else [])
     callbacks += [GradientClip(config.clip)] if config.clip else []
-    if config.precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32 or bf16, not {config.precision!r}")
-    callbacks += [BFloat16()] if config.precision == "bf16" else []
+    callbacks += precision_callbacks(config.precision, device)
+    callbacks += [GradientAccumulation(config.batch_size)] if step < config.batch_size else []
+    callbacks += [StopAfterOneEpoch()] if limits.batches else []
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     learn = Learner(dls, model, loss_func=loss, opt_func=partial(OptimWrapper, opt=opt, **options), lr=config.lr,
                     cbs=callbacks)  # fmt: skip
     started = time.time()
     quiet = not progress
-    with learn.no_bar() if quiet else nullcontext(), learn.no_logging() if quiet else nullcontext():
-        if config.schedule == "one_cycle":
-            learn.fit_one_cycle(config.epochs, config.lr)
-        else:
-            learn.fit(config.epochs, config.lr)
+    try:
+        with learn.no_bar() if quiet else nullcontext(), learn.no_logging() if quiet else nullcontext():
+            if config.schedule == "one_cycle":
+                learn.fit_one_cycle(config.epochs, config.lr)
+            else:
+                learn.fit(config.epochs, config.lr)
+    except torch.OutOfMemoryError as error:  # say how to go on, not only that the device is full
+        model.to("cpu")
+        raise torch.OutOfMemoryError(
+            f"{config.label} on {task.name} ran out of {device.type} memory at {step} samples a pass: set "
+            f"RALIB_MICRO_BATCH={max(1, step // 2)} (or fewer) to put fewer through the network at once, the gradients "
+            f"accumulated over the batch of {config.batch_size}; {error}") from error
+    model.to("cpu")  # models live on the CPU between passes (ralib.models.device)
     history = pd.DataFrame([v[:2] for v in learn.recorder.values], columns=["train_loss", "valid_loss"])
     history.insert(0, "epoch", range(len(history)))
     if keep_best.metric_history:
         history[f"valid_{task.monitor[0]}"] = keep_best.metric_history
     fitted = Fitted(config, task.name, model, history, keep_best.best_epoch, round(time.time() - started, 1),
-                    last_state=keep_best.last_state, throughput=timer.summary)  # fmt: skip
+                    last_state=keep_best.last_state,
+                    throughput=timer.summary | cost(flops.per_sample, len(train), config))  # fmt: skip
     if out_dir is not None:
         fitted.checkpoint = save_checkpoint(checkpoint_path(out_dir, config, task), model, config, task,
                                             {**_run_record(fitted), "fingerprint": run_fingerprint(config, task)})
     return fitted
+
+
+def cost(flops_per_sample: float | None, samples_per_epoch: int, config: TrainConfig) -> dict:
+    """What a training asks of the hardware, beside its measured speed: FLOPs per training sample (forward and
+    backward), samples per epoch and the epochs configured (a dry run stops after its first; ``ralib.train.cost``
+    scales these to the full run).
+
+    Example:
+        >>> cost(3e9, 100, TrainConfig("resnet34", 8, 4))
+        {'flops_per_sample': 3000000000.0, 'samples_per_epoch': 100, 'epochs_configured': 8}
+    """
+    return {"flops_per_sample": None if flops_per_sample is None else float(flops_per_sample),
+            "samples_per_epoch": int(samples_per_epoch), "epochs_configured": int(config.epochs)}  # fmt: skip
 
 
 def checkpoint_path(out_dir: str | Path, config: TrainConfig, task: Task) -> Path:
@@ -392,6 +531,7 @@ def run_fingerprint(config: TrainConfig, task: Task) -> str | None:
         record["weights"] = hashlib.sha256(Path(config.weights).read_bytes()).hexdigest()
     if config.pretrained != "random":
         record["pretrained"] = start_record(pretrained_files(config.model, **dict(config.model_options)), config.pretrained)
+    record |= training_limits().record(config.batch_size)
     h.update(repr(sorted(record.items())).encode() + data.encode())
     for path in training_sources(task, config.model):
         h.update(path.read_bytes())
@@ -461,9 +601,10 @@ def predict(model: nn.Module, dataset: Dataset, forward=_plain_forward, collate=
     """
     model.eval()
     named: dict[str, list[np.ndarray]] = {}
-    for *inputs, _ in DataLoader(dataset, batch_size, collate_fn=collate):
-        for key, value in forward(model, *inputs).items():
-            named.setdefault(key, []).append(value.detach().cpu().numpy())
+    with running_on(model) as device:
+        for *inputs, _ in DataLoader(dataset, batch_size, collate_fn=collate):
+            for key, value in forward(model, *to_device(inputs, device)).items():
+                named.setdefault(key, []).append(value.detach().cpu().numpy())
     return {key: np.concatenate(values) for key, values in named.items()}
 
 
