@@ -40,11 +40,11 @@ class Linear(Task):
         return "linear-task"
 
 
-def train(config: TrainConfig, **limits):
+def train(config: TrainConfig, out_dir=None, **limits):
     previous = limit_training(**limits)
     try:
         torch.manual_seed(0)
-        return fit(nn.Linear(5, 1), Linear(), config, progress=False)
+        return fit(nn.Linear(5, 1), Linear(), config, out_dir, progress=False)
     finally:
         limit_training(previous.batches, previous.micro_batch)
 
@@ -94,12 +94,7 @@ def test_the_flops_of_a_training_sample_are_counted_on_the_first_batch():
 
 
 def test_the_cost_of_a_full_run_is_read_from_the_checkpoints_and_scaled_to_its_films(tmp_path):
-    previous = limit_training(batches=1)
-    try:
-        torch.manual_seed(0)
-        fit(nn.Linear(5, 1), Linear(), TrainConfig("linear", epochs=100, batch_size=4), tmp_path, progress=False)
-    finally:
-        limit_training(previous.batches, previous.micro_batch)
+    train(TrainConfig("linear", epochs=100, batch_size=4), tmp_path, batches=1)
     costs = training_costs(tmp_path)
     measured = costs[["flops_per_sample", "samples_per_epoch", "epochs_configured", "samples_trained"]]
     assert measured.values.tolist() == [[20, 12, 100, 4]]
@@ -115,12 +110,7 @@ def test_a_dry_runs_report_adds_the_estimate_to_the_notebooks_metrics(tmp_path):
     from ralib.run import dry_run_report
     from ralib.tracking import start_run
 
-    previous = limit_training(batches=1)
-    try:
-        torch.manual_seed(0)
-        fit(nn.Linear(5, 1), Linear(), TrainConfig("linear", epochs=100, batch_size=4), tmp_path, progress=False)
-    finally:
-        limit_training(previous.batches, previous.micro_batch)
+    train(TrainConfig("linear", epochs=100, batch_size=4), tmp_path, batches=1)
     start_run("99_example", "paper-check", tmp_path).finish()
     line = dry_run_report(tmp_path, "paper-check")
     estimate = json.loads((tmp_path / "metrics.json").read_text())["gpu_estimate"]
