@@ -119,9 +119,21 @@ def test_a_dry_runs_report_adds_the_estimate_to_the_notebooks_metrics(tmp_path):
 
 
 def test_data_loader_workers_train_what_the_main_process_trains(monkeypatch):
+    import sys
+
+    loop = sys.modules["ralib.train.fit"]  # the module (ralib.train.fit is also the name of its function)
+
     alone = train(SGD)
     monkeypatch.setenv("RALIB_WORKERS", "2")
     assert loader_options(torch.device("cpu")) == {"num_workers": 2, "persistent_workers": True}
+    workers, loader = [], loop.DataLoader
+    def counting(*args, **kwargs):
+        workers.append(kwargs.get("num_workers", 0))
+        return loader(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "DataLoader", counting)
+    train(SGD)
+    assert workers[0] == 2  # the training loader of fit has them
     # the same samples, not to the last bit (most likely their order: persistent workers seed the shuffling otherwise)
     assert torch.allclose(weights(train(SGD)), weights(alone), atol=1e-5)
 

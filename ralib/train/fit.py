@@ -44,7 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ralib.integrity import record_path, seal
 from ralib.models import create_model, freeze
-from ralib.models.device import accelerator, loader_options, running_on
+from ralib.models.device import accelerator, loader_options, model_device, running_on
 from ralib.models.pretrained import start_record
 from ralib.models.registry import builder_module, pretrained_files
 from ralib.models.weight_files import DamagedWeights, read_weights
@@ -203,8 +203,7 @@ class BFloat16(Callback):
     order = 10
 
     def before_batch(self):
-        device = next(self.learn.model.parameters()).device.type
-        self._autocast = torch.autocast(device, dtype=torch.bfloat16)
+        self._autocast = torch.autocast(model_device(self.learn.model).type, dtype=torch.bfloat16)
         self._autocast.__enter__()
 
     def after_pred(self):
