@@ -4,10 +4,8 @@ what each gets"). Each test failed before the fix it guards; image files themsel
 import json
 import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from ralib.data import load_dataset
 from ralib.data.arrays import hand_array

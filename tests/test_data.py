@@ -9,11 +9,11 @@ from ralib import anatomy
 from ralib.data import load_dataset
 from ralib.data.aggregate import aggregate
 from ralib.data.formats import image_table, ra2dream
-from ralib.data.io import ImageReadError, read_film
+from ralib.data.io import read_film
 from ralib.data.model import RADataset
 from ralib.splits import check_patient_level, patient_split
 from ralib.data.validate import DataValidationError, require_columns, validate
-from ralib.synth import SynthConfig, make_dataset
+from ralib.synth import make_dataset
 
 GRADIENT = np.tile(np.linspace(0, 1, 40, dtype=np.float32), (30, 1))  # 30 x 40, brighter to the right
 

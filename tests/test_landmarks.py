@@ -2,7 +2,6 @@
 
 import cv2
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -200,6 +199,8 @@ def test_the_landmark_network_has_74_channels_and_trains_one_step(films, isolate
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
     named = task.forward(net.eval(), images)
     assert named["outputs"].shape == (4, 74, 2) and named["peak"].shape == (4, 74)
+    on_film = task.decode({k: v.detach().numpy() for k, v in task.forward(net, images[:2]).items()}, "test")
+    assert "true spacing | all | all" in task.evaluate(on_film, "test")  # what a selection by a landmark measure reads
     logits = torch.log(encode(target, (64, 64), 1.5) + 1e-12) + 10  # log-densities of the targets themselves
     assert HeatmapLoss(1.5)(logits, target) < 0.5 * HeatmapLoss(1.5)(torch.zeros_like(logits), target)
 

@@ -4,9 +4,12 @@ import numpy as np
 import pandas as pd
 
 import pytest
+import torch
 
 from ralib.results import (across_seeds, average_expert, grade_rows, joined_models, mean_baseline, regression_as_classes,
                            thumbnail_ridge, verdict)
+from ralib.models import create_model
+from ralib.results.whole_image import lowest_validation_rmse
 from ralib.tasks import ImageTask
 
 
@@ -21,6 +24,23 @@ def test_thumbnail_ridge_finds_a_brightness_signal_the_mean_cannot():
     task = _task(images, scores, ["train"] * 80 + ["test"] * 40)
     ridge, mean = thumbnail_ridge(task, size=8), mean_baseline(task)
     assert ridge["pcc"] > 0.95 and ridge["rmse"] < mean["rmse"] / 3
+
+
+def constant(value: float) -> torch.nn.Module:
+    """A ResNet-18 regressor that predicts ``value`` (in the task's standardised unit) for every film."""
+    model = create_model("resnet18", 1)
+    head = model.get_classifier()
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.constant_(head.bias, value)
+    return model.eval()
+
+
+def test_the_whole_image_run_of_lowest_validation_rmse_is_chosen_not_the_first_or_the_test_best():
+    rng = np.random.default_rng(0)
+    scores = np.r_[rng.normal(50, 10, 20), [50.0, 52.0], [200.0, 210.0]]  # train, val near the mean, test far above it
+    task = _task(np.zeros((24, 8, 8), np.float16), scores, ["train"] * 20 + ["val"] * 2 + ["test"] * 2)
+    models = {"far": constant(8.0), "at the mean": constant(0.0), "above": constant(1.0)}
+    assert lowest_validation_rmse(models, task) == "at the mean"
 
 
 def test_mean_baseline_of_a_classification_predicts_the_majority():

@@ -72,25 +72,44 @@ def targets_for(n: int, classes: Sequence[int] | None = None, target: Callable |
     return [RawScoresOutputTarget()] * n
 
 
+#: pixels one CAM pass takes at once: the gradient methods' images, Score-CAM's masked copies of one image
+PASS_PIXELS = 32 * 224 * 224
+
+
+def images_per_pass(method: str, image_shape: Sequence[int]) -> int:
+    """Images of ``image_shape`` ``(..., h, w)`` one call of ``method`` takes: a gradient method as many as
+    :data:`PASS_PIXELS` allow, Score-CAM one (it holds every channel's map of its images upsampled to the
+    input, and the input masked by each: 3 GB for one 1,024-px film at 512 channels).
+
+    Example:
+        >>> images_per_pass("Grad-CAM", (1, 224, 224)), images_per_pass("Grad-CAM", (1, 1024, 1024)), images_per_pass("Score-CAM", (1, 64, 64))
+        (32, 1, 1)
+    """
+    return 1 if method == "Score-CAM" else max(1, PASS_PIXELS // (int(image_shape[-2]) * int(image_shape[-1])))
+
+
 def cam_maps(model: torch.nn.Module, images: torch.Tensor, method: str = "Grad-CAM", classes: Sequence[int] | None = None,
-             target: Callable | None = None, batch_size: int = 32) -> np.ndarray:  # fmt: skip
+             target: Callable | None = None) -> np.ndarray:  # fmt: skip
     """``method``'s maps ``(n, h, w)`` in 0-1 over ``images`` ``(n, C, h, w)`` for an eval-mode ``model``,
-    read at its explainer target. ``classes`` / ``target``: what each map explains (:func:`targets_for`);
-    ``batch_size``: Score-CAM's masked images per forward pass."""
+    read at its explainer target. ``classes`` / ``target``: what each map explains (:func:`targets_for`).
+    The images go through in groups (:func:`images_per_pass`), so that memory does not grow with their
+    number: each map depends on its own image only."""
     if method not in CAM_METHODS:
         raise ValueError(f"unknown CAM method {method!r}; choose from {', '.join(CAM_METHODS)}")
     layer, reshape = explainer_target(model)
+    targets = targets_for(len(images), classes, target)
+    step = images_per_pass(method, images.shape)
     was_training = model.training
     model.eval()
     try:
         quiet = mock.patch.object(tqdm, "tqdm", partial(tqdm.tqdm, disable=True))  # Score-CAM's bar per image
         with CAM_METHODS[method](model=model, target_layers=[layer], reshape_transform=reshape) as cam, \
                 (quiet if method == "Score-CAM" else nullcontext()):
-            cam.batch_size = batch_size
-            maps = cam(input_tensor=images.float(), targets=targets_for(len(images), classes, target))
+            cam.batch_size = images_per_pass("Grad-CAM", images.shape)  # Score-CAM's masked images per forward pass
+            maps = [cam(input_tensor=images[i : i + step].float(), targets=targets[i : i + step]) for i in range(0, len(images), step)]
     finally:
         model.train(was_training)
-    return np.nan_to_num(np.asarray(maps, np.float32))
+    return np.nan_to_num(np.concatenate(maps).astype(np.float32))
 
 
 def gradcam(model: torch.nn.Module, images: torch.Tensor, classes: Sequence[int] | None = None) -> np.ndarray:

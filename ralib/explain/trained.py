@@ -31,14 +31,15 @@ from ralib.models.mil import BagScorer
 from ralib.patches import crop_caches, predicted_landmarks
 from ralib.patches.box_crops import box_crop_cache, true_boxes
 from ralib.patches.tiles import tile_cache
-from ralib.tasks.bags import film_table, joint_bag_task, tile_bag_task
+from ralib.results.whole_image import lowest_validation_rmse
+from ralib.tasks.bags import bag_name, film_table, joint_bag_task, mil_checkpoint_pattern, tile_bag_task
 from ralib.tasks.crops import CropTask
 from ralib.tasks.detection import image_boxes, region_boxes, region_table
 from ralib.tasks.joint_boxes import boxes_table, film_boxes, hand_joint_boxes, landmark_boxes
 from ralib.tasks.joint_grades import HEADS, JointGradeTask, split_grade_table
 from ralib.tasks.region_scores import JOINT_MODELS, RegionScoreTask
 from ralib.train.extract import image_features, image_outputs_of
-from ralib.train.fit import load_checkpoint, predict
+from ralib.train.fit import load_checkpoint
 
 
 #: the split of films a model scores without having been trained or tested on them
@@ -94,17 +95,14 @@ def whole_image_cnn(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 
     06 and 07 choose their whole-image reference."""
     task = tasks.svdh_regression(ds, film_array(ds, profile.train.image_size, progress=False), seed)
     found = sorted((Path(run_dir) / "checkpoints").glob(f"{model}_*_svdh_regression.pt"))
-    path = checkpoint(run_dir, f"{model}_*_svdh_regression.pt") if len(found) < 2 else min(found, key=lambda p: _val_rmse(p, task))
+    if len(found) < 2:
+        path = checkpoint(run_dir, f"{model}_*_svdh_regression.pt")
+    else:
+        path = lowest_validation_rmse({p: load_checkpoint(p)[0] for p in found}, task)
     network, record = load_checkpoint(path)
     if new_films:
         task = tasks.ImageTask(task.name, task.kind, task.images, _scored(task.table, True), task.target, record=record)
     return Trained(network, task, methods_for(network), path, NEW if new_films else "test")
-
-
-def _val_rmse(path: Path, task) -> float:
-    """The validation RMSE of the whole-image checkpoint ``path``, trained on ``task``."""
-    network, _ = load_checkpoint(path)
-    return float(task.evaluate(task.decode(predict(network, task.dataset("val"), task.forward), "val"), "val")["rmse"])
 
 
 def _scoring(record: dict, table, target: str) -> CropTask:
@@ -127,7 +125,7 @@ def scheme2(ds: RADataset, run_dir: Path, localiser, profile: Profile, seed: int
     model = sizes.patch_models[0]
     classifier, record = load_checkpoint(checkpoint(run_dir, f"{model}_*_patch_abnormality.pt"))
     scoring = _scoring(record, crops.table, "abnormal")
-    mil_path = checkpoint(run_dir, f"attention_mil_*_{model}_predicted_landmarks_jittered_svdh_mil.pt")
+    mil_path = checkpoint(run_dir, mil_checkpoint_pattern(bag_name(model, "predicted landmarks", "jittered")))
     mil, mil_record = load_checkpoint(mil_path)
     only = None if film_ids is None else np.flatnonzero(crops.table.radiograph_id.isin(set(map(str, film_ids))).to_numpy())
     features = image_features(classifier, crops.images, scoring, only=only)
@@ -221,7 +219,7 @@ def scheme1(ds: RADataset, run_dir: Path, profile: Profile, seed: int = 0, film_
     scoring = _scoring(record, tiles.table, "tile_class")
     only = None if film_ids is None else np.flatnonzero(tiles.table.radiograph_id.isin(set(map(str, film_ids))).to_numpy())
     out = image_outputs_of(classifier, tiles.images, scoring, only=only)
-    path = checkpoint(run_dir, f"attention_mil_*_{model}_K={k}_svdh_mil.pt")
+    path = checkpoint(run_dir, mil_checkpoint_pattern(bag_name(model, f"K={k}")))
     mil, mil_record = load_checkpoint(path)
     task = tile_bag_task(_scored(film_table(ds, seed), new_films), tiles.table, out["features"], out["predictions"], k,
                          record=mil_record if new_films else None)  # fmt: skip

@@ -18,7 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import segmentation_models_pytorch as smp
-import torch
 from torch import nn
 
 from ralib.models.pretrained import smp_encoder_options, timm_files

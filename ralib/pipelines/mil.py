@@ -5,8 +5,8 @@ extractor; :class:`Scheme2` the joint patches at the landmarks of 05's localiser
 joints' damage, and the per-hand MIL with its RA stages.
 
 Example:
-    >>> Scheme2.checkpoint_tag("resnet18, predicted landmarks, jittered"), Scheme1.checkpoint_tag("resnet18, K=40")
-    ('resnet18_predicted_landmarks_jittered', 'resnet18_K=40')
+    >>> Scheme2.NEEDS  # of a data set: Scheme 2 labels its patches by the grades of their sites
+    ('image scores', 'SvdH site grades')
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ralib.pipelines.setting import FilmSetting
 from ralib.results.comparisons import paired_comparisons, scoring_table
 from ralib.results.whole_image import reader_reference, whole_image_reference
 from ralib.tasks import STAGE_CLASSES
-from ralib.tasks.bags import joint_bag_task, targets_of, tile_bag_task
+from ralib.tasks.bags import bag_name, checkpoint_tag, joint_bag_task, targets_of, tile_bag_task
 from ralib.tasks.crops import patch_abnormality, tile_classes
 from ralib.tasks.hand_bags import hand_bag_task, hand_targets
 from ralib.tasks.segmentation import ForegroundTask, dice, morphology_masks, segmentation_films, true_masks
@@ -89,12 +89,13 @@ class MIL(FilmSetting):
                                            pretrained=self.weights), task, self.run_dir)
                 for model in sizes.patch_models}  # fmt: skip
 
-    def train_mils(self, bag_tasks: dict, tag_of) -> dict:
-        """The paper's MIL (gated attention pooling) on each bag task; ``tag_of(name)`` names its checkpoint."""
+    def train_mils(self, bag_tasks: dict) -> dict:
+        """The paper's MIL (gated attention pooling) on each bag task (named by :func:`~ralib.tasks.bags.bag_name`,
+        its checkpoint by :func:`~ralib.tasks.bags.checkpoint_tag`)."""
         mils = {}
         for name, task in bag_tasks.items():
             config = recipes.mil2025(task.features.shape[-1], self.sizes.mil_epochs, self.sizes.mil_batch_size, seed=self.seed,
-                                     tag=tag_of(name), **self.profile.speed("attention_mil"))  # fmt: skip
+                                     tag=checkpoint_tag(name), **self.profile.speed("attention_mil"))  # fmt: skip
             mils[name] = reuse_or_fit(config, task, self.run_dir, progress=False)
             print(f"{name}: {mils[name].seconds:.0f} s, best epoch {mils[name].best_epoch + 1}, left out {task.left_out} films")
         return mils
@@ -241,17 +242,11 @@ class Scheme2(MIL):
             predicted = features(crops.predicted, model)
             if crops.jittered:
                 draws = [(c.table, features(c, model, training_films_only=True)) for c in crops.jittered]  # used in training only
-                tasks[f"{model}, predicted landmarks, jittered"] = joint_bag_task(self.films, crops.predicted.table, predicted, draws)
-            tasks[f"{model}, predicted landmarks"] = joint_bag_task(self.films, crops.predicted.table, predicted)
+                tasks[bag_name(model, "predicted landmarks", "jittered")] = joint_bag_task(self.films, crops.predicted.table, predicted, draws)
+            tasks[bag_name(model, "predicted landmarks")] = joint_bag_task(self.films, crops.predicted.table, predicted)
             if crops.true is not None:
-                tasks[f"{model}, true landmarks"] = joint_bag_task(self.films, crops.true.table, features(crops.true, model))
+                tasks[bag_name(model, "true landmarks")] = joint_bag_task(self.films, crops.true.table, features(crops.true, model))
         return tasks
-
-    @staticmethod
-    def checkpoint_tag(name: str) -> str:
-        """A bag task's checkpoint tag: its patch classifier and landmarks, e.g. ``resnet18_predicted_landmarks_jittered``
-        (one checkpoint per classifier: the paper profile trains three)."""
-        return name.replace(", ", "_").replace(" ", "_")
 
     def scheme1_row(self, test_table: pd.DataFrame) -> dict[str, np.ndarray]:
         """Notebook 06's best Scheme 1 model on the same test films, from its ``test_predictions.csv`` (empty
@@ -269,9 +264,10 @@ class Scheme2(MIL):
         """The comparisons the paper's ordering rests on, and ours: Scheme 2 against the whole image and Scheme
         1, true against predicted landmarks, jittered against plain training crops."""
         model, whole = self.sizes.patch_models[0], f"whole image: {table2.best_whole}"
+        true, plain, jittered = (bag_name(model, *what) for what in (["true landmarks"], ["predicted landmarks"], ["predicted landmarks", "jittered"]))
         pairs = {"best Scheme 2 - whole image": (best, whole),
-                 "true - predicted landmarks": (f"{model}, true landmarks", f"{model}, predicted landmarks, jittered"),
-                 "jittered - plain training crops": (f"{model}, predicted landmarks, jittered", f"{model}, predicted landmarks")}
+                 "true - predicted landmarks": (true, jittered),
+                 "jittered - plain training crops": (jittered, plain)}
         scheme1 = [name for name in table2.predictions if name.startswith("Scheme 1")]
         pairs |= {"best Scheme 2 - Scheme 1": (best, name) for name in scheme1}
         pairs |= {"Scheme 1 - whole image": (name, whole) for name in scheme1}
@@ -380,12 +376,6 @@ class Scheme1(MIL):
     def networks(self) -> list[tuple[str, dict]]:
         return super().networks() + [("landmark_unet", {"encoder": self.profile.landmarks.encoder})]  # the foreground U-Net
 
-    @staticmethod
-    def checkpoint_tag(name: str) -> str:
-        """A bag task's checkpoint tag: its tile classifier and ``K``, e.g. ``resnet18_K=50`` (one checkpoint per
-        classifier: the paper profile trains three)."""
-        return name.replace(", ", "_")
-
     def foreground(self) -> Foreground:
         """A U-Net trained on morphological foreground masks of a few films (``segmentation_films``), applied to
         every film; its Dice on the segmentation test films against morphology and the truth."""
@@ -435,7 +425,7 @@ class Scheme1(MIL):
             out = image_outputs_of(classifier.model, tiles.images, task)  # every tile of every film
             probabilities[model] = out["predictions"]
             for k in self.sizes.tile_k:
-                bag_tasks[f"{model}, K={k}"] = tile_bag_task(self.films, tiles.table, out["features"], out["predictions"], k)
+                bag_tasks[bag_name(model, f"K={k}")] = tile_bag_task(self.films, tiles.table, out["features"], out["predictions"], k)
         return bag_tasks, probabilities
 
     def fine_tune(self, classifiers: dict, mils: dict, bag_tasks: dict, tiles, task, probabilities: dict) -> tuple[str, object, object]:

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ralib import anatomy
 from ralib.realism.two_sample import real_against_real, two_sample_auc
 
 

@@ -20,7 +20,7 @@ from ralib import anatomy
 from ralib.data.arrays import film_array
 from ralib.metrics import bootstrap_interval, class_metrics, regression_metrics
 from ralib.tasks import ImageTask, svdh_regression
-from ralib.train import reuse_or_fit, whole_image_recipe
+from ralib.train import predict, reuse_or_fit, whole_image_recipe
 
 
 def results_table(fits: dict, task: ImageTask, split: str = "test") -> pd.DataFrame:
@@ -108,6 +108,20 @@ def verdict(table: pd.DataFrame, baseline: dict, measure: str = "rmse") -> str:
     return f"{len(better)} of {len(table)} runs beat the baseline's test {measure.upper()} of {baseline[measure]:.2f}: " + ", ".join(better.run)
 
 
+def lowest_validation_rmse(models: dict, task: ImageTask):
+    """The key of the model in ``models`` of lowest RMSE on ``task``'s validation films: how a whole-film
+    regressor is chosen among 03's runs (their losses differ in scale, their validation losses do not compare).
+
+    Example:
+        >>> lowest_validation_rmse({"mse b4": mse_model, "smooth b16": smooth_model}, svdh)   # doctest: +SKIP
+        'smooth b16'
+    """
+    def rmse(model) -> float:
+        return task.evaluate(task.decode(predict(model, task.dataset("val"), task.forward), "val"), "val")["rmse"]
+
+    return min(models, key=lambda key: rmse(models[key]))
+
+
 def whole_image_reference(ds, profile, run_dir, look_in=(), seed: int = 0, weights: str = "random") -> tuple[str, pd.Series, ImageTask, dict]:
     """Notebook 03's whole-image regressors of ``profile`` (from the start ``weights``) for a comparison on the same films: each loaded
     from a checkpoint in ``run_dir`` or ``look_in`` (e.g. 03's run folder) when trained with the same
@@ -124,6 +138,6 @@ def whole_image_reference(ds, profile, run_dir, look_in=(), seed: int = 0, weigh
     for model, loss, batch in profile.train.regression:
         config = recipe(model, profile.train.epochs, batch, loss=loss, seed=seed, pretrained=weights)
         fits[config.label] = reuse_or_fit(config, svdh, run_dir, look_in=look_in, progress=False)
-    best = min(fits, key=lambda k: fits[k].evaluate(svdh, "val")["rmse"])
+    best = lowest_validation_rmse({label: fit.model for label, fit in fits.items()}, svdh)
     test = pd.Series(fits[best].predict(svdh), index=svdh.table.radiograph_id.iloc[svdh.rows("test")].astype(str).to_numpy())
     return best, test, svdh, fits

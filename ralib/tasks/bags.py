@@ -139,6 +139,39 @@ class BagTask(Task):
                 "in_dim": int(self.features.shape[-1]), "standardise": list(self.standardise)}  # fmt: skip
 
 
+def bag_name(classifier: str, *details: str) -> str:
+    """A bag task's name in the MIL notebooks' tables: the instance classifier whose features fill the bags,
+    then what else sets the bags apart.
+
+    Example:
+        >>> bag_name("resnet18", "K=40"), bag_name("resnet18", "predicted landmarks", "jittered")
+        ('resnet18, K=40', 'resnet18, predicted landmarks, jittered')
+    """
+    return ", ".join((classifier, *details))
+
+
+def checkpoint_tag(name: str) -> str:
+    """The tag of the MIL checkpoint trained on the bag task ``name`` (:func:`bag_name`): one checkpoint per
+    classifier, as the paper profile trains three on the same bags.
+
+    Example:
+        >>> checkpoint_tag(bag_name("resnet18", "K=40")), checkpoint_tag(bag_name("resnet18", "predicted landmarks", "jittered"))
+        ('resnet18_K=40', 'resnet18_predicted_landmarks_jittered')
+    """
+    return name.replace(", ", "_").replace(" ", "_")
+
+
+def mil_checkpoint_pattern(name: str, task: str = "svdh_mil") -> str:
+    """A glob for the attention MIL checkpoint of bag task ``name`` in a run's ``checkpoints/``, whatever its
+    loss and batch size (:meth:`ralib.train.TrainConfig.label`).
+
+    Example:
+        >>> mil_checkpoint_pattern(bag_name("resnet18", "K=40"))
+        'attention_mil_*_resnet18_K=40_svdh_mil.pt'
+    """
+    return f"attention_mil_*_{checkpoint_tag(name)}_{task}.pt"
+
+
 def film_table(ds: RADataset, seed: int = 0) -> pd.DataFrame:
     """One row per film with a label: ``radiograph_id``, ``patient_id``, ``split`` (:func:`ralib.splits.film_split`,
     as every whole-image task makes it, so the whole-image and MIL models meet on the same test films),

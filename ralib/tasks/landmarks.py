@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from ralib.data.arrays import Letterboxed
 from ralib.geometry import cut, to_crop
 from ralib.landmarks.heatmaps import cross_entropy, decode_logits
-from ralib.landmarks.points import K, LandmarkPredictions, fine_frame
+from ralib.landmarks.points import K, LandmarkPredictions, fine_frame, landmark_report
 from ralib.metrics import landmark_metrics
 from ralib.tasks.base import Task
 
