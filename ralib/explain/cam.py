@@ -79,13 +79,18 @@ PASS_PIXELS = 32 * 224 * 224
 def images_per_pass(method: str, image_shape: Sequence[int]) -> int:
     """Images of ``image_shape`` ``(..., h, w)`` one call of ``method`` takes: a gradient method as many as
     :data:`PASS_PIXELS` allow, Score-CAM one (it holds every channel's map of its images upsampled to the
-    input, and the input masked by each: 3 GB for one 1,024-px film at 512 channels).
+    input three times over, the masked inputs among them: 6 GB for one 1,024-px film at 512 channels).
 
     Example:
         >>> images_per_pass("Grad-CAM", (1, 224, 224)), images_per_pass("Grad-CAM", (1, 1024, 1024)), images_per_pass("Score-CAM", (1, 64, 64))
         (32, 1, 1)
     """
-    return 1 if method == "Score-CAM" else max(1, PASS_PIXELS // (int(image_shape[-2]) * int(image_shape[-1])))
+    return 1 if method == "Score-CAM" else _fitting(image_shape)
+
+
+def _fitting(image_shape: Sequence[int]) -> int:
+    """Images of ``image_shape`` ``(..., h, w)`` in :data:`PASS_PIXELS`, at least one."""
+    return max(1, PASS_PIXELS // (int(image_shape[-2]) * int(image_shape[-1])))
 
 
 def cam_maps(model: torch.nn.Module, images: torch.Tensor, method: str = "Grad-CAM", classes: Sequence[int] | None = None,
@@ -105,7 +110,7 @@ def cam_maps(model: torch.nn.Module, images: torch.Tensor, method: str = "Grad-C
         quiet = mock.patch.object(tqdm, "tqdm", partial(tqdm.tqdm, disable=True))  # Score-CAM's bar per image
         with CAM_METHODS[method](model=model, target_layers=[layer], reshape_transform=reshape) as cam, \
                 (quiet if method == "Score-CAM" else nullcontext()):
-            cam.batch_size = images_per_pass("Grad-CAM", images.shape)  # Score-CAM's masked images per forward pass
+            cam.batch_size = _fitting(images.shape)  # Score-CAM's masked images per forward pass
             maps = [cam(input_tensor=images[i : i + step].float(), targets=targets[i : i + step]) for i in range(0, len(images), step)]
     finally:
         model.train(was_training)

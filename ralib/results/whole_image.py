@@ -117,7 +117,7 @@ def lowest_validation_rmse(models: dict, task: ImageTask):
         'smooth b16'
     """
     def rmse(model) -> float:
-        return task.evaluate(task.decode(predict(model, task.dataset("val"), task.forward), "val"), "val")["rmse"]
+        return task.evaluate(task.decode(predict(model, task.dataset("val"), task.forward, task.collate), "val"), "val")["rmse"]
 
     return min(models, key=lambda key: rmse(models[key]))
 
