@@ -59,6 +59,7 @@ def synthetic_hand_shapes(landmarks: pd.DataFrame, names: tuple[str, ...] = COMP
     """SynthRA's hands (``landmarks.csv`` of a SynthRA folder) at the real set's points, as pixel points.
 
     Example:
+        >>> from ralib import anatomy
         >>> rows = [{"image_id": "a", "hand": "LH", "landmark": n, "x": i, "y": 2 * i}
         ...         for i, n in enumerate(anatomy.LANDMARKS)]
         >>> synthetic_hand_shapes(pd.DataFrame(rows)).points.shape
